@@ -1,0 +1,267 @@
+"""Bring the index in line with the files: diff by content hash, embed in batches, upsert, delete, report.
+
+Kill safety: a file's chunks are upserted (by content-derived id) before its ledger record is
+written, and chunks of its other versions are deleted in between. A run killed anywhere leaves
+files either recorded with all their chunks, or unrecorded; the next run redoes the unrecorded
+ones and deletes any chunk that no ledger record accounts for, so it ends where an uninterrupted
+run would have.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import shutil
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from ingest.chunking import chunk_document
+from ingest.sources import SourceFile, discover, read_bytes, read_document
+from rag.embedding import Embedder
+from rag.errors import IngestLockedError, SourceError
+from rag.lexical import build_from_index, lexical_folder
+from rag.settings import Settings
+from rag.store import FileRecord, Index, Store
+from rag.types import Chunk
+
+
+class Progress(Protocol):
+    """Where the pipeline reports what it does (the CLI draws a progress bar from it)."""
+
+    def start(self, phase: str, total: int) -> None: ...
+    def advance(self, n: int) -> None: ...
+    def failed(self, source: str, reason: str) -> None: ...
+
+
+class _Quiet:
+    def start(self, phase: str, total: int) -> None:
+        pass
+
+    def advance(self, n: int) -> None:
+        pass
+
+    def failed(self, source: str, reason: str) -> None:
+        pass
+
+
+@dataclass
+class Plan:
+    """What an ingest run will do, file by file."""
+
+    add: list[SourceFile] = field(default_factory=list)
+    update: list[SourceFile] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    delete: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    hashes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Report:
+    """The outcome of an ingest run."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    failed: dict[str, str] = field(default_factory=dict)
+    chunks: int = 0
+    seconds: float = 0.0
+    dry_run: bool = False
+
+    @property
+    def chunks_per_second(self) -> float:
+        """Chunks written per second of the whole run."""
+        return self.chunks / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every file made it in, 1 when some failed (the index is still consistent)."""
+        return 1 if self.failed else 0
+
+    def summary(self) -> str:
+        """One line for people."""
+        verb = "would add" if self.dry_run else "added"
+        text = (
+            f"{verb} {self.added}, updated {self.updated}, unchanged {self.unchanged}, "
+            f"deleted {self.deleted}, failed {len(self.failed)} files"
+        )
+        if not self.dry_run:
+            text += f"; {self.chunks} chunks written in {self.seconds:.1f} s ({self.chunks_per_second:.1f} chunks/s)"
+        return text
+
+
+def make_plan(paths: list[Path], index: Index | None, settings: Settings) -> Plan:
+    """Hash every file under `paths` and sort it into add / update / unchanged / delete / failed."""
+    files, scopes = discover(paths)
+    records = index.files() if index is not None else {}
+    # A record counts only if all its chunks are there (not so after a kill, then a revert).
+    counts = index.chunk_counts() if index is not None and records else Counter()
+    plan = Plan()
+    max_bytes = int(settings.max_file_mb * 2**20)
+    for file in files:
+        try:
+            digest = hashlib.sha256(read_bytes(file.path, max_bytes)).hexdigest()
+        except SourceError as exc:
+            plan.failed[file.source] = str(exc)
+            continue
+        plan.hashes[file.source] = digest
+        record = records.get(file.source)
+        if record is None:
+            plan.add.append(file)
+        elif record.sha256 != digest or counts[(record.source, digest)] != record.chunks:
+            plan.update.append(file)
+        else:
+            plan.unchanged.append(file.source)
+    seen = {f.source for f in files}
+    plan.delete = sorted(
+        s for s in records
+        if s not in seen and any(s == scope or (scope.endswith("/") and s.startswith(scope)) for scope in scopes)
+    )
+    return plan
+
+
+def ingest(
+    paths: list[Path], settings: Settings, *, rebuild: bool = False, dry_run: bool = False,
+    progress: Progress | None = None, embedder: Embedder | None = None,
+) -> Report:
+    """Index the files under `paths` incrementally (or from scratch with `rebuild`).
+
+    Returns a `Report`; bad files are listed in `report.failed` and skipped.
+    """
+    began = time.perf_counter()
+    progress = progress or _Quiet()
+    store = Store(settings)
+    if dry_run:
+        current = store.open() if store.active() is not None and not rebuild else None
+        if current is not None:
+            current.check(settings)
+        plan = make_plan(paths, current, settings)
+        return Report(added=len(plan.add), updated=len(plan.update), unchanged=len(plan.unchanged),
+                      deleted=len(plan.delete), failed=plan.failed, dry_run=True)
+    embedder = embedder or Embedder(settings.embed_model, settings.embed_batch_size)
+    with _writer_lock(settings):
+        live = store.active() is not None and not rebuild
+        index = store.open() if live else store.create(embedder.dimension)
+        index.check(settings, embedder.dimension)
+        plan = make_plan(paths, index, settings)
+        report = Report(unchanged=len(plan.unchanged), failed=dict(plan.failed))
+        for source, reason in plan.failed.items():
+            progress.failed(source, reason)
+        documents = _read(plan.add + plan.update, plan.hashes, settings, report, progress)
+        _write(index, documents, embedder, progress, report)
+        report.added = sum(1 for f in plan.add if f.source in documents)
+        report.updated = sum(1 for f in plan.update if f.source in documents)
+        for source in plan.delete:
+            index.forget(source)
+        report.deleted = len(plan.delete)
+        index.set_metadata(last_ingest=time.time())
+        publish(store, index, progress)
+    report.seconds = time.perf_counter() - began
+    return report
+
+
+def _read(
+    files: list[SourceFile], hashes: dict[str, str], settings: Settings, report: Report, progress: Progress
+) -> dict[str, tuple[str, str, list[Chunk]]]:
+    """Read and chunk each file: source -> (sha256, title, chunks). Failures go to the report."""
+    out = {}
+    max_bytes = int(settings.max_file_mb * 2**20)
+    progress.start("reading", len(files))
+    for file in files:
+        try:
+            doc = read_document(file, max_bytes)
+            chunks = chunk_document(doc, settings.chunk_tokens, settings.chunk_overlap)
+            if not chunks:
+                raise SourceError("no sentences to index in this file")
+            if doc.sha256 != hashes[file.source]:
+                raise SourceError("file changed while indexing; run ingest again")
+            out[file.source] = (doc.sha256, doc.title, chunks)
+        except SourceError as exc:
+            report.failed[file.source] = str(exc)
+            progress.failed(file.source, str(exc))
+        progress.advance(1)
+    return out
+
+
+def _write(
+    index: Index, documents: dict[str, tuple[str, str, list[Chunk]]], embedder: Embedder,
+    progress: Progress, report: Report,
+) -> None:
+    """Embed all chunks in full batches; record each file as soon as its last chunk is in."""
+    total = sum(len(chunks) for _, _, chunks in documents.values())
+    progress.start("embedding", total)
+    pending = {source: len(chunks) for source, (_, _, chunks) in documents.items()}
+    for batch in _batches(documents, embedder.batch_size * 4):
+        vectors = embedder.embed([c.embed_text() for c, _ in batch], progress=progress.advance)
+        index.upsert([c for c, _ in batch], vectors, [sha for _, sha in batch])
+        report.chunks += len(batch)
+        for chunk, sha in batch:
+            pending[chunk.source] -= 1
+            if pending[chunk.source] == 0:
+                _, title, chunks = documents[chunk.source]
+                index.finish_file(FileRecord(chunk.source, sha, len(chunks), title, time.time()))
+
+
+def _batches(
+    documents: dict[str, tuple[str, str, list[Chunk]]], size: int
+) -> Iterator[list[tuple[Chunk, str]]]:
+    batch: list[tuple[Chunk, str]] = []
+    for sha, _, chunks in documents.values():
+        for chunk in chunks:
+            batch.append((chunk, sha))
+            if len(batch) == size:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
+
+
+def publish(store: Store, index: Index, progress: Progress | None = None) -> None:
+    """Drop orphan chunks, build and save BM25, then make this generation and stamp live."""
+    progress = progress or _Quiet()
+    progress.start("BM25 index", 1)
+    lexical, orphans = build_from_index(index, index.files())
+    index.delete_chunks(orphans)  # left by a killed run: no ledger record accounts for them
+    stamp = f"{time.time_ns()}"
+    folder = lexical_folder(store.settings.home, index.name, stamp)
+    lexical.save(folder)
+    store.activate(index, stamp)
+    store.drop_stale_generations()
+    for old in folder.parent.iterdir():
+        if old != folder and old.name.startswith(f"{store.settings.collection}-g"):
+            shutil.rmtree(old, ignore_errors=True)
+    progress.advance(1)
+
+
+@contextmanager
+def _writer_lock(settings: Settings) -> Iterator[None]:
+    """One writer at a time per embedded index (a Chroma server arbitrates its own writes)."""
+    if settings.chroma_url:
+        yield
+        return
+    settings.home.mkdir(parents=True, exist_ok=True)
+    path = settings.home / "ingest.lock"
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            pid = handle.read().strip() or "unknown"
+            raise IngestLockedError(
+                f"another ingest (pid {pid}) is writing to {settings.home}; wait for it to finish"
+            ) from None
+        handle.truncate(0)
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+

@@ -1,0 +1,266 @@
+"""Find the documents under a path, read each supported format to plain text, hash its content."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from rag.errors import SourceError
+from rag.types import Section, SourceDocument
+
+FORMATS = (".txt", ".md", ".html", ".htm", ".pdf", ".docx")
+_MD_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$", re.M)
+_MD_FENCE = re.compile(r"^[ \t]*(```|~~~)", re.M)
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A file to index: where it is on disk and its id in the index (`corpus/notes.md`)."""
+
+    path: Path
+    source: str
+
+
+def discover(paths: list[Path]) -> tuple[list[SourceFile], list[str]]:
+    """List the supported files under each path, and the source prefixes they cover.
+
+    A folder is read recursively (hidden files and folders are skipped) and its files are named
+    `<folder name>/<path below it>`; the prefix `<folder name>/` is returned so that files which
+    disappeared from it can be removed from the index. A file given by itself is named
+    `<parent folder name>/<file name>` and covers only itself.
+    """
+    files: dict[str, SourceFile] = {}
+    scopes: list[str] = []
+    for given in paths:
+        path = given.resolve()
+        if path.is_dir():
+            scopes.append(f"{path.name}/")
+            for file in _walk(path):
+                source = f"{path.name}/{file.relative_to(path).as_posix()}"
+                files.setdefault(source, SourceFile(file, source))
+        elif path.exists():
+            source = f"{path.parent.name}/{path.name}"
+            scopes.append(source)
+            files.setdefault(source, SourceFile(path, source))
+        else:
+            raise SourceError(f"{given}: no such file or folder; check the path")
+    return sorted(files.values(), key=lambda f: f.source), scopes
+
+
+def _walk(root: Path) -> Iterator[Path]:
+    for folder, dirs, names in os.walk(root):  # does not follow folder links: no link loops
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(names):
+            if not name.startswith(".") and name.lower().endswith(FORMATS):
+                yield Path(folder) / name
+
+
+def read_document(file: SourceFile, max_bytes: int) -> SourceDocument:
+    """Read one file into a `SourceDocument`; raise `SourceError` saying what is wrong with it."""
+    data = read_bytes(file.path, max_bytes)
+    reader = _READERS.get(file.path.suffix.lower())
+    if reader is None:
+        raise SourceError(f"unsupported format {file.path.suffix or '(none)'}; use one of {', '.join(FORMATS)}")
+    try:
+        title, text, sections = reader(data)
+    except SourceError:
+        raise
+    except Exception as exc:  # a broken file must never stop the ingest of the others
+        kind = file.path.suffix.lstrip(".").upper()
+        raise SourceError(f"corrupt or unreadable {kind} file ({type(exc).__name__}: {exc})") from None
+    if not text.strip():
+        raise SourceError("no text in this file; nothing to index")
+    return SourceDocument(
+        source=file.source, title=title or file.path.stem, text=text,
+        sha256=hashlib.sha256(data).hexdigest(), sections=tuple(sections),
+    )
+
+
+def read_bytes(path: Path, max_bytes: int) -> bytes:
+    """The file's bytes, refusing empty, oversized and unreadable files with a reason."""
+    try:
+        size = path.stat().st_size
+        if size == 0:
+            raise SourceError("empty file (0 bytes)")
+        if size > max_bytes:
+            raise SourceError(
+                f"file is {size / 2**20:.1f} MB, over the limit of {max_bytes / 2**20:.1f} MB; "
+                "raise RAG_MAX_FILE_MB or split the file"
+            )
+        return path.read_bytes()
+    except PermissionError:
+        raise SourceError("permission denied; make the file readable") from None
+    except FileNotFoundError:
+        raise SourceError("file disappeared while indexing") from None
+    except OSError as exc:
+        raise SourceError(f"cannot read the file ({exc.strerror or exc})") from None
+
+
+def decode_text(data: bytes) -> str:
+    """Decode UTF-8 (or UTF-16 with a byte order mark) and normalise line ends to `\\n`."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        text = data.decode("utf-16")
+    else:
+        if b"\x00" in data[:8192]:
+            raise SourceError("binary file, not text; remove it or convert it to text")
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise SourceError(
+                f"not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+                "re-save the file as UTF-8"
+            ) from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+_Read = tuple[str, str, list[Section]]
+
+
+def _read_txt(data: bytes) -> _Read:
+    text = decode_text(data)
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return (first if len(first) <= 150 else ""), text, [Section(0)]
+
+
+def _read_md(data: bytes) -> _Read:
+    text = decode_text(data)
+    fenced = _fenced_ranges(text)
+    sections = [Section(0)]
+    path: list[tuple[int, str]] = []
+    title = ""
+    for m in _MD_HEADING.finditer(text):
+        if any(a <= m.start() < b for a, b in fenced):
+            continue
+        level, heading = len(m.group(1)), m.group(2).strip()
+        title = title or (heading if level == 1 else "")
+        path = [p for p in path if p[0] < level] + [(level, heading)]
+        sections.append(Section(m.start(), tuple(h for _, h in path)))
+    if not title:
+        title = _read_txt(data)[0].lstrip("# ")
+    return title, text, _merge_sections(sections)
+
+
+def _fenced_ranges(text: str) -> list[tuple[int, int]]:
+    marks = [m.start() for m in _MD_FENCE.finditer(text)] + [len(text)]
+    return list(zip(marks[0::2], marks[1::2]))
+
+
+def _merge_sections(sections: list[Section]) -> list[Section]:
+    """Drop empty leading sections so that every section starts where its text does."""
+    out: list[Section] = []
+    for s in sections:
+        if out and out[-1].start == s.start:
+            out[-1] = s
+        else:
+            out.append(s)
+    return out
+
+
+_HTML_BLOCKS = (
+    "p", "div", "li", "ul", "ol", "pre", "blockquote", "section", "article", "header", "footer",
+    "table", "tr", "td", "th", "dt", "dd", "figcaption", "caption", "h1", "h2", "h3", "h4", "h5", "h6",
+)
+
+
+def _read_html(data: bytes) -> _Read:
+    from bs4 import BeautifulSoup
+
+    if b"\x00" in data[:8192] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise SourceError("binary file, not HTML; remove it or convert it")
+    soup = BeautifulSoup(data, "html.parser")
+    title = soup.title.get_text(strip=True) if soup.title else ""
+    for tag in soup(["script", "style", "noscript", "template", "head", "svg", "title"]):
+        tag.decompose()
+    headings = [(int(h.name[1]), h.get_text(" ", strip=True)) for h in soup.find_all(re.compile("^h[1-6]$"))]
+    for br in soup.find_all("br"):
+        br.replace_with("\n")
+    for block in soup.find_all(_HTML_BLOCKS):
+        block.insert_before("\n\n")
+        block.insert_after("\n\n")
+    raw = soup.get_text()
+    raw = re.sub(r"[ \t\xa0]+", " ", raw)
+    text = re.sub(r"\s*\n\s*\n\s*", "\n\n", re.sub(r" ?\n ?", "\n", raw)).strip()
+    sections, path, pos = [Section(0)], [], 0
+    for level, heading in headings:
+        at = text.find(heading, pos) if heading else -1
+        if at < 0:
+            continue
+        pos = at + len(heading)
+        path = [p for p in path if p[0] < level] + [(level, heading)]
+        sections.append(Section(at, tuple(h for _, h in path)))
+    title = title or next((h for level, h in headings if level == 1), "")
+    return title, text, _merge_sections(sections)
+
+
+def _read_pdf(data: bytes) -> _Read:
+    from pypdf import PdfReader
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    reader = PdfReader(io.BytesIO(data))
+    if reader.is_encrypted and not reader.decrypt(""):
+        raise SourceError("encrypted PDF; save a copy without a password and index that")
+    parts, sections, pos = [], [], 0
+    for number, page in enumerate(reader.pages, start=1):
+        page_text = (page.extract_text() or "").replace("\r\n", "\n").strip()
+        if not page_text:
+            continue
+        if parts:
+            pos += 2
+        sections.append(Section(pos, page=number))
+        parts.append(page_text)
+        pos += len(page_text)
+    if not parts:
+        raise SourceError("PDF has no text layer (scanned images?); run OCR on it first")
+    meta = reader.metadata
+    title = str(meta.title).strip() if meta and meta.title else ""
+    text = "\n\n".join(parts)
+    return title or _read_txt(text.encode())[0], text, sections
+
+
+def _read_docx(data: bytes) -> _Read:
+    import docx
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
+
+    document = docx.Document(io.BytesIO(data))
+    parts: list[str] = []
+    sections, path, pos, title = [Section(0)], [], 0, ""
+    for child in document.element.body.iterchildren():
+        tag = child.tag.rsplit("}", 1)[-1]
+        if tag == "p":
+            para = Paragraph(child, document)
+            text = para.text.strip()
+            style = para.style.name if para.style is not None else ""
+            level = _docx_heading_level(style)
+            if text and level:
+                title = title or (text if level <= 1 else "")
+                path = [p for p in path if p[0] < level] + [(level, text)]
+                sections.append(Section(pos + 2 * bool(parts), tuple(h for _, h in path)))
+        elif tag == "tbl":
+            text = "\n".join(" | ".join(c.text.strip() for c in row.cells) for row in Table(child, document).rows)
+        else:
+            continue
+        if text:
+            pos += 2 * bool(parts) + len(text)
+            parts.append(text)
+    core_title = (document.core_properties.title or "").strip()
+    return core_title or title, "\n\n".join(parts), _merge_sections(sections)
+
+
+def _docx_heading_level(style: str) -> int:
+    if style == "Title":
+        return 1
+    m = re.fullmatch(r"Heading (\d)", style)
+    return int(m.group(1)) if m else 0
+
+
+_READERS: dict[str, Callable[[bytes], _Read]] = {
+    ".txt": _read_txt, ".md": _read_md, ".html": _read_html, ".htm": _read_html,
+    ".pdf": _read_pdf, ".docx": _read_docx,
+}

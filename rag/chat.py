@@ -1,0 +1,61 @@
+"""Conversation turns and deterministic follow-up resolution (no generative model needed)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from rag.errors import RagError
+from rag.text import terms
+
+Role = Literal["user", "assistant"]
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One message of a conversation."""
+
+    role: Role
+    content: str
+
+
+History = Sequence[Turn | Mapping[str, str]]
+
+
+def normalise(history: History | None) -> list[Turn]:
+    """Accept `Turn`s or `{"role", "content"}` dicts (oldest first); refuse anything else."""
+    turns = []
+    for i, item in enumerate(history or []):
+        role, content = (item.role, item.content) if isinstance(item, Turn) else (item.get("role"), item.get("content"))
+        if role not in ("user", "assistant") or not isinstance(content, str):
+            raise RagError(
+                f"history[{i}]: expected {{'role': 'user' | 'assistant', 'content': str}}, got {item!r}"
+            )
+        turns.append(Turn(role, content))  # type: ignore[arg-type]
+    return turns
+
+
+def queries_for(question: str, history: History | None) -> list[str]:
+    """The retrieval queries for a question in a conversation, the standalone one first.
+
+    A question that stands on its own is searched as it is. A follow-up ("And of the older
+    model?") is also searched together with the previous question, and the results are fused,
+    so that it finds what the conversation was about.
+    """
+    previous = [t.content for t in normalise(history) if t.role == "user"]
+    if not previous or not _is_follow_up(question):
+        return [question]
+    return [f"{previous[-1]} {question}", question]
+
+
+_FOLLOW_UP_OPENERS = ("and ", "what about", "how about", "also", "but ", "then ", "so ", "or ")
+_PRONOUNS = {"it", "its", "they", "them", "their", "that", "this", "those", "these", "he", "she", "his", "her", "one", "ones"}
+
+
+def _is_follow_up(question: str) -> bool:
+    q = question.strip().lower()
+    if q.startswith(_FOLLOW_UP_OPENERS):
+        return True
+    tokens = [w.strip("?.,!") for w in q.split()]
+    return len(terms(question)) <= 3 or any(w in _PRONOUNS for w in tokens)

@@ -1,0 +1,34 @@
+"""Build, check and render citations: `[n]` markers that each name exactly one quoted passage."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from rag.types import Citation
+
+MARKER = re.compile(r"\[(\d+)\]")
+
+
+def render(sentence: str, numbers: Sequence[int]) -> str:
+    """A sentence followed by its citation markers: `Text. [1][2]`."""
+    return sentence + " " + "".join(f"[{n}]" for n in numbers)
+
+
+def check(text: str, citations: Sequence[Citation], source_text: dict[str, str] | None = None) -> list[str]:
+    """Problems with an answer's citations (empty when sound).
+
+    Every marker must name a citation, every citation must be used, numbers must be unique, and,
+    given the sources' texts, each quote must stand at its span.
+    """
+    problems = []
+    numbers = [c.n for c in citations]
+    if len(set(numbers)) != len(numbers):
+        problems.append("a citation number is used for two passages")
+    used = {int(n) for n in MARKER.findall(text)}
+    problems += [f"[{n}] names no citation" for n in sorted(used - set(numbers))]
+    problems += [f"citation {n} is never referred to" for n in sorted(set(numbers) - used)]
+    for c in citations:
+        if source_text is not None and source_text.get(c.source, "")[c.start:c.end] != c.quote:
+            problems.append(f"citation {c.n}: the quote is not at {c.source}:{c.start}-{c.end}")
+    return problems

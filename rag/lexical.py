@@ -1,0 +1,94 @@
+"""The BM25 index over the chunks of one index generation, saved beside the Chroma collection."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.store import FileRecord, Index, chunk_from_record
+from rag.text import terms
+
+
+class LexicalIndex:
+    """BM25 (bm25s, Lucene variant) over stemmed terms, with document frequencies for term weights."""
+
+    def __init__(self, ids: list[str], retriever: Any, df: dict[str, int]) -> None:
+        self.ids = ids
+        self._retriever = retriever
+        self._df = df
+
+    @classmethod
+    def build(cls, ids: Sequence[str], texts: Sequence[str]) -> LexicalIndex:
+        """Index `texts`, whose chunk ids are `ids`."""
+        import bm25s
+
+        tokens = [terms(t) for t in texts]
+        retriever = bm25s.BM25()
+        if tokens:
+            retriever.index(tokens, show_progress=False)
+        df = Counter(t for doc in tokens for t in set(doc))
+        return cls(list(ids), retriever, dict(df))
+
+    def save(self, folder: Path) -> None:
+        """Write the index to `folder` atomically (a temporary folder renamed into place)."""
+        tmp = folder.with_name(folder.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        if self.ids:
+            self._retriever.save(str(tmp), show_progress=False)
+        (tmp / "chunks.json").write_text(json.dumps({"ids": self.ids, "df": self._df}))
+        shutil.rmtree(folder, ignore_errors=True)
+        tmp.rename(folder)
+
+    @classmethod
+    def load(cls, folder: Path) -> LexicalIndex | None:
+        """Read an index saved by `save`, or None when there is none (or it is unreadable)."""
+        import bm25s
+
+        try:
+            data = json.loads((folder / "chunks.json").read_text())
+            retriever = bm25s.BM25.load(str(folder), show_progress=False) if data["ids"] else bm25s.BM25()
+        except (OSError, ValueError, KeyError):
+            return None
+        return cls(data["ids"], retriever, data["df"])
+
+    def search(self, query: str, n: int) -> list[tuple[str, float]]:
+        """The `n` best chunk ids for `query` with their BM25 scores (only those that match)."""
+        query_terms = terms(query)
+        if not self.ids or not query_terms:
+            return []
+        scores = np.asarray(self._retriever.get_scores(query_terms))
+        n = min(n, len(scores))
+        top = np.argpartition(-scores, n - 1)[:n]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(self.ids[i], float(scores[i])) for i in top if scores[i] > 0]
+
+    def idf(self, term: str) -> float:
+        """BM25 inverse document frequency of a stemmed term (high for rare terms)."""
+        n, df = len(self.ids), self._df.get(term, 0)
+        return math.log(1 + (n - df + 0.5) / (df + 0.5))
+
+
+def lexical_folder(home: Path, generation: str, stamp: str) -> Path:
+    """Where the BM25 index of a generation at a stamp is saved."""
+    return home / "bm25" / f"{generation}-{stamp}"
+
+
+def build_from_index(index: Index, records: dict[str, FileRecord] | None = None) -> tuple[LexicalIndex, list[str]]:
+    """BM25 over an index's chunks; with `records`, leave out (and return) chunks no record accounts for."""
+    ids, texts, orphans = [], [], []
+    for chunk_id, text, meta in index.all_chunks():
+        record = records.get(str(meta["source"])) if records is not None else None
+        if records is not None and (record is None or record.sha256 != meta.get("sha256")):
+            orphans.append(chunk_id)
+        else:
+            ids.append(chunk_id)
+            texts.append(chunk_from_record(chunk_id, text, meta).embed_text())
+    return LexicalIndex.build(ids, texts), orphans

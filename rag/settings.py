@@ -1,0 +1,73 @@
+"""One `Settings` object, read from `RAG_*` environment variables at the edge and passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from rag.errors import SettingsError
+
+DEFAULT_EMBED_MODEL = "all-MiniLM-L6-v2"
+
+
+class Settings(BaseSettings):
+    """Everything that can be configured; each field is also the variable `RAG_<NAME>`."""
+
+    model_config = SettingsConfigDict(env_prefix="RAG_", frozen=True, extra="forbid")
+
+    home: Path = Field(Path(".rag"), description="Folder of the embedded index (Chroma and BM25).")
+    corpus: Path = Field(Path("corpus"), description="Folder `rag ingest` reads when given no path.")
+    chroma_url: str | None = Field(
+        None, description="Use a Chroma server (http://host:port) instead of the embedded store."
+    )
+    collection: str = Field("rag", pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_-]{1,40}$",
+                            description="Name of the index inside Chroma.")
+    embed_model: str = Field(
+        DEFAULT_EMBED_MODEL,
+        description="sentence-transformers model: the packaged default, or a local path.",
+    )
+    embed_batch_size: int = Field(32, ge=1, le=1024, description="Chunks embedded per batch.")
+    chunk_tokens: int = Field(256, ge=32, le=4096, description="Chunk size in cl100k_base tokens.")
+    chunk_overlap: int = Field(32, ge=0, description="Tokens shared by neighbouring chunks.")
+    max_file_mb: float = Field(50.0, gt=0, description="Files larger than this are skipped.")
+    k: int = Field(5, ge=1, le=50, description="Passages given to the answerer.")
+    candidates: int = Field(50, ge=1, le=1000, description="Hits taken from each retriever before fusion.")
+    mode: Literal["dense", "bm25", "hybrid"] = Field("hybrid", description="Retrieval mode.")
+    rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant.")
+    per_source: int = Field(3, ge=1, description="At most this many passages from one document.")
+    abstain_below: float = Field(
+        0.35, ge=0.0, le=1.0,
+        description="Abstain when the best sentence scores below this (see README, Abstention).",
+    )
+    max_sentences: int = Field(3, ge=1, le=10, description="Sentences in an extractive answer.")
+    llm: Literal["extractive"] = Field("extractive", description="Answerer backend.")
+
+    @model_validator(mode="after")
+    def _check_overlap(self) -> Settings:
+        if self.chunk_overlap >= self.chunk_tokens:
+            raise ValueError(
+                f"RAG_CHUNK_OVERLAP ({self.chunk_overlap}) must be smaller than "
+                f"RAG_CHUNK_TOKENS ({self.chunk_tokens})"
+            )
+        return self
+
+    @classmethod
+    def load(cls, **overrides: object) -> Settings:
+        """Read the environment (plus `overrides`) and turn validation errors into one line."""
+        try:
+            return cls(**overrides)  # type: ignore[arg-type]
+        except ValidationError as exc:
+            raise SettingsError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    problems = []
+    for err in exc.errors():
+        name = "_".join(str(p) for p in err["loc"]).upper()
+        where = f"RAG_{name}" if name else "settings"
+        value = f" (got {err['input']!r})" if name and not isinstance(err["input"], dict) else ""
+        problems.append(f"{where}: {err['msg'].removeprefix('Value error, ')}{value}")
+    return "invalid setting: " + "; ".join(problems) + "; fix the variable or option and retry"

@@ -1,0 +1,311 @@
+"""Chroma access (embedded or a server), index generations, the per-file ledger and the fingerprint.
+
+Layout inside Chroma, for the index named `rag`:
+- `rag-meta` holds one record, `active`, naming the live generation and its stamp. Swapping it is
+  one upsert, so a rebuild becomes visible all at once, and readers notice a new stamp.
+- `rag-g<time>` is a generation's chunk collection; its metadata holds the fingerprint.
+- `rag-g<time>-files` is that generation's ledger: one record per file that is completely in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+import numpy as np
+
+from rag.errors import IndexMismatchError, IndexMissingError, SettingsError, StoreError
+from rag.settings import Settings
+from rag.types import Chunk
+
+if TYPE_CHECKING:
+    from chromadb.api import ClientAPI
+    from chromadb.api.models.Collection import Collection
+
+CHUNKER = "sentences-v1"  # bump when chunk boundaries or embedded text change
+PARSER = "readers-v1"  # bump when a format reader extracts different text
+_PAGE = 1000  # records per Chroma call
+_DUMMY = [1.0]  # side collections hold no vectors, but Chroma wants one per record
+
+_SETTING_NAMES = {
+    "embed_model": "RAG_EMBED_MODEL", "chunk_tokens": "RAG_CHUNK_TOKENS",
+    "chunk_overlap": "RAG_CHUNK_OVERLAP", "chunker": "the chunker version",
+    "parser": "the document readers' version", "dimension": "the embedding dimension",
+}
+
+
+def fingerprint(settings: Settings) -> dict[str, str | int]:
+    """What an index depends on: querying or extending it with other values is refused."""
+    return {
+        "embed_model": settings.embed_model, "chunk_tokens": settings.chunk_tokens,
+        "chunk_overlap": settings.chunk_overlap, "chunker": CHUNKER, "parser": PARSER,
+    }
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """A file whose chunks are all in the index, as of its content hash."""
+
+    source: str
+    sha256: str
+    chunks: int
+    title: str
+    indexed_at: float
+
+
+class Index:
+    """One generation of the index: its chunk collection and its file ledger."""
+
+    def __init__(self, chunks: Collection, files: Collection) -> None:
+        self.name = chunks.name
+        self._chunks = chunks
+        self._files = files
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The collection's metadata: fingerprint, dimension, last ingest time."""
+        return dict(self._chunks.metadata or {})
+
+    def check(self, settings: Settings, dimension: int | None = None) -> None:
+        """Refuse an index built with other settings, naming each difference and the fix."""
+        want: dict[str, Any] = dict(fingerprint(settings))
+        if dimension is not None:
+            want["dimension"] = dimension
+        have = self.metadata
+        diffs = [
+            f"{_SETTING_NAMES[key]} is {value!r} now but the index was built with {have.get(key)!r}"
+            for key, value in want.items() if key in have and have[key] != value
+        ]
+        if diffs:
+            raise IndexMismatchError(
+                "index mismatch: " + "; ".join(diffs)
+                + "; run `rag ingest --rebuild` to rebuild it, or set the old value back"
+            )
+
+    def count(self) -> int:
+        """Number of chunks."""
+        return self._chunks.count()
+
+    def files(self) -> dict[str, FileRecord]:
+        """The ledger: every file that is completely indexed, by source."""
+        out = {}
+        for _, _, meta in _pages(self._files, include=["metadatas"]):
+            out[str(meta["source"])] = FileRecord(
+                str(meta["source"]), str(meta["sha256"]), int(meta["chunks"]),
+                str(meta["title"]), float(meta["indexed_at"]),
+            )
+        return out
+
+    def chunk_counts(self) -> Counter[tuple[str, str]]:
+        """How many chunks each (source, sha256) version has in the collection."""
+        return Counter(
+            (str(m["source"]), str(m["sha256"])) for _, _, m in _pages(self._chunks, include=["metadatas"])
+        )
+
+    def upsert(self, chunks: Sequence[Chunk], vectors: np.ndarray[Any, Any], sha256: Sequence[str]) -> None:
+        """Write chunks (by id, so writing one twice changes nothing) with their file's hash."""
+        for i in range(0, len(chunks), _PAGE):
+            part = chunks[i:i + _PAGE]
+            self._chunks.upsert(
+                ids=[c.id for c in part], embeddings=vectors[i:i + _PAGE],
+                documents=[c.text for c in part],
+                metadatas=[_chunk_meta(c, h) for c, h in zip(part, sha256[i:i + _PAGE])],
+            )
+
+    def finish_file(self, record: FileRecord) -> None:
+        """Drop the file's chunks from other versions of it, then record it as done."""
+        self._chunks.delete(where={"$and": [{"source": record.source}, {"sha256": {"$ne": record.sha256}}]})
+        self._files.upsert(
+            ids=[_file_id(record.source)], embeddings=[_DUMMY],
+            metadatas=[{"source": record.source, "sha256": record.sha256, "chunks": record.chunks,
+                        "title": record.title, "indexed_at": record.indexed_at}],
+        )
+
+    def forget(self, source: str) -> None:
+        """Remove a file: its chunks first, then its ledger record."""
+        self._chunks.delete(where={"source": source})
+        self._files.delete(ids=[_file_id(source)])
+
+    def all_chunks(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """Every chunk as (id, text, metadata), page by page."""
+        yield from _pages(self._chunks, include=["documents", "metadatas"])
+
+    def delete_chunks(self, ids: Sequence[str]) -> None:
+        """Delete chunks by id."""
+        for i in range(0, len(ids), _PAGE):
+            self._chunks.delete(ids=list(ids[i:i + _PAGE]))
+
+    def set_metadata(self, **values: Any) -> None:
+        """Merge `values` into the collection's metadata."""
+        self._chunks.modify(metadata={**self.metadata, **values})
+
+    def query(self, vector: np.ndarray[Any, Any], n: int) -> list[tuple[Chunk, float]]:
+        """The `n` nearest chunks with their cosine similarity."""
+        if n <= 0 or self.count() == 0:
+            return []
+        res = self._chunks.query(
+            query_embeddings=[vector], n_results=n, include=["documents", "metadatas", "distances"]
+        )
+        ids, docs = res["ids"][0], (res["documents"] or [[]])[0]
+        metas, dists = (res["metadatas"] or [[]])[0], (res["distances"] or [[]])[0]
+        return [(chunk_from_record(i, d or "", m), 1.0 - float(dist)) for i, d, m, dist in zip(ids, docs, metas, dists)]
+
+    def get(self, ids: Sequence[str]) -> dict[str, tuple[Chunk, np.ndarray[Any, Any]]]:
+        """Chunks and their vectors by id (ids not found are left out)."""
+        if not ids:
+            return {}
+        res = self._chunks.get(ids=list(ids), include=["documents", "metadatas", "embeddings"])
+        vectors = res["embeddings"] if res["embeddings"] is not None else [None] * len(res["ids"])
+        return {
+            i: (chunk_from_record(i, d or "", m), np.asarray(v, dtype=np.float32))
+            for i, d, m, v in zip(res["ids"], res["documents"] or [], res["metadatas"] or [], vectors)
+        }
+
+
+class Store:
+    """The Chroma client for the settings in force, and the generations of the index inside it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._client: ClientAPI | None = None
+
+    @property
+    def location(self) -> str:
+        """Where the index lives, for messages."""
+        return self.settings.chroma_url or str(self.settings.home / "chroma")
+
+    def exists(self) -> bool:
+        """Whether an index may exist, checked without creating anything."""
+        return bool(self.settings.chroma_url) or (self.settings.home / "chroma").is_dir()
+
+    def client(self) -> ClientAPI:
+        """Connect on first use: embedded `PersistentClient` or `HttpClient` to a Chroma server."""
+        if self._client is None:
+            import chromadb
+            from chromadb.config import Settings as ChromaSettings
+
+            chroma_settings = ChromaSettings(anonymized_telemetry=False)
+            try:
+                if self.settings.chroma_url:
+                    url = urlparse(self.settings.chroma_url)
+                    if url.scheme not in ("http", "https") or not url.hostname:
+                        raise SettingsError(
+                            f"RAG_CHROMA_URL: {self.settings.chroma_url!r} is not an http(s)://host:port address"
+                        )
+                    self._client = chromadb.HttpClient(
+                        host=url.hostname, port=url.port or (443 if url.scheme == "https" else 8000),
+                        ssl=url.scheme == "https", settings=chroma_settings,
+                    )
+                else:
+                    path = self.settings.home / "chroma"
+                    path.mkdir(parents=True, exist_ok=True)
+                    self._client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+            except SettingsError:
+                raise
+            except Exception as exc:
+                raise StoreError(f"cannot open the index at {self.location}: {exc}") from None
+        return self._client
+
+    def active(self) -> tuple[str, str] | None:
+        """(generation name, stamp) of the live index, or None if nothing was ever indexed."""
+        if not self.exists():
+            return None
+        try:
+            meta_collection = self.client().get_collection(f"{self.settings.collection}-meta")
+        except Exception:  # chromadb raises NotFoundError, or ValueError in older releases
+            return None
+        res = meta_collection.get(ids=["active"], include=["metadatas"])
+        if not res["ids"] or not res["metadatas"]:
+            return None
+        meta = res["metadatas"][0]
+        return str(meta["generation"]), str(meta["stamp"])
+
+    def open(self) -> Index:
+        """The live index; raise `IndexMissingError` when there is none."""
+        active = self.active()
+        if active is None:
+            raise IndexMissingError(f"no index at {self.location}; run `rag ingest` first")
+        return self.index(active[0])
+
+    def index(self, name: str) -> Index:
+        """The generation `name`."""
+        client = self.client()
+        try:
+            return Index(
+                client.get_collection(name, embedding_function=None),  # type: ignore[arg-type]
+                client.get_collection(f"{name}-files", embedding_function=None),  # type: ignore[arg-type]
+            )
+        except Exception as exc:
+            raise StoreError(
+                f"the index at {self.location} is damaged ({name}: {exc}); run `rag ingest --rebuild`"
+            ) from None
+
+    def create(self, dimension: int) -> Index:
+        """A new, empty generation (not live until `activate`)."""
+        name = f"{self.settings.collection}-g{time.time_ns()}"
+        client = self.client()
+        metadata: dict[str, Any] = {**fingerprint(self.settings), "dimension": dimension, "created_at": time.time()}
+        chunks = client.create_collection(
+            name, metadata=metadata, embedding_function=None,  # type: ignore[arg-type]
+            configuration={"hnsw": {"space": "cosine"}},
+        )
+        files = client.create_collection(f"{name}-files", embedding_function=None)  # type: ignore[arg-type]
+        return Index(chunks, files)
+
+    def activate(self, index: Index, stamp: str) -> None:
+        """Make `index` the live generation, marked with a new `stamp` that readers notice."""
+        meta = self.client().get_or_create_collection(f"{self.settings.collection}-meta", embedding_function=None)  # type: ignore[arg-type]
+        meta.upsert(ids=["active"], embeddings=[_DUMMY], metadatas=[{"generation": index.name, "stamp": stamp}])
+
+    def drop_stale_generations(self) -> list[str]:
+        """Delete every generation but the live one (left by a rebuild that was swapped or killed)."""
+        active = self.active()
+        prefix = f"{self.settings.collection}-g"
+        dropped = []
+        for name in self.client().list_collections():
+            name = getattr(name, "name", name)
+            base = name.removesuffix("-files")
+            if name.startswith(prefix) and (active is None or base != active[0]):
+                self.client().delete_collection(name)
+                dropped.append(name)
+        return dropped
+
+
+def _file_id(source: str) -> str:
+    return hashlib.sha256(source.encode()).hexdigest()[:32]
+
+
+def _chunk_meta(chunk: Chunk, sha256: str) -> dict[str, str | int]:
+    return {
+        "source": chunk.source, "title": chunk.title, "start": chunk.start, "end": chunk.end,
+        "index": chunk.index, "headings": "\x1f".join(chunk.headings), "page": chunk.page or 0,
+        "sha256": sha256,
+    }
+
+
+def chunk_from_record(chunk_id: str, text: str, meta: Any) -> Chunk:
+    """Rebuild a `Chunk` from its Chroma record."""
+    headings = str(meta.get("headings") or "")
+    return Chunk(
+        id=chunk_id, source=str(meta["source"]), title=str(meta.get("title", "")), text=text,
+        start=int(meta["start"]), end=int(meta["end"]), index=int(meta["index"]),
+        headings=tuple(headings.split("\x1f")) if headings else (), page=int(meta.get("page") or 0) or None,
+    )
+
+
+def _pages(collection: Collection, include: list[str]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    offset = 0
+    while True:
+        res = collection.get(include=include, limit=_PAGE, offset=offset)  # type: ignore[arg-type]
+        ids = res["ids"]
+        docs = res["documents"] or [""] * len(ids)
+        metas = res["metadatas"] or [{}] * len(ids)
+        yield from ((i, d or "", dict(m)) for i, d, m in zip(ids, docs, metas))
+        if len(ids) < _PAGE:
+            return
+        offset += _PAGE

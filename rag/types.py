@@ -1,0 +1,108 @@
+"""Frozen value types shared by ingest, retrieval, answering and every public API."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Section:
+    """A stretch of a document's text that starts at `start` and shares a heading path and page."""
+
+    start: int
+    headings: tuple[str, ...] = ()
+    page: int | None = None
+
+
+@dataclass(frozen=True)
+class SourceDocument:
+    """One file as read from disk: its plain text plus where its headings and pages begin.
+
+    `source` is the file's id in the index: the corpus folder's name and the path below it
+    (`corpus/notes.md`). Character offsets everywhere refer to `text`.
+    """
+
+    source: str
+    title: str
+    text: str
+    sha256: str
+    sections: tuple[Section, ...] = (Section(0),)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A token-bounded run of whole sentences of one document, `text == document.text[start:end]`."""
+
+    id: str
+    source: str
+    title: str
+    text: str
+    start: int
+    end: int
+    index: int
+    headings: tuple[str, ...] = ()
+    page: int | None = None
+
+    def embed_text(self) -> str:
+        """The text that is embedded and BM25-indexed: title and headings give a chunk its topic."""
+        context = " > ".join(h for h in (self.title, *self.headings) if h and h not in self.text)
+        return f"{context}\n{self.text}" if context else self.text
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved chunk with its fused score and the ranks/scores of each retriever (None: not found)."""
+
+    chunk: Chunk
+    score: float
+    dense_score: float | None = None
+    bm25_score: float | None = None
+    dense_rank: int | None = None
+    bm25_rank: int | None = None
+
+
+@dataclass(frozen=True)
+class Citation:
+    """Passage `n` of an answer: the quoted sentence, verbatim, and its character span in the source."""
+
+    n: int
+    source: str
+    title: str
+    quote: str
+    start: int
+    end: int
+    chunk_id: str
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape used by `rag ask --json` and the HTTP API."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the assistant says: text with `[n]` markers, the citations they name, and the hits used.
+
+    When `abstained` is true the corpus does not answer the question: `text` says so, and
+    `hits` holds the closest passages found.
+    """
+
+    question: str
+    text: str
+    citations: tuple[Citation, ...]
+    hits: tuple[Hit, ...]
+    abstained: bool
+    standalone_question: str
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape printed by `rag ask --json`."""
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "abstained": self.abstained,
+            "citations": [c.to_dict() for c in self.citations],
+            "standalone_question": self.standalone_question,
+            "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
+        }
