@@ -59,13 +59,23 @@ def _split_long(text: str, start: int, end: int, max_tokens: int) -> Iterator[_U
     enc = encoding()
     tokens = enc.encode_ordinary(text[start:end])
     _, offsets = enc.decode_with_offsets(tokens)
-    cuts = [offsets[i] for i in range(0, len(tokens), max_tokens)] + [end - start]
-    for a, b in zip(cuts, cuts[1:]):
-        piece = text[start + a:start + b]
-        lead = len(piece) - len(piece.lstrip())
-        trail = len(piece.rstrip())
-        if trail > lead:
-            yield _Unit(start + a + lead, start + a + trail, count_tokens(piece.strip()))
+    offsets.append(end - start)
+    i = 0
+    while i < len(tokens):
+        # A stripped piece can take more tokens than it did inside the sentence (" beta" is one
+        # token, "beta" two): take fewer tokens until the piece itself fits.
+        n = min(max_tokens, len(tokens) - i)
+        while True:
+            a, b = start + offsets[i], start + offsets[i + n]
+            piece = text[a:b].strip()
+            count = count_tokens(piece)
+            if count <= max_tokens or n == 1:
+                break
+            n -= 1
+        if piece:
+            at = b - len(text[a:b].lstrip())
+            yield _Unit(at, at + len(piece), count)
+        i += n
 
 
 def _pack(text: str, units: list[_Unit], max_tokens: int, overlap: int) -> Iterator[tuple[int, int]]:

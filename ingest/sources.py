@@ -177,7 +177,7 @@ def _read_html(data: bytes) -> _Read:
     title = soup.title.get_text(strip=True) if soup.title else ""
     for tag in soup(["script", "style", "noscript", "template", "head", "svg", "title"]):
         tag.decompose()
-    headings = [(int(h.name[1]), h.get_text(" ", strip=True)) for h in soup.find_all(re.compile("^h[1-6]$"))]
+    headings = [(int(h.name[1]), " ".join(h.get_text().split())) for h in soup.find_all(re.compile("^h[1-6]$"))]
     for br in soup.find_all("br"):
         br.replace_with("\n")
     for block in soup.find_all(_HTML_BLOCKS):
@@ -186,12 +186,16 @@ def _read_html(data: bytes) -> _Read:
     raw = soup.get_text()
     raw = re.sub(r"[ \t\xa0]+", " ", raw)
     text = re.sub(r"\s*\n\s*\n\s*", "\n\n", re.sub(r" ?\n ?", "\n", raw)).strip()
-    sections, path, pos = [Section(0)], [], 0
+    sections, pos = [Section(0)], 0
+    path: list[tuple[int, str]] = []
     for level, heading in headings:
-        at = text.find(heading, pos) if heading else -1
-        if at < 0:
+        # A heading is a block of its own: match whole lines only (not a mention of it in a
+        # paragraph above), and let its words wrap as they did in the HTML source.
+        words = r"\s+".join(map(re.escape, heading.split()))
+        found = re.compile(rf"^{words}$", re.M).search(text, pos) if words else None
+        if found is None:
             continue
-        pos = at + len(heading)
+        at, pos = found.span()
         path = [p for p in path if p[0] < level] + [(level, heading)]
         sections.append(Section(at, tuple(h for _, h in path)))
     title = title or next((h for level, h in headings if level == 1), "")
@@ -205,7 +209,9 @@ def _read_pdf(data: bytes) -> _Read:
     reader = PdfReader(io.BytesIO(data))
     if reader.is_encrypted and not reader.decrypt(""):
         raise SourceError("encrypted PDF; save a copy without a password and index that")
-    parts, sections, pos = [], [], 0
+    parts: list[str] = []
+    sections: list[Section] = []
+    pos = 0
     for number, page in enumerate(reader.pages, start=1):
         page_text = (page.extract_text() or "").replace("\r\n", "\n").strip()
         if not page_text:
@@ -230,7 +236,8 @@ def _read_docx(data: bytes) -> _Read:
 
     document = docx.Document(io.BytesIO(data))
     parts: list[str] = []
-    sections, path, pos, title = [Section(0)], [], 0, ""
+    sections, pos, title = [Section(0)], 0, ""
+    path: list[tuple[int, str]] = []
     for child in document.element.body.iterchildren():
         tag = child.tag.rsplit("}", 1)[-1]
         if tag == "p":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from rag.answer.extractive import ExtractiveAnswerer
@@ -96,7 +96,7 @@ class Assistant:
             "dimension": meta.get("dimension"),
             "fingerprint": {k: meta[k] for k in ("embed_model", "dimension", "chunk_tokens", "chunk_overlap",
                                                  "chunker", "parser") if k in meta},
-            "last_ingest": datetime.fromtimestamp(last, timezone.utc).isoformat(timespec="seconds") if last else None,
+            "last_ingest": datetime.fromtimestamp(last, UTC).isoformat(timespec="seconds") if last else None,
             "location": self.store.location,
         }
 

@@ -32,7 +32,7 @@ def normalise(history: History | None) -> list[Turn]:
             raise RagError(
                 f"history[{i}]: expected {{'role': 'user' | 'assistant', 'content': str}}, got {item!r}"
             )
-        turns.append(Turn(role, content))  # type: ignore[arg-type]
+        turns.append(Turn("user" if role == "user" else "assistant", content))
     return turns
 
 
@@ -50,7 +50,9 @@ def queries_for(question: str, history: History | None) -> list[str]:
 
 
 _FOLLOW_UP_OPENERS = ("and ", "what about", "how about", "also", "but ", "then ", "so ", "or ")
-_PRONOUNS = {"it", "its", "they", "them", "their", "that", "this", "those", "these", "he", "she", "his", "her", "one", "ones"}
+_PRONOUNS = {
+    "it", "its", "they", "them", "their", "that", "this", "those", "these", "he", "she", "his", "her", "one", "ones",
+}
 
 
 def _is_follow_up(question: str) -> bool:

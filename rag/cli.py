@@ -60,7 +60,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _retrieval_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-k", type=_positive, default=None, help="passages to retrieve (default: RAG_K)")
-    p.add_argument("--mode", choices=["dense", "bm25", "hybrid"], default=None, help="retrieval mode (default: RAG_MODE)")
+    p.add_argument("--mode", choices=["dense", "bm25", "hybrid"], default=None,
+                   help="retrieval mode (default: RAG_MODE)")
 
 
 def _positive(text: str) -> int:

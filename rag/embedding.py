@@ -44,8 +44,8 @@ class Embedder:
             import transformers
             from sentence_transformers import SentenceTransformer
 
-            transformers.logging.set_verbosity_error()
-            transformers.logging.disable_progress_bar()  # no "Loading weights" bar on every start
+            transformers.logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+            transformers.logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # no "Loading weights" bar on every start
             try:
                 self._model = SentenceTransformer(
                     model_path(self.name), device="cpu", local_files_only=True
@@ -90,4 +90,5 @@ class Embedder:
 
     def embed_query(self, text: str) -> np.ndarray[Any, np.dtype[np.float32]]:
         """Embed one question."""
-        return self.embed([text])[0]
+        vector: np.ndarray[Any, np.dtype[np.float32]] = self.embed([text])[0]
+        return vector

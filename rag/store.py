@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 CHUNKER = "sentences-v1"  # bump when chunk boundaries or embedded text change
 PARSER = "readers-v1"  # bump when a format reader extracts different text
 _PAGE = 1000  # records per Chroma call
-_DUMMY = [1.0]  # side collections hold no vectors, but Chroma wants one per record
+_DUMMY = np.ones((1, 1), dtype=np.float32)  # side collections hold no vectors, but Chroma wants one per record
 
 _SETTING_NAMES = {
     "embed_model": "RAG_EMBED_MODEL", "chunk_tokens": "RAG_CHUNK_TOKENS",
@@ -114,14 +114,15 @@ class Index:
             self._chunks.upsert(
                 ids=[c.id for c in part], embeddings=vectors[i:i + _PAGE],
                 documents=[c.text for c in part],
-                metadatas=[_chunk_meta(c, h) for c, h in zip(part, sha256[i:i + _PAGE])],
+                metadatas=[_chunk_meta(c, h) for c, h in zip(part, sha256[i:i + _PAGE], strict=True)],
             )
 
     def finish_file(self, record: FileRecord) -> None:
         """Drop the file's chunks from other versions of it, then record it as done."""
-        self._chunks.delete(where={"$and": [{"source": record.source}, {"sha256": {"$ne": record.sha256}}]})
+        stale: Any = {"$and": [{"source": record.source}, {"sha256": {"$ne": record.sha256}}]}
+        self._chunks.delete(where=stale)
         self._files.upsert(
-            ids=[_file_id(record.source)], embeddings=[_DUMMY],
+            ids=[_file_id(record.source)], embeddings=_DUMMY,
             metadatas=[{"source": record.source, "sha256": record.sha256, "chunks": record.chunks,
                         "title": record.title, "indexed_at": record.indexed_at}],
         )
@@ -153,7 +154,10 @@ class Index:
         )
         ids, docs = res["ids"][0], (res["documents"] or [[]])[0]
         metas, dists = (res["metadatas"] or [[]])[0], (res["distances"] or [[]])[0]
-        return [(chunk_from_record(i, d or "", m), 1.0 - float(dist)) for i, d, m, dist in zip(ids, docs, metas, dists)]
+        return [
+            (chunk_from_record(i, d or "", m), 1.0 - float(dist))
+            for i, d, m, dist in zip(ids, docs, metas, dists, strict=True)
+        ]
 
     def get(self, ids: Sequence[str]) -> dict[str, tuple[Chunk, np.ndarray[Any, Any]]]:
         """Chunks and their vectors by id (ids not found are left out)."""
@@ -163,7 +167,9 @@ class Index:
         vectors = res["embeddings"] if res["embeddings"] is not None else [None] * len(res["ids"])
         return {
             i: (chunk_from_record(i, d or "", m), np.asarray(v, dtype=np.float32))
-            for i, d, m, v in zip(res["ids"], res["documents"] or [], res["metadatas"] or [], vectors)
+            for i, d, m, v in zip(
+                res["ids"], res["documents"] or [], res["metadatas"] or [], vectors, strict=True
+            )
         }
 
 
@@ -237,8 +243,8 @@ class Store:
         client = self.client()
         try:
             return Index(
-                client.get_collection(name, embedding_function=None),  # type: ignore[arg-type]
-                client.get_collection(f"{name}-files", embedding_function=None),  # type: ignore[arg-type]
+                client.get_collection(name, embedding_function=None),
+                client.get_collection(f"{name}-files", embedding_function=None),
             )
         except Exception as exc:
             raise StoreError(
@@ -251,24 +257,24 @@ class Store:
         client = self.client()
         metadata: dict[str, Any] = {**fingerprint(self.settings), "dimension": dimension, "created_at": time.time()}
         chunks = client.create_collection(
-            name, metadata=metadata, embedding_function=None,  # type: ignore[arg-type]
+            name, metadata=metadata, embedding_function=None,
             configuration={"hnsw": {"space": "cosine"}},
         )
-        files = client.create_collection(f"{name}-files", embedding_function=None)  # type: ignore[arg-type]
+        files = client.create_collection(f"{name}-files", embedding_function=None)
         return Index(chunks, files)
 
     def activate(self, index: Index, stamp: str) -> None:
         """Make `index` the live generation, marked with a new `stamp` that readers notice."""
-        meta = self.client().get_or_create_collection(f"{self.settings.collection}-meta", embedding_function=None)  # type: ignore[arg-type]
-        meta.upsert(ids=["active"], embeddings=[_DUMMY], metadatas=[{"generation": index.name, "stamp": stamp}])
+        meta = self.client().get_or_create_collection(f"{self.settings.collection}-meta", embedding_function=None)
+        meta.upsert(ids=["active"], embeddings=_DUMMY, metadatas=[{"generation": index.name, "stamp": stamp}])
 
     def drop_stale_generations(self) -> list[str]:
         """Delete every generation but the live one (left by a rebuild that was swapped or killed)."""
         active = self.active()
         prefix = f"{self.settings.collection}-g"
         dropped = []
-        for name in self.client().list_collections():
-            name = getattr(name, "name", name)
+        for collection in self.client().list_collections():
+            name = str(getattr(collection, "name", collection))
             base = name.removesuffix("-files")
             if name.startswith(prefix) and (active is None or base != active[0]):
                 self.client().delete_collection(name)
@@ -298,14 +304,14 @@ def chunk_from_record(chunk_id: str, text: str, meta: Any) -> Chunk:
     )
 
 
-def _pages(collection: Collection, include: list[str]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+def _pages(collection: Collection, include: Any) -> Iterator[tuple[str, str, dict[str, Any]]]:
     offset = 0
     while True:
-        res = collection.get(include=include, limit=_PAGE, offset=offset)  # type: ignore[arg-type]
+        res = collection.get(include=include, limit=_PAGE, offset=offset)
         ids = res["ids"]
         docs = res["documents"] or [""] * len(ids)
         metas = res["metadatas"] or [{}] * len(ids)
-        yield from ((i, d or "", dict(m)) for i, d, m in zip(ids, docs, metas))
+        yield from ((i, d or "", dict(m)) for i, d, m in zip(ids, docs, metas, strict=True))
         if len(ids) < _PAGE:
             return
         offset += _PAGE

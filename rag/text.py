@@ -46,6 +46,11 @@ def _split_block(text: str, start: int, end: int, out: list[tuple[int, int]]) ->
     marker = _LINE_MARKER.match(text, start, end)
     if marker:
         start = marker.end()
+        newline = text.find("\n", start, end)
+        if text[marker.start()] == "#" and newline >= 0:  # a heading is its line, not the next one
+            _add_span(text, start, newline, out)
+            _split_block(text, newline + 1, end, out)
+            return
     piece_start = start
     for m in _SENTENCE_END.finditer(text, start, end):
         if _is_abbreviation(text, piece_start, m.start()):

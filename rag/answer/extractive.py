@@ -1,9 +1,10 @@
 """The offline answerer: quotes the sentences of the retrieved passages that best answer the question.
 
 Each sentence is scored by how much of the question's weight (BM25 idf of its terms) it contains,
-blended with the dense similarity of its passage to the question. The best 1-3 sentences are
-quoted verbatim, each with its citation; when even the best sentence scores below the threshold
-the answerer abstains.
+blended with the dense similarity of its passage to the question; two neighbouring sentences that
+cover clearly more of the question together are a candidate too. The best 1-3 sentences are quoted
+verbatim, each with its citation; when even the best candidate scores below the threshold the
+answerer abstains.
 """
 
 from __future__ import annotations
@@ -19,16 +20,24 @@ from rag.types import Citation, Hit
 LEXICAL_WEIGHT = 0.5  # share of a sentence's score from question-term coverage; the rest is dense
 KEEP_RATIO = 0.8  # a further sentence is quoted only if it scores this close to the best one
 DUPLICATE_JACCARD = 0.7  # sentences sharing this much of their words say the same thing
+PAIR_GAIN = 0.1  # two neighbouring sentences are quoted together when they cover this much more
+
+
+@dataclass(frozen=True)
+class Quote:
+    """One sentence of a passage: its text and its character span in the source."""
+
+    text: str
+    start: int
+    end: int
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """One sentence of a retrieved passage, with its offsets in the source and its score."""
+    """A sentence (or two neighbouring ones that answer together) of a retrieved passage, scored."""
 
     hit: Hit
-    text: str
-    start: int
-    end: int
+    quotes: tuple[Quote, ...]
     score: float
 
 
@@ -41,21 +50,28 @@ class ExtractiveAnswerer:
         self.max_sentences = max_sentences
 
     def candidates(self, question: str, hits: Sequence[Hit]) -> list[Candidate]:
-        """Every distinct sentence of `hits`, best first."""
+        """Every distinct sentence of `hits`, and pairs of neighbours that cover more together, best first."""
         weights = {t: self.idf(t) for t in set(terms(question))}
-        total = sum(weights.values())
-        best: dict[tuple[str, int], Candidate] = {}
+        total = sum(weights.values()) or 1.0
+
+        def coverage(present: set[str]) -> float:
+            return sum(w for t, w in weights.items() if t in present) / total
+
+        best: dict[tuple[str, int, int], Candidate] = {}
         for hit in hits:
-            chunk = hit.chunk
-            for s, e in sentence_spans(chunk.text):
-                text = chunk.text[s:e]
-                present = set(terms(text))
-                covered = sum(w for t, w in weights.items() if t in present)
-                coverage = covered / total if total else 0.0
-                score = LEXICAL_WEIGHT * coverage + (1 - LEXICAL_WEIGHT) * max(hit.dense_score or 0.0, 0.0)
-                key = (chunk.source, chunk.start + s)  # overlapping chunks repeat sentences
+            chunk, dense = hit.chunk, max(hit.dense_score or 0.0, 0.0)
+            quotes = [Quote(chunk.text[s:e], chunk.start + s, chunk.start + e) for s, e in sentence_spans(chunk.text)]
+            found = [set(terms(q.text)) for q in quotes]
+            options = [((q,), coverage(f)) for q, f in zip(quotes, found, strict=True)]
+            for i in range(len(quotes) - 1):  # "The company partnered with SMIC. They developed ..."
+                together = coverage(found[i] | found[i + 1])
+                if together >= max(options[i][1], options[i + 1][1]) + PAIR_GAIN:
+                    options.append(((quotes[i], quotes[i + 1]), together))
+            for parts, cov in options:
+                score = LEXICAL_WEIGHT * cov + (1 - LEXICAL_WEIGHT) * dense
+                key = (chunk.source, parts[0].start, len(parts))  # overlapping chunks repeat sentences
                 if key not in best or best[key].score < score:
-                    best[key] = Candidate(hit, text, chunk.start + s, chunk.start + e, score)
+                    best[key] = Candidate(hit, parts, score)
         return sorted(best.values(), key=lambda c: -c.score)
 
     def answer(self, question: str, hits: Sequence[Hit]) -> Draft:
@@ -64,29 +80,43 @@ class ExtractiveAnswerer:
         if not ranked or ranked[0].score < self.abstain_below:
             return Draft(ABSTAIN_TEXT, (), abstained=True)
         groups: list[list[Candidate]] = []
+        used = 0
         for cand in ranked:
             if cand.score < ranked[0].score * KEEP_RATIO:
                 break
-            twin = next((g for g in groups if _same(g[0].text, cand.text)), None)
+            if any(_overlaps(cand, g[0]) for g in groups):
+                continue
+            twin = next((g for g in groups if _same(g[0], cand)), None)
             if twin is not None:
                 twin.append(cand)  # a near-duplicate: cite it beside the sentence it repeats
-            elif len(groups) < self.max_sentences:
+            elif used + len(cand.quotes) <= self.max_sentences:
                 groups.append([cand])
+                used += len(cand.quotes)
         citations: list[Citation] = []
         parts = []
         for group in groups:
-            numbers = []
-            for cand in group:
-                chunk = cand.hit.chunk
-                citations.append(Citation(
-                    n=len(citations) + 1, source=chunk.source, title=chunk.title, quote=cand.text,
-                    start=cand.start, end=cand.end, chunk_id=chunk.id, score=round(cand.score, 4),
-                ))
-                numbers.append(len(citations))
-            parts.append(render(group[0].text, numbers))
+            for i, quote in enumerate(group[0].quotes):
+                numbers = []
+                for cand in group:
+                    chunk, q = cand.hit.chunk, cand.quotes[i]
+                    citations.append(Citation(
+                        n=len(citations) + 1, source=chunk.source, title=chunk.title, quote=q.text,
+                        start=q.start, end=q.end, chunk_id=chunk.id, score=round(cand.score, 4),
+                    ))
+                    numbers.append(len(citations))
+                parts.append(render(quote.text, numbers))
         return Draft(" ".join(parts), tuple(citations), abstained=False)
 
 
-def _same(a: str, b: str) -> bool:
-    wa, wb = set(words(a)), set(words(b))
+def _overlaps(a: Candidate, b: Candidate) -> bool:
+    return a.hit.chunk.source == b.hit.chunk.source and any(
+        x.start < y.end and y.start < x.end for x in a.quotes for y in b.quotes
+    )
+
+
+def _same(a: Candidate, b: Candidate) -> bool:
+    if len(a.quotes) != len(b.quotes):
+        return False
+    wa = set(words(" ".join(q.text for q in a.quotes)))
+    wb = set(words(" ".join(q.text for q in b.quotes)))
     return bool(wa and wb) and len(wa & wb) / len(wa | wb) >= DUPLICATE_JACCARD

@@ -1,0 +1,453 @@
+"""Unit tests of ingest/sources.py on real files of every supported format, good and bad."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import random
+from pathlib import Path
+
+import docx
+import pytest
+from pypdf import PdfReader, PdfWriter
+from reportlab.pdfgen import canvas
+
+from ingest.sources import SourceFile, discover, read_bytes, read_document
+from rag.errors import SourceError
+from rag.types import SourceDocument
+
+LIMIT = 10 * 2**20
+
+
+def read(path: Path, max_bytes: int = LIMIT) -> SourceDocument:
+    return read_document(SourceFile(path, f"{path.parent.name}/{path.name}"), max_bytes)
+
+
+def check_common(doc: SourceDocument, path: Path) -> None:
+    assert doc.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert doc.source == f"{path.parent.name}/{path.name}"
+    assert doc.sections[0].start == 0
+    starts = [s.start for s in doc.sections]
+    assert starts == sorted(set(starts)), "sections are ordered and never empty"
+
+
+def section_texts(doc: SourceDocument) -> list[tuple[tuple[str, ...], str]]:
+    return [(s.headings, doc.text[s.start:]) for s in doc.sections]
+
+
+def make_pdf(path: Path, pages: list[str], title: str | None = None) -> bytes:
+    c = canvas.Canvas(str(path))
+    if title:
+        c.setTitle(title)
+    for text in pages:
+        c.drawString(72, 720, text)
+        c.showPage()
+    c.save()
+    return path.read_bytes()
+
+
+# Good files
+
+
+def test_txt(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("Shipping policy\n\nOrders ship in two days.\r\nReturns take a week.\n", encoding="utf-8")
+    doc = read(path)
+    check_common(doc, path)
+    assert doc.title == "Shipping policy"
+    assert doc.text == "Shipping policy\n\nOrders ship in two days.\nReturns take a week.\n"
+    assert [(s.start, s.headings, s.page) for s in doc.sections] == [(0, (), None)]
+
+
+def test_txt_utf8_bom_is_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "bom.txt"
+    path.write_bytes("\ufeffCafé au lait.".encode())
+    doc = read(path)
+    assert doc.text == "Café au lait."
+    check_common(doc, path)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
+def test_txt_utf16_with_bom_is_read(tmp_path: Path, encoding: str) -> None:
+    path = tmp_path / "wide.txt"
+    data = "Grüße aus Köln.\r\nZweite Zeile.".encode(encoding)
+    if encoding == "utf-16-be":
+        data = b"\xfe\xff" + data
+    path.write_bytes(data)
+    doc = read(path)
+    check_common(doc, path)
+    assert doc.text == "Grüße aus Köln.\nZweite Zeile."
+    assert doc.title == "Grüße aus Köln."
+
+
+def test_md_title_headings_and_fences(tmp_path: Path) -> None:
+    path = tmp_path / "guide.md"
+    path.write_text(
+        "Preface before any heading.\n\n"
+        "# Install Guide\n\nIntro text.\n\n"
+        "## Linux\n\nUse apt.\n\n"
+        "```bash\n# not a heading, a shell comment\napt install thing\n```\n\n"
+        "### Debian ###\n\nUse apt-get.\n\n"
+        "~~~\n## also not a heading\n~~~\n\n"
+        "## Windows\n\nUse the installer.\n\n"
+        "# Appendix\n\nMore.\n",
+        encoding="utf-8",
+    )
+    doc = read(path)
+    check_common(doc, path)
+    assert doc.title == "Install Guide"
+    got = section_texts(doc)
+    assert [h for h, _ in got] == [
+        (),
+        ("Install Guide",),
+        ("Install Guide", "Linux"),
+        ("Install Guide", "Linux", "Debian"),
+        ("Install Guide", "Windows"),
+        ("Appendix",),
+    ]
+    expected_starts = ["Preface", "# Install Guide", "## Linux\n\nUse apt.", "### Debian", "## Windows", "# Appendix"]
+    for (_, text), expected in zip(got, expected_starts, strict=True):
+        assert text.startswith(expected)
+    assert "# not a heading" in doc.text  # fenced lines stay in the text, they just aren't headings
+
+
+def test_md_heading_at_top_has_no_empty_section(tmp_path: Path) -> None:
+    path = tmp_path / "top.md"
+    path.write_text("# Top\n\nBody.\n\n## Sub\nSub body.\n", encoding="utf-8")
+    doc = read(path)
+    assert [(s.start, s.headings) for s in doc.sections] == [(0, ("Top",)), (14, ("Top", "Sub"))]
+    assert doc.text[14:].startswith("## Sub\nSub body.")
+
+
+def test_md_without_h1_takes_first_line_as_title(tmp_path: Path) -> None:
+    path = tmp_path / "plain.md"
+    path.write_text("Release notes for May\n\n## Fixes\n\nMany.\n", encoding="utf-8")
+    doc = read(path)
+    assert doc.title == "Release notes for May"
+    assert doc.sections[-1].headings == ("Fixes",)
+
+
+def test_html_title_headings_and_dropped_scripts(tmp_path: Path) -> None:
+    path = tmp_path / "page.html"
+    path.write_text(
+        "<!doctype html><html><head><title> Travel Policy </title>"
+        "<style>p { color: red }</style><script>var secret = 'head script';</script></head><body>"
+        "<h1>Travel</h1><p>Book <b>early</b>.<br>Keep receipts.</p>"
+        "<script>document.write('body script')</script><noscript>Enable JS</noscript>"
+        "<h2>Flights</h2><p>Economy class only.</p>"
+        "<h3>Long haul</h3><p>Premium economy over 8 hours.</p>"
+        "<h2>Hotels</h2><ul><li>Three stars</li><li>Near the office</li></ul>"
+        "<table><tr><td>city</td><td>cap</td></tr></table>"
+        "</body></html>",
+        encoding="utf-8",
+    )
+    doc = read(path)
+    check_common(doc, path)
+    assert doc.title == "Travel Policy"
+    for dropped in ("secret", "script", "color", "Enable JS", "<"):
+        assert dropped not in doc.text
+    assert "Book early.\nKeep receipts." in doc.text
+    assert "Three stars\n\nNear the office" in doc.text
+    assert section_texts(doc) == [
+        (("Travel",), doc.text),
+        (("Travel", "Flights"), doc.text[doc.text.index("Flights"):]),
+        (("Travel", "Flights", "Long haul"), doc.text[doc.text.index("Long haul"):]),
+        (("Travel", "Hotels"), doc.text[doc.text.index("Hotels"):]),
+    ]
+    assert doc.text.startswith("Travel\n\nBook early.")
+    assert doc.text[doc.sections[2].start:].startswith("Long haul\n\nPremium economy over 8 hours.")
+
+
+def test_html_without_title_uses_h1(tmp_path: Path) -> None:
+    path = tmp_path / "bare.htm"
+    path.write_text("<h1>Bare <em>page</em></h1><p>Text.</p>", encoding="utf-8")
+    doc = read(path)
+    assert doc.title == "Bare page"
+    assert doc.sections[0].headings == ("Bare page",)
+
+
+def test_html_heading_is_found_as_a_block_not_a_mention(tmp_path: Path) -> None:
+    # Regression: the heading "Refunds" used to be located inside the paragraph that mentions it,
+    # so its section (and a chunk boundary) started in the middle of a sentence.
+    path = tmp_path / "mention.html"
+    path.write_text("<p>See Refunds below for details.</p><h2>Refunds</h2><p>Within 30 days.</p>", encoding="utf-8")
+    doc = read(path)
+    assert doc.text[doc.sections[-1].start:] == "Refunds\n\nWithin 30 days."
+    assert doc.sections[-1].headings == ("Refunds",)
+
+
+def test_html_wrapped_heading_is_kept(tmp_path: Path) -> None:
+    # Regression: a heading wrapped over two lines in the HTML source was dropped from the paths.
+    path = tmp_path / "wrapped.html"
+    path.write_text(
+        "<h1>A rather long\n      wrapped heading</h1><p>Body.</p><h2>Next</h2><p>More.</p>", encoding="utf-8"
+    )
+    doc = read(path)
+    assert [s.headings for s in doc.sections] == [
+        ("A rather long wrapped heading",),
+        ("A rather long wrapped heading", "Next"),
+    ]
+    assert doc.title == "A rather long wrapped heading"
+
+
+def test_pdf_pages_become_sections(tmp_path: Path) -> None:
+    path = tmp_path / "report.pdf"
+    make_pdf(path, ["The first page talks about apples.", "The second page talks about pears."], title="Fruit Report")
+    doc = read(path)
+    check_common(doc, path)
+    assert doc.title == "Fruit Report"
+    assert [(s.page, s.headings) for s in doc.sections] == [(1, ()), (2, ())]
+    first, second = (doc.text[s.start:] for s in doc.sections)
+    assert first.startswith("The first page talks about apples.")
+    assert second.startswith("The second page talks about pears.")
+    assert second == doc.text[doc.text.index("The second"):]
+
+
+def test_pdf_blank_page_is_skipped_but_numbering_kept(tmp_path: Path) -> None:
+    path = tmp_path / "gap.pdf"
+    make_pdf(path, ["Page one text.", "", "Page three text."])
+    doc = read(path)
+    assert [s.page for s in doc.sections] == [1, 3]
+    assert doc.text[doc.sections[1].start:] == "Page three text."
+
+
+def test_pdf_without_text_layer(tmp_path: Path) -> None:
+    path = tmp_path / "scan.pdf"
+    make_pdf(path, ["", ""])
+    with pytest.raises(SourceError, match="no text layer"):
+        read(path)
+
+
+def test_docx_headings_and_table(tmp_path: Path) -> None:
+    path = tmp_path / "handbook.docx"
+    d = docx.Document()
+    d.add_heading("Handbook", level=1)
+    d.add_paragraph("Welcome to the team.")
+    d.add_heading("Leave", level=2)
+    d.add_paragraph("Twenty days a year.")
+    table = d.add_table(rows=2, cols=2)
+    for r, row in enumerate([("a", "b"), ("c", "d")]):
+        for c, value in enumerate(row):
+            table.cell(r, c).text = value
+    d.add_paragraph("")  # empty paragraphs add nothing
+    d.add_heading("Benefits", level=1)
+    d.add_paragraph("Health cover.")
+    d.save(str(path))
+    doc = read(path)
+    check_common(doc, path)
+    assert doc.title == "Handbook"
+    assert "a | b\nc | d" in doc.text
+    assert section_texts(doc) == [
+        (("Handbook",), doc.text),
+        (("Handbook", "Leave"), "Leave\n\nTwenty days a year.\n\na | b\nc | d\n\nBenefits\n\nHealth cover."),
+        (("Benefits",), "Benefits\n\nHealth cover."),
+    ]
+
+
+def test_docx_core_title_wins(tmp_path: Path) -> None:
+    path = tmp_path / "titled.docx"
+    d = docx.Document()
+    d.core_properties.title = "Official Title"
+    d.add_paragraph("Some body text.")
+    d.save(str(path))
+    doc = read(path)
+    assert doc.title == "Official Title"
+    assert doc.text == "Some body text."
+
+
+# Bad files
+
+
+def corrupt(size: int = 4096) -> bytes:
+    return random.Random(7).randbytes(size).replace(b"\x00", b"\x01")
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "phrase"),
+    [
+        ("empty.txt", b"", "empty file"),
+        ("empty.pdf", b"", "empty file"),
+        ("binary.txt", b"\x7fELF\x02\x01\x01\x00\x00\x00" + bytes(range(256)), "binary file"),
+        ("binary.md", b"abc\x00def", "binary file"),
+        ("binary.html", b"<p>\x00\x00</p>", "binary file"),
+        ("latin1.txt", "Café crème".encode("latin-1"), "not valid UTF-8"),
+        ("blank.txt", b" \n\n\t \n", "no text"),
+        ("corrupt.pdf", corrupt(), "corrupt or unreadable PDF"),
+        ("corrupt.docx", corrupt(), "corrupt or unreadable DOCX"),
+        ("fake.docx", b"PK\x03\x04 this is not really a zip", "corrupt or unreadable DOCX"),
+        ("scripts.html", b"<script>alert(1)</script><style>p{}</style>", "no text"),
+    ],
+)
+def test_bad_file_is_refused(tmp_path: Path, name: str, data: bytes, phrase: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(data)
+    with pytest.raises(SourceError, match=phrase) as info:
+        read(path)
+    assert "Traceback" not in str(info.value)
+    assert "\n" not in str(info.value), "one line for a person"
+
+
+def test_invalid_utf8_names_the_byte(tmp_path: Path) -> None:
+    path = tmp_path / "bad.txt"
+    path.write_bytes(b"good start \xff bad")
+    with pytest.raises(SourceError, match=r"byte 0xff at offset 11.*UTF-8"):
+        read(path)
+
+
+def test_encrypted_pdf(tmp_path: Path) -> None:
+    plain = tmp_path / "plain.pdf"
+    make_pdf(plain, ["Secret numbers."])
+    writer = PdfWriter(clone_from=PdfReader(plain))
+    writer.encrypt(user_password="hunter2", owner_password="owner")  # RC4: AES needs the cryptography package
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    path = tmp_path / "locked.pdf"
+    path.write_bytes(buffer.getvalue())
+    with pytest.raises(SourceError, match="encrypted PDF"):
+        read(path)
+
+
+def test_pdf_encrypted_with_empty_user_password_is_read(tmp_path: Path) -> None:
+    plain = tmp_path / "plain.pdf"
+    make_pdf(plain, ["Readable by anyone."])
+    writer = PdfWriter(clone_from=PdfReader(plain))
+    writer.encrypt(user_password="", owner_password="owner")  # RC4: AES needs the cryptography package
+    path = tmp_path / "open.pdf"
+    with path.open("wb") as f:
+        writer.write(f)
+    assert read(path).text == "Readable by anyone."
+
+
+def test_file_over_the_size_limit(tmp_path: Path) -> None:
+    path = tmp_path / "big.txt"
+    path.write_text("word " * 100, encoding="utf-8")
+    with pytest.raises(SourceError, match="over the limit.*RAG_MAX_FILE_MB"):
+        read(path, max_bytes=100)
+    assert read(path, max_bytes=500).text.startswith("word word")  # exactly at the limit is fine
+
+
+def test_unsupported_extension(tmp_path: Path) -> None:
+    path = tmp_path / "sheet.xlsx"
+    path.write_bytes(b"anything")
+    with pytest.raises(SourceError, match=r"unsupported format \.xlsx"):
+        read(path)
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root reads any file")
+def test_unreadable_file(tmp_path: Path) -> None:
+    path = tmp_path / "locked.txt"
+    path.write_text("hidden", encoding="utf-8")
+    path.chmod(0)
+    try:
+        with pytest.raises(SourceError, match="permission denied"):
+            read(path)
+    finally:
+        path.chmod(0o644)
+
+
+def test_directory_is_not_readable_as_a_file(tmp_path: Path) -> None:
+    folder = tmp_path / "folder.md"
+    folder.mkdir()
+    (folder / "inside.txt").write_text("x", encoding="utf-8")  # a non-zero size on every file system
+    with pytest.raises(SourceError, match="cannot read the file"):
+        read_bytes(folder, LIMIT)
+
+
+def test_dangling_path(tmp_path: Path) -> None:
+    link = tmp_path / "gone.txt"
+    link.symlink_to(tmp_path / "nowhere.txt")
+    with pytest.raises(SourceError, match="disappeared"):
+        read_bytes(link, LIMIT)
+    with pytest.raises(SourceError, match="disappeared"):
+        read_bytes(tmp_path / "never-existed.txt", LIMIT)
+
+
+# discover()
+
+
+def test_discover_tree(tmp_path: Path) -> None:
+    root = tmp_path / "corpus"
+    files = {
+        "a.txt": "A.",
+        "B.MD": "B.",
+        "docs/guide.md": "# G",
+        "docs/deep/page.html": "<p>P</p>",
+        "docs/deep/report.pdf": "not checked here",
+        "docs/deep/memo.docx": "not checked here",
+        "docs/deep/old.htm": "<p>O</p>",
+        ".hidden.txt": "skip",
+        ".git/config.txt": "skip",
+        "docs/.cache/x.md": "skip",
+        "image.png": "skip",
+        "data.csv": "skip",
+        "README": "skip",
+        "notes.txt.bak": "skip",
+    }
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    found, scopes = discover([root])
+    assert [f.source for f in found] == [
+        "corpus/B.MD",
+        "corpus/a.txt",
+        "corpus/docs/deep/memo.docx",
+        "corpus/docs/deep/old.htm",
+        "corpus/docs/deep/page.html",
+        "corpus/docs/deep/report.pdf",
+        "corpus/docs/guide.md",
+    ]
+    assert scopes == ["corpus/"]
+    for f in found:
+        assert f.path == root.resolve() / f.source.removeprefix("corpus/")
+        assert f.path.is_file()
+
+
+@pytest.mark.timeout(20)
+def test_discover_symlink_loop_does_not_hang(tmp_path: Path) -> None:
+    root = tmp_path / "corpus"
+    (root / "sub").mkdir(parents=True)
+    (root / "sub" / "note.md").write_text("# Note", encoding="utf-8")
+    os.symlink(root, root / "sub" / "loop")  # sub/loop -> corpus: a cycle if links were followed
+    os.symlink(root / "sub", root / "sub" / "self")
+    found, _ = discover([root])
+    assert [f.source for f in found] == ["corpus/sub/note.md"]
+
+
+def test_discover_single_file(tmp_path: Path) -> None:
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    file = folder / "memo.md"
+    file.write_text("# Memo", encoding="utf-8")
+    (folder / "other.md").write_text("# Other", encoding="utf-8")
+    found, scopes = discover([file])
+    assert [(f.source, f.path) for f in found] == [("inbox/memo.md", file.resolve())]
+    assert scopes == ["inbox/memo.md"]
+
+
+def test_discover_relative_path_and_duplicates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "corpus"
+    root.mkdir()
+    (root / "a.txt").write_text("A.", encoding="utf-8")
+    monkeypatch.chdir(root)
+    found, scopes = discover([Path("."), root, root / "a.txt"])
+    assert [f.source for f in found] == ["corpus/a.txt"]
+    assert scopes == ["corpus/", "corpus/", "corpus/a.txt"]
+
+
+def test_discover_missing_path(tmp_path: Path) -> None:
+    missing = tmp_path / "nope"
+    with pytest.raises(SourceError, match="no such file or folder") as info:
+        discover([missing])
+    assert str(missing) in str(info.value)
+
+
+def test_discovered_files_read_end_to_end(tmp_path: Path) -> None:
+    root = tmp_path / "corpus"
+    root.mkdir()
+    (root / "a.md").write_text("# Alpha\n\nText.", encoding="utf-8")
+    make_pdf(root / "b.pdf", ["Bravo page."])
+    found, _ = discover([root])
+    docs = [read_document(f, LIMIT) for f in found]
+    assert [(d.source, d.text) for d in docs] == [("corpus/a.md", "# Alpha\n\nText."), ("corpus/b.pdf", "Bravo page.")]

@@ -1,0 +1,119 @@
+"""Unit tests of fusion, per-source caps, extractive selection and abstention, JSON shapes, settings."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from rag.answer import ABSTAIN_TEXT
+from rag.answer.extractive import ExtractiveAnswerer
+from rag.chat import queries_for
+from rag.citations import check
+from rag.errors import RagError, SettingsError
+from rag.retrieve import cap_per_source, rrf
+from rag.settings import Settings
+from rag.types import Answer, Chunk, Citation, Hit
+
+
+def test_rrf_sums_reciprocal_ranks() -> None:
+    scores = rrf([["a", "b", "c"], ["b", "d"]], k=60)
+    assert scores["a"] == pytest.approx(1 / 61)
+    assert scores["b"] == pytest.approx(1 / 62 + 1 / 61)
+    assert scores["d"] == pytest.approx(1 / 62)
+    assert max(scores, key=lambda x: scores[x]) == "b"
+
+
+def test_cap_per_source_keeps_order_and_limits_each_source() -> None:
+    ranked = ["a1", "a2", "a3", "b1", "a4", "c1"]
+    source = {i: i[0] for i in ranked}
+    assert cap_per_source(ranked, source, cap=2, k=4) == ["a1", "a2", "b1", "c1"]
+    assert cap_per_source(ranked, source, cap=1, k=10) == ["a1", "b1", "c1"]
+
+
+def _hit(text: str, source: str = "corpus/a.md", start: int = 0, dense: float = 0.5) -> Hit:
+    chunk = Chunk(id=f"{source}:{start}", source=source, title="T", text=text, start=start,
+                  end=start + len(text), index=0)
+    return Hit(chunk=chunk, score=1.0, dense_score=dense)
+
+
+def _answerer(threshold: float = 0.35) -> ExtractiveAnswerer:
+    return ExtractiveAnswerer(lambda term: 1.0, abstain_below=threshold, max_sentences=3)
+
+
+def test_extractive_quotes_best_sentence_with_offsets_in_source() -> None:
+    text = "Cats sleep a lot. Huawei makes 910C processors in Shenzhen. Dogs bark."
+    draft = _answerer().answer("Where does Huawei make 910C processors?", [_hit(text, start=100)])
+    assert not draft.abstained
+    first = draft.citations[0]
+    assert first.quote == "Huawei makes 910C processors in Shenzhen."
+    assert (first.start, first.end) == (118, 118 + len(first.quote))
+    assert draft.text.startswith("Huawei makes 910C processors in Shenzhen. [1]")
+    assert check(draft.text, draft.citations) == []
+
+
+def test_extractive_abstains_when_evidence_is_weak() -> None:
+    draft = _answerer().answer("What is the capital of France?", [_hit("Cats sleep a lot.", dense=0.1)])
+    assert draft.abstained and draft.citations == () and draft.text == ABSTAIN_TEXT
+    assert _answerer().answer("anything", []).abstained
+
+
+def test_extractive_merges_near_duplicates_and_dedupes_overlap() -> None:
+    sentence = "Huawei will make 100,000 910C processors this year."
+    twin = "Huawei will make 100,000 910C processors this year!"
+    hits = [_hit(sentence, "corpus/a.md"), _hit(sentence, "corpus/a.md"), _hit(twin, "corpus/b.md")]
+    draft = _answerer().answer("How many 910C processors will Huawei make?", hits)
+    assert draft.text == f"{sentence} [1][2]"  # the overlap repeat is dropped, the twin is cited beside
+    assert [c.source for c in draft.citations] == ["corpus/a.md", "corpus/b.md"]
+
+
+def test_citation_check_finds_bad_markers_and_misplaced_quotes() -> None:
+    cite = Citation(n=1, source="s", title="t", quote="abc", start=2, end=5, chunk_id="x", score=1.0)
+    assert check("abc [1]", [cite], {"s": "xxabcxx"}) == []
+    assert "[2] names no citation" in check("abc [1] [2]", [cite])
+    assert any("not at" in p for p in check("abc [1]", [cite], {"s": "abc"}))
+
+
+def test_answer_json_has_exactly_the_documented_shape() -> None:
+    cite = Citation(n=1, source="corpus/a.md", title="A", quote="Q.", start=120, end=122, chunk_id="c", score=0.81)
+    answer = Answer(question="q", text="Q. [1]", citations=(cite,), hits=(), abstained=False,
+                    standalone_question="q", timings_ms={"retrieve": 1.0, "answer": 2.0, "total": 3.0})
+    data = json.loads(json.dumps(answer.to_dict()))
+    assert list(data) == ["question", "answer", "abstained", "citations", "standalone_question", "timings_ms"]
+    assert list(data["citations"][0]) == ["n", "source", "title", "quote", "start", "end", "chunk_id", "score"]
+    assert list(data["timings_ms"]) == ["retrieve", "answer", "total"]
+
+
+def test_follow_ups_are_searched_with_the_previous_question() -> None:
+    history = [{"role": "user", "content": "How many 910C processors will Huawei make?"},
+               {"role": "assistant", "content": "100,000 [1]"}]
+    assert queries_for("And of the older model?", history) == [
+        "How many 910C processors will Huawei make? And of the older model?", "And of the older model?"]
+    assert queries_for("Why did China refuse Nvidia's H20 export-compliant chips?", history) == [
+        "Why did China refuse Nvidia's H20 export-compliant chips?"]
+    with pytest.raises(RagError, match="history"):
+        queries_for("And then?", [{"role": "robot", "content": "x"}])
+
+
+def test_bad_settings_name_the_variable() -> None:
+    with pytest.raises(SettingsError, match="RAG_CHUNK_OVERLAP"):
+        Settings.load(chunk_overlap=300)
+    with pytest.raises(SettingsError, match="RAG_K"):
+        Settings.load(k=0)
+
+
+def test_bad_environment_variable_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAG_MODE", "magic")
+    with pytest.raises(SettingsError) as err:
+        Settings.load()
+    assert "RAG_MODE" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_import_is_cheap_and_silent() -> None:
+    code = ("import sys, rag, ingest, ui, rag.cli, rag.assistant; "
+            "print(sorted(m for m in ('torch', 'chromadb', 'gradio', 'sentence_transformers', 'llama_index') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]" and out.stderr == ""
