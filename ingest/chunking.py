@@ -7,9 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from rag.text import count_tokens, encoding, sentence_spans
-from rag.types import Chunk, Section, SourceDocument
-
-CHUNKER_VERSION = "sentences-v1"
+from rag.types import Chunk, SourceDocument
 
 
 @dataclass(frozen=True)
@@ -33,7 +31,7 @@ def chunk_document(doc: SourceDocument, max_tokens: int = 256, overlap: int = 32
     """
     chunks: list[Chunk] = []
     bounds = [s.start for s in doc.sections[1:]] + [len(doc.text)]
-    for section, end in zip(doc.sections, bounds):
+    for section, end in zip(doc.sections, bounds, strict=True):
         units = list(_units(doc.text, section.start, end, max_tokens))
         for start, stop in _pack(doc.text, units, max_tokens, overlap):
             text = doc.text[start:stop]

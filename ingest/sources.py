@@ -90,8 +90,7 @@ def read_bytes(path: Path, max_bytes: int) -> bytes:
             raise SourceError("empty file (0 bytes)")
         if size > max_bytes:
             raise SourceError(
-                f"file is {size / 2**20:.1f} MB, over the limit of {max_bytes / 2**20:.1f} MB; "
-                "raise RAG_MAX_FILE_MB or split the file"
+                f"file is {_size(size)}, over the limit of {_size(max_bytes)}; raise RAG_MAX_FILE_MB or split the file"
             )
         return path.read_bytes()
     except PermissionError:
@@ -100,6 +99,10 @@ def read_bytes(path: Path, max_bytes: int) -> bytes:
         raise SourceError("file disappeared while indexing") from None
     except OSError as exc:
         raise SourceError(f"cannot read the file ({exc.strerror or exc})") from None
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**20:.2f} MB" if n >= 2**20 else f"{n / 2**10:.1f} KB" if n >= 2**10 else f"{n} bytes"
 
 
 def decode_text(data: bytes) -> str:
@@ -148,7 +151,8 @@ def _read_md(data: bytes) -> _Read:
 
 def _fenced_ranges(text: str) -> list[tuple[int, int]]:
     marks = [m.start() for m in _MD_FENCE.finditer(text)] + [len(text)]
-    return list(zip(marks[0::2], marks[1::2]))
+    # An unclosed fence runs to the end of the text.
+    return list(zip(marks[0::2], marks[1::2], strict=False))
 
 
 def _merge_sections(sections: list[Section]) -> list[Section]:
@@ -225,6 +229,7 @@ def _read_pdf(data: bytes) -> _Read:
         raise SourceError("PDF has no text layer (scanned images?); run OCR on it first")
     meta = reader.metadata
     title = str(meta.title).strip() if meta and meta.title else ""
+    title = "" if title.lower() in ("untitled", "(anonymous)") else title  # generators' placeholders
     text = "\n\n".join(parts)
     return title or _read_txt(text.encode())[0], text, sections
 

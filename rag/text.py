@@ -12,15 +12,17 @@ if TYPE_CHECKING:
 
 # A blank line ends a paragraph; a line that opens with a list marker, a heading or a quote
 # starts a new sentence even without a blank line before it.
-_BLOCK_BREAK = re.compile(r"\n[ \t]*\n\s*|\n(?=[ \t]*(?:[-*+•>#|]|\d{1,3}[.)])[ \t])")
+_BLOCK_BREAK = re.compile(r"\n[ \t]*\n\s*|\n(?=[ \t]*(?:[-*+•>|]|#{1,6}|\d{1,3}[.)])[ \t])")
 _LINE_MARKER = re.compile(r"(?:#{1,6}|[-*+•>|]|\d{1,3}[.)])[ \t]+")
 # A sentence ends at . ! ? … (plus closing quotes or brackets) before white space and a capital,
 # a digit or an opening quote.
 _SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9])")
-_ABBREVIATIONS = frozenset(
-    "mr mrs ms dr prof sr jr st mt vs etc e.g i.e cf al fig figs no nos vol pp ed eds inc ltd co corp "
-    "jan feb mar apr jun jul aug sep sept oct nov dec approx dept est gen gov sen rep rev".split()
-)
+_ABBREVIATIONS = frozenset([
+    "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "mt", "vs", "etc", "e.g", "i.e", "cf", "al", "fig",
+    "figs", "no", "nos", "vol", "pp", "ed", "eds", "inc", "ltd", "co", "corp", "jan", "feb", "mar", "apr",
+    "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "approx", "dept", "est", "gen", "gov", "sen",
+    "rep", "rev",
+])
 _WORD = re.compile(r"[A-Za-z0-9]+(?:['’][a-z]+)?|[^\W\d_A-Za-z]+")
 
 
@@ -142,7 +144,8 @@ def _stopwords() -> frozenset[str]:
     from bm25s.stopwords import STOPWORDS_EN
 
     # Question words carry no topic and would favour passages that happen to ask questions.
-    return frozenset(STOPWORDS_EN) | {"how", "what", "which", "who", "whom", "whose", "when", "where", "why", "does", "did", "do"}
+    questions = {"how", "what", "which", "who", "whom", "whose", "when", "where", "why", "does", "did", "do"}
+    return frozenset(STOPWORDS_EN) | questions
 
 
 def terms(text: str) -> list[str]:

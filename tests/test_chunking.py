@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from itertools import pairwise
 
 import pytest
 
@@ -108,7 +109,7 @@ def test_no_sentences_in_blank_or_punctuation_only_text() -> None:
 
 # chunk_document
 
-WORDS = "alpha beta gamma delta epsilon river mountain policy refund travel office budget".split()
+WORDS = ["alpha", "beta", "gamma", "delta", "epsilon", "river", "mountain", "policy", "refund", "travel", "office"]
 
 
 def prose(n_paragraphs: int, seed: int = 1, words: tuple[int, int] = (4, 18)) -> str:
@@ -138,7 +139,8 @@ def check_chunks(doc: SourceDocument, chunks: list[Chunk], max_tokens: int) -> N
 
 def section_sentences(doc: SourceDocument) -> list[tuple[int, int]]:
     bounds = [s.start for s in doc.sections[1:]] + [len(doc.text)]
-    return [span for s, end in zip(doc.sections, bounds, strict=True) for span in sentence_spans(doc.text, s.start, end)]
+    pairs = zip(doc.sections, bounds, strict=True)
+    return [span for s, end in pairs for span in sentence_spans(doc.text, s.start, end)]
 
 
 @pytest.mark.parametrize(("max_tokens", "overlap"), [(40, 0), (64, 16), (128, 32), (256, 0)])
@@ -180,7 +182,7 @@ def test_overlap_repeats_whole_sentences() -> None:
     spans = sentence_spans(text)
     chunks = chunk_document(doc, max_tokens=50, overlap=20)
     check_chunks(doc, chunks, 50)
-    for a, b in zip(chunks, chunks[1:]):
+    for a, b in pairwise(chunks):
         assert b.start < a.end, "neighbours share text"
         shared = text[b.start:a.end]
         assert count_tokens(shared) <= 20 + 2
@@ -188,7 +190,7 @@ def test_overlap_repeats_whole_sentences() -> None:
         assert a.start < b.start, "progress"
 
     no_overlap = chunk_document(doc, max_tokens=50, overlap=0)
-    for a, b in zip(no_overlap, no_overlap[1:]):
+    for a, b in pairwise(no_overlap):
         assert b.start > a.end
     assert len(no_overlap) < len(chunks)
 
@@ -198,7 +200,7 @@ def test_overlap_larger_than_chunk_still_makes_progress() -> None:
     chunks = chunk_document(doc, max_tokens=20, overlap=1000)
     check_chunks(doc, chunks, 20)
     assert chunks[-1].end == len(doc.text)
-    assert all(a.start < b.start for a, b in zip(chunks, chunks[1:]))
+    assert all(a.start < b.start for a, b in pairwise(chunks))
 
 
 @pytest.mark.parametrize("max_tokens", [16, 50, 256])
@@ -212,7 +214,7 @@ def test_very_long_sentence_is_cut_within_the_limit(max_tokens: int) -> None:
     check_chunks(doc, chunks, max_tokens)
     assert len(chunks) >= count_tokens(text) // max_tokens
     assert "".join(c.text for c in chunks).replace(" ", "") == text.replace(" ", ""), "nothing lost"
-    assert all(a.end <= b.start for a, b in zip(chunks, chunks[1:]))
+    assert all(a.end <= b.start for a, b in pairwise(chunks))
 
 
 def test_long_sentence_of_mixed_scripts_is_cut_within_the_limit() -> None:

@@ -322,7 +322,7 @@ def test_pdf_encrypted_with_empty_user_password_is_read(tmp_path: Path) -> None:
 def test_file_over_the_size_limit(tmp_path: Path) -> None:
     path = tmp_path / "big.txt"
     path.write_text("word " * 100, encoding="utf-8")
-    with pytest.raises(SourceError, match="over the limit.*RAG_MAX_FILE_MB"):
+    with pytest.raises(SourceError, match=r"over the limit.*RAG_MAX_FILE_MB"):
         read(path, max_bytes=100)
     assert read(path, max_bytes=500).text.startswith("word word")  # exactly at the limit is fine
 

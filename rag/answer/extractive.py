@@ -62,7 +62,9 @@ class ExtractiveAnswerer:
             chunk, dense = hit.chunk, max(hit.dense_score or 0.0, 0.0)
             quotes = [Quote(chunk.text[s:e], chunk.start + s, chunk.start + e) for s, e in sentence_spans(chunk.text)]
             found = [set(terms(q.text)) for q in quotes]
-            options = [((q,), coverage(f)) for q, f in zip(quotes, found, strict=True)]
+            options: list[tuple[tuple[Quote, ...], float]] = [
+                ((q,), coverage(f)) for q, f in zip(quotes, found, strict=True)
+            ]
             for i in range(len(quotes) - 1):  # "The company partnered with SMIC. They developed ..."
                 together = coverage(found[i] | found[i + 1])
                 if together >= max(options[i][1], options[i + 1][1]) + PAIR_GAIN:

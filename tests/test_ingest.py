@@ -1,0 +1,181 @@
+"""Incremental ingest, dry runs, rebuilds, kill safety and bad files, on the real model and Chroma."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ingest.pipeline import ingest
+from rag.embedding import Embedder
+from rag.errors import IngestLockedError
+from rag.lexical import LexicalIndex, lexical_folder
+from rag.settings import Settings
+from rag.store import Store
+from tests.conftest import run_rag
+
+TOPICS = ["volcanoes", "glaciers", "coral reefs", "deserts", "rainforests", "tundra", "estuaries", "caves"]
+
+
+def _write_corpus(folder: Path, n: int, sentences: int = 4) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        topic = TOPICS[i % len(TOPICS)]
+        body = " ".join(f"Fact {j} about {topic} number {i}: they change slowly over {j + 2} centuries."
+                        for j in range(sentences))
+        (folder / f"doc{i:03}.md").write_text(f"# Notes on {topic} {i}\n\n{body}\n")
+
+
+def _snapshot(settings: Settings) -> dict[str, Any]:
+    """Everything an index holds that must match between two runs: chunks, ledger, BM25 ids."""
+    store = Store(settings)
+    index = store.open()
+    chunks = {cid: (meta["source"], meta["sha256"], text) for cid, text, meta in index.all_chunks()}
+    ledger = {s: (r.sha256, r.chunks) for s, r in index.files().items()}
+    lexical = LexicalIndex.load(lexical_folder(settings.home, *store.active()))  # type: ignore[misc]
+    assert lexical is not None
+    return {"chunks": chunks, "ledger": ledger, "bm25": sorted(lexical.ids)}
+
+
+def test_incremental_changes_touch_only_what_changed(tmp_path: Path, embedder: Embedder) -> None:
+    corpus = tmp_path / "corpus"
+    _write_corpus(corpus, 4)
+    settings = Settings.load(home=tmp_path / ".rag")
+    first = ingest([corpus], settings, embedder=embedder)
+    assert (first.added, first.updated, first.deleted, first.exit_code) == (4, 0, 0, 0)
+    before = _snapshot(settings)
+
+    (corpus / "doc000.md").write_text("# Notes on volcanoes 0\n\nVolcanoes were rewritten entirely.\n")
+    (corpus / "doc001.md").unlink()
+    (corpus / "new.md").write_text("# Fresh notes\n\nA brand new document about comets.\n")
+    second = ingest([corpus], settings, embedder=embedder)
+    assert (second.added, second.updated, second.unchanged, second.deleted) == (1, 1, 2, 1)
+    after = _snapshot(settings)
+
+    def ids_of(snapshot: dict[str, Any], source: str) -> set[str]:
+        return {cid for cid, (src, _, _) in snapshot["chunks"].items() if src == source}
+
+    for kept in ("corpus/doc002.md", "corpus/doc003.md"):
+        assert ids_of(before, kept) == ids_of(after, kept)  # untouched files keep their chunks
+    assert not ids_of(after, "corpus/doc001.md") and ids_of(after, "corpus/new.md")
+    assert {text for src, _, text in after["chunks"].values() if src == "corpus/doc000.md"} == {
+        "# Notes on volcanoes 0", "Volcanoes were rewritten entirely."} or ids_of(after, "corpus/doc000.md")
+    assert "Volcanoes were rewritten" in " ".join(t for s, _, t in after["chunks"].values() if s == "corpus/doc000.md")
+    assert sorted(after["chunks"]) == after["bm25"]
+
+    third = ingest([corpus], settings, embedder=embedder)
+    assert (third.added, third.updated, third.deleted, third.chunks) == (0, 0, 0, 0)
+    assert _snapshot(settings) == after
+
+
+def test_dry_run_touches_nothing(tmp_path: Path, embedder: Embedder) -> None:
+    corpus = tmp_path / "corpus"
+    _write_corpus(corpus, 2)
+    out = run_rag("ingest", str(corpus), "--dry-run", home=tmp_path / ".rag")
+    assert out.returncode == 0 and "add       corpus/doc000.md" in out.stdout and "Nothing was changed" in out.stdout
+    assert not (tmp_path / ".rag").exists()
+    settings = Settings.load(home=tmp_path / ".rag")
+    ingest([corpus], settings, embedder=embedder)
+    before = _snapshot(settings)
+    (corpus / "doc000.md").write_text("# Changed\n\nCompletely different text.\n")
+    out = run_rag("ingest", str(corpus), "--dry-run", home=tmp_path / ".rag")
+    assert "update    corpus/doc000.md" in out.stdout and "unchanged corpus/doc001.md" in out.stdout
+    assert _snapshot(settings) == before
+
+
+def test_rebuild_swaps_in_a_fresh_generation(tmp_path: Path, embedder: Embedder) -> None:
+    corpus = tmp_path / "corpus"
+    _write_corpus(corpus, 3)
+    settings = Settings.load(home=tmp_path / ".rag")
+    ingest([corpus], settings, embedder=embedder)
+    store = Store(settings)
+    old_generation = store.active()[0]  # type: ignore[index]
+    before = _snapshot(settings)
+    report = ingest([corpus], settings, rebuild=True, embedder=embedder)
+    assert report.added == 3
+    assert store.active()[0] != old_generation  # type: ignore[index]
+    assert _snapshot(settings) == before
+    names = [c.name for c in store.client().list_collections()]
+    assert not any(old_generation in n for n in names)  # the old generation is dropped
+    assert len(list((tmp_path / ".rag" / "bm25").iterdir())) == 1
+
+
+def test_a_second_writer_is_refused(tmp_path: Path, embedder: Embedder) -> None:
+    import fcntl
+
+    corpus = tmp_path / "corpus"
+    _write_corpus(corpus, 1)
+    settings = Settings.load(home=tmp_path / ".rag")
+    (tmp_path / ".rag").mkdir()
+    with open(tmp_path / ".rag" / "ingest.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(IngestLockedError, match="another ingest"):
+            ingest([corpus], settings, embedder=embedder)
+
+
+def test_killed_ingest_then_rerun_equals_a_clean_build(tmp_path: Path, embedder: Embedder) -> None:
+    corpus = tmp_path / "corpus"
+    _write_corpus(corpus, 40, sentences=30)  # ~80 chunks: several seconds of embedding
+    env = {**os.environ, "RAG_HOME": str(tmp_path / "killed"), "RAG_EMBED_BATCH_SIZE": "2"}
+    proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "ingest", str(corpus)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    killed = Settings.load(home=tmp_path / "killed")
+    reader = Store(killed)
+    deadline = time.monotonic() + 300
+    done = 0
+    # Watch the writer's ledger from this process and kill it once some files, not all, are in.
+    while time.monotonic() < deadline and proc.poll() is None and done < 5:
+        time.sleep(0.2)
+        if (tmp_path / "killed" / "chroma").exists():
+            ledgers = [c for c in reader.client().list_collections() if c.name.endswith("-files")]
+            done = ledgers[0].count() if ledgers else 0
+    assert proc.poll() is None, "ingest finished before it could be killed; make the corpus larger"
+    assert 5 <= done < 40
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    rerun = ingest([corpus], killed, embedder=embedder)
+    assert rerun.exit_code == 0
+
+    clean = Settings.load(home=tmp_path / "clean")
+    ingest([corpus], clean, embedder=embedder)
+    assert _snapshot(killed) == _snapshot(clean)
+    assert len(_snapshot(clean)["ledger"]) == 40
+
+
+def test_bad_files_are_reported_skipped_and_nothing_is_lost(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "good.md").write_text("# Good\n\nThe lighthouse keeper counts 42 ships every night.\n")
+    (corpus / "empty.txt").write_bytes(b"")
+    (corpus / "binary.txt").write_bytes(bytes(range(256)) * 4)
+    (corpus / "latin1.txt").write_bytes("Caf\xe9 cr\xe8me".encode("latin-1"))
+    (corpus / "corrupt.pdf").write_bytes(b"%PDF-1.7\nthis is not really a pdf\n")
+    (corpus / "huge.txt").write_text("Big sentence here. " * 2000)
+    home = tmp_path / ".rag"
+    env = {"RAG_MAX_FILE_MB": "0.01"}
+    out = run_rag("ingest", str(corpus), home=home, env=env)
+    assert out.returncode == 1, out.stderr
+    failures = [line for line in out.stderr.splitlines() if line.startswith("failed: ")]
+    assert len(failures) == 5
+    for name, reason in [("empty.txt", "empty"), ("binary.txt", "binary"), ("latin1.txt", "UTF-8"),
+                         ("corrupt.pdf", "PDF"), ("huge.txt", "limit")]:
+        assert any(f"corpus/{name}" in line and reason in line for line in failures), (name, failures)
+    assert "added 1," in out.stdout and "failed 5 files" in out.stdout
+
+    # The good file turns bad: its last good version stays indexed; a re-run loses nothing.
+    (corpus / "good.md").write_bytes(b"\x00\x01\x02 broken")
+    again = run_rag("ingest", str(corpus), home=home, env=env)
+    assert again.returncode == 1 and "failed 6 files" in again.stdout
+    answer = run_rag("ask", "How many ships does the lighthouse keeper count?", home=home, env=env)
+    assert answer.returncode == 0 and "42 ships" in answer.stdout
+
+
+def test_missing_path_is_a_usage_error(tmp_path: Path) -> None:
+    out = run_rag("ingest", str(tmp_path / "nope"), home=tmp_path / ".rag")
+    assert out.returncode == 2 and "no such file or folder" in out.stderr
