@@ -73,12 +73,12 @@ class Report:
     failed: dict[str, str] = field(default_factory=dict)
     chunks: int = 0
     seconds: float = 0.0
-    dry_run: bool = False
+    write_seconds: float = 0.0
 
     @property
     def chunks_per_second(self) -> float:
-        """Chunks written per second of the whole run."""
-        return self.chunks / self.seconds if self.seconds > 0 else 0.0
+        """Chunks embedded and written per second of writing (model loading and reading excluded)."""
+        return self.chunks / self.write_seconds if self.write_seconds > 0 else 0.0
 
     @property
     def exit_code(self) -> int:
@@ -87,14 +87,11 @@ class Report:
 
     def summary(self) -> str:
         """One line for people."""
-        verb = "would add" if self.dry_run else "added"
-        text = (
-            f"{verb} {self.added}, updated {self.updated}, unchanged {self.unchanged}, "
-            f"deleted {self.deleted}, failed {len(self.failed)} files"
+        return (
+            f"added {self.added}, updated {self.updated}, unchanged {self.unchanged}, "
+            f"deleted {self.deleted}, failed {len(self.failed)} files; {self.chunks} chunks written, "
+            f"{self.seconds:.1f} s in all ({self.chunks_per_second:.1f} chunks/s while writing)"
         )
-        if not self.dry_run:
-            text += f"; {self.chunks} chunks written in {self.seconds:.1f} s ({self.chunks_per_second:.1f} chunks/s)"
-        return text
 
 
 def make_plan(paths: list[Path], index: Index | None, settings: Settings) -> Plan:
@@ -127,8 +124,17 @@ def make_plan(paths: list[Path], index: Index | None, settings: Settings) -> Pla
     return plan
 
 
+def dry_run(paths: list[Path], settings: Settings, rebuild: bool = False) -> Plan:
+    """What `ingest` would do, without creating or changing anything."""
+    store = Store(settings)
+    current = store.open() if not rebuild and store.active() is not None else None
+    if current is not None:
+        current.check(settings)
+    return make_plan(paths, current, settings)
+
+
 def ingest(
-    paths: list[Path], settings: Settings, *, rebuild: bool = False, dry_run: bool = False,
+    paths: list[Path], settings: Settings, *, rebuild: bool = False,
     progress: Progress | None = None, embedder: Embedder | None = None,
 ) -> Report:
     """Index the files under `paths` incrementally (or from scratch with `rebuild`).
@@ -138,16 +144,11 @@ def ingest(
     began = time.perf_counter()
     progress = progress or _Quiet()
     store = Store(settings)
-    if dry_run:
-        current = store.open() if store.active() is not None and not rebuild else None
-        if current is not None:
-            current.check(settings)
-        plan = make_plan(paths, current, settings)
-        return Report(added=len(plan.add), updated=len(plan.update), unchanged=len(plan.unchanged),
-                      deleted=len(plan.delete), failed=plan.failed, dry_run=True)
     embedder = embedder or Embedder(settings.embed_model, settings.embed_batch_size)
     with _writer_lock(settings):
         live = store.active() is not None and not rebuild
+        if live:
+            store.open().check(settings)  # refuse a mismatch before loading the model
         index = store.open() if live else store.create(embedder.dimension)
         index.check(settings, embedder.dimension)
         plan = make_plan(paths, index, settings)
@@ -161,8 +162,11 @@ def ingest(
         for source in plan.delete:
             index.forget(source)
         report.deleted = len(plan.delete)
-        index.set_metadata(last_ingest=time.time())
-        publish(store, index, progress)
+        # Nothing to publish when nothing changed and no killed run left chunks behind.
+        in_ledger = sum(r.chunks for r in index.files().values())
+        if not live or report.chunks or report.deleted or index.count() != in_ledger:
+            index.set_metadata(last_ingest=time.time())
+            publish(store, index, progress)
     report.seconds = time.perf_counter() - began
     return report
 
@@ -196,6 +200,7 @@ def _write(
 ) -> None:
     """Embed all chunks in full batches; record each file as soon as its last chunk is in."""
     total = sum(len(chunks) for _, _, chunks in documents.values())
+    began = time.perf_counter()
     progress.start("embedding", total)
     pending = {source: len(chunks) for source, (_, _, chunks) in documents.items()}
     for batch in _batches(documents, embedder.batch_size * 4):
@@ -207,6 +212,7 @@ def _write(
             if pending[chunk.source] == 0:
                 _, title, chunks = documents[chunk.source]
                 index.finish_file(FileRecord(chunk.source, sha, len(chunks), title, time.time()))
+    report.write_seconds = time.perf_counter() - began
 
 
 def _batches(

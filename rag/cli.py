@@ -71,16 +71,11 @@ def _positive(text: str) -> int:
 
 
 def _ingest(args: argparse.Namespace, settings: Settings) -> int:
-    from ingest.pipeline import ingest, make_plan
-    from rag.store import Store
+    from ingest.pipeline import dry_run, ingest
 
     paths = args.paths or [settings.corpus]
     if args.dry_run:
-        store = Store(settings)
-        index = store.open() if store.active() is not None and not args.rebuild else None
-        if index is not None:
-            index.check(settings)
-        plan = make_plan(paths, index, settings)
+        plan = dry_run(paths, settings, args.rebuild)
         for label, items in (("add", [f.source for f in plan.add]), ("update", [f.source for f in plan.update]),
                              ("delete", plan.delete), ("unchanged", plan.unchanged)):
             for source in items:
