@@ -40,13 +40,19 @@ def queries_for(question: str, history: History | None) -> list[str]:
     """The retrieval queries for a question in a conversation, the standalone one first.
 
     A question that stands on its own is searched as it is. A follow-up ("And of the older
-    model?") is also searched together with the previous question, and the results are fused,
-    so that it finds what the conversation was about.
+    model?") is also searched together with the earlier questions it follows (back to the last
+    one that stood on its own), and the results are fused, so that it finds what the
+    conversation was about.
     """
-    previous = [t.content for t in normalise(history) if t.role == "user"]
-    if not previous or not _is_follow_up(question):
+    if not _is_follow_up(question):
         return [question]
-    return [f"{previous[-1]} {question}", question]
+    context: list[str] = []
+    for turn in reversed(normalise(history)):
+        if turn.role == "user":
+            context.insert(0, turn.content)
+            if not _is_follow_up(turn.content) or len(context) == 3:
+                break
+    return [" ".join([*context, question]), question] if context else [question]
 
 
 _FOLLOW_UP_OPENERS = ("and ", "what about", "how about", "also", "but ", "then ", "so ", "or ")
@@ -57,7 +63,6 @@ _PRONOUNS = {
 
 def _is_follow_up(question: str) -> bool:
     q = question.strip().lower()
-    if q.startswith(_FOLLOW_UP_OPENERS):
+    if q.startswith(_FOLLOW_UP_OPENERS) or not terms(question):
         return True
-    tokens = [w.strip("?.,!") for w in q.split()]
-    return len(terms(question)) <= 3 or any(w in _PRONOUNS for w in tokens)
+    return any(w.strip("?.,!;:'\"") in _PRONOUNS for w in q.split())

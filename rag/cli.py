@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit code (0 ok, 1 some files failed, 2 usage or settings)."""
+    """Run the command line; return the exit code (0 ok, 1 some files failed, 2 usage or settings, 3 bug)."""
     parser = _parser()
     args = parser.parse_args(argv)
     try:
@@ -30,6 +30,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug of ours: still one line, never a traceback
+        print(f"error: unexpected {type(exc).__name__}: {exc}; please report this", file=sys.stderr)
+        return 3
 
 
 def _parser() -> argparse.ArgumentParser:

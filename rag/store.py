@@ -214,17 +214,24 @@ class Store:
             except SettingsError:
                 raise
             except Exception as exc:
-                raise StoreError(f"cannot open the index at {self.location}: {exc}") from None
+                hint = ("; start it (`chroma run --path DIR --port PORT`) or unset RAG_CHROMA_URL"
+                        if self.settings.chroma_url else "")
+                raise StoreError(f"cannot open the index at {self.location}: {exc}{hint}") from None
         return self._client
 
     def active(self) -> tuple[str, str] | None:
         """(generation name, stamp) of the live index, or None if nothing was ever indexed."""
         if not self.exists():
             return None
+        from chromadb.errors import NotFoundError
+
+        client = self.client()
         try:
-            meta_collection = self.client().get_collection(f"{self.settings.collection}-meta")
-        except Exception:  # chromadb raises NotFoundError, or ValueError in older releases
+            meta_collection = client.get_collection(f"{self.settings.collection}-meta")
+        except NotFoundError:
             return None
+        except Exception as exc:
+            raise StoreError(f"cannot read the index at {self.location}: {exc}") from None
         res = meta_collection.get(ids=["active"], include=["metadatas"])
         if not res["ids"] or not res["metadatas"]:
             return None

@@ -179,3 +179,20 @@ def test_bad_files_are_reported_skipped_and_nothing_is_lost(tmp_path: Path) -> N
 def test_missing_path_is_a_usage_error(tmp_path: Path) -> None:
     out = run_rag("ingest", str(tmp_path / "nope"), home=tmp_path / ".rag")
     assert out.returncode == 2 and "no such file or folder" in out.stderr
+
+
+def test_a_reader_picks_up_a_newer_index_without_restart(tmp_path: Path, embedder: Embedder) -> None:
+    from rag.assistant import Assistant
+
+    corpus = tmp_path / "corpus"
+    _write_corpus(corpus, 2)
+    settings = Settings.load(home=tmp_path / ".rag")
+    ingest([corpus], settings, embedder=embedder)
+    reader = Assistant(settings, embedder=embedder)
+    question = "How many moons does the comet Zarquon have?"
+    assert reader.ask(question).abstained
+    (corpus / "comet.md").write_text("# Zarquon\n\nThe comet Zarquon has exactly seven tiny moons.\n")
+    ingest([corpus], settings, embedder=embedder)  # another writer, as `rag ingest` would be
+    time.sleep(1.2)  # readers look for a new stamp at most once a second
+    answer = reader.ask(question)
+    assert not answer.abstained and answer.citations[0].source == "corpus/comet.md"

@@ -125,3 +125,14 @@ def test_readme_documents_every_setting() -> None:
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     missing = [f"RAG_{name.upper()}" for name in Settings.model_fields if f"`RAG_{name.upper()}`" not in readme]
     assert missing == []
+
+
+def test_follow_up_chains_reach_back_to_the_last_standalone_question() -> None:
+    history = [{"role": "user", "content": "How many 910C processors will Huawei make?"},
+               {"role": "assistant", "content": "..."},
+               {"role": "user", "content": "And of the older model?"},
+               {"role": "assistant", "content": "..."}]
+    assert queries_for("Why do they stumble?", history)[0] == (
+        "How many 910C processors will Huawei make? And of the older model? Why do they stumble?")
+    assert queries_for("What is the capital of France?", history) == ["What is the capital of France?"]
+    assert queries_for("And of the older model?", []) == ["And of the older model?"]
