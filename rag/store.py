@@ -147,7 +147,7 @@ class Index:
 
     def query(self, vector: np.ndarray[Any, Any], n: int) -> list[tuple[Chunk, float]]:
         """The `n` nearest chunks with their cosine similarity."""
-        if n <= 0 or self.count() == 0:
+        if n <= 0:
             return []
         res = self._chunks.query(
             query_embeddings=[vector], n_results=n, include=["documents", "metadatas", "distances"]

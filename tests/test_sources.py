@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import random
 from pathlib import Path
@@ -295,27 +294,27 @@ def test_invalid_utf8_names_the_byte(tmp_path: Path) -> None:
         read(path)
 
 
-def test_encrypted_pdf(tmp_path: Path) -> None:
+def make_encrypted_pdf(tmp_path: Path, text: str, user_password: str, algorithm: str) -> Path:
     plain = tmp_path / "plain.pdf"
-    make_pdf(plain, ["Secret numbers."])
+    make_pdf(plain, [text])
     writer = PdfWriter(clone_from=PdfReader(plain))
-    writer.encrypt(user_password="hunter2", owner_password="owner")  # RC4: AES needs the cryptography package
-    buffer = io.BytesIO()
-    writer.write(buffer)
-    path = tmp_path / "locked.pdf"
-    path.write_bytes(buffer.getvalue())
+    writer.encrypt(user_password=user_password, owner_password="owner", algorithm=algorithm)
+    path = tmp_path / f"encrypted-{algorithm}.pdf"
+    with path.open("wb") as f:
+        writer.write(f)
+    return path
+
+
+@pytest.mark.parametrize("algorithm", ["RC4-128", "AES-256"])
+def test_encrypted_pdf(tmp_path: Path, algorithm: str) -> None:
+    path = make_encrypted_pdf(tmp_path, "Secret numbers.", "hunter2", algorithm)
     with pytest.raises(SourceError, match="encrypted PDF"):
         read(path)
 
 
-def test_pdf_encrypted_with_empty_user_password_is_read(tmp_path: Path) -> None:
-    plain = tmp_path / "plain.pdf"
-    make_pdf(plain, ["Readable by anyone."])
-    writer = PdfWriter(clone_from=PdfReader(plain))
-    writer.encrypt(user_password="", owner_password="owner")  # RC4: AES needs the cryptography package
-    path = tmp_path / "open.pdf"
-    with path.open("wb") as f:
-        writer.write(f)
+@pytest.mark.parametrize("algorithm", ["RC4-128", "AES-256"])
+def test_pdf_encrypted_with_empty_user_password_is_read(tmp_path: Path, algorithm: str) -> None:
+    path = make_encrypted_pdf(tmp_path, "Readable by anyone.", "", algorithm)
     assert read(path).text == "Readable by anyone."
 
 
