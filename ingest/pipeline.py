@@ -124,13 +124,17 @@ def make_plan(paths: list[Path], index: Index | None, settings: Settings) -> Pla
     return plan
 
 
+def _live_index(store: Store, settings: Settings, rebuild: bool) -> Index | None:
+    """The index an incremental run extends (None for a first run or a rebuild), checked against the settings."""
+    index = store.open() if not rebuild and store.active() is not None else None
+    if index is not None:
+        index.check(settings)  # refuse a mismatch before loading the model
+    return index
+
+
 def dry_run(paths: list[Path], settings: Settings, rebuild: bool = False) -> Plan:
     """What `ingest` would do, without creating or changing anything."""
-    store = Store(settings)
-    current = store.open() if not rebuild and store.active() is not None else None
-    if current is not None:
-        current.check(settings)
-    return make_plan(paths, current, settings)
+    return make_plan(paths, _live_index(Store(settings), settings, rebuild), settings)
 
 
 def ingest(
@@ -146,10 +150,8 @@ def ingest(
     store = Store(settings)
     embedder = embedder or Embedder(settings.embed_model, settings.embed_batch_size)
     with _writer_lock(settings):
-        live = store.active() is not None and not rebuild
-        if live:
-            store.open().check(settings)  # refuse a mismatch before loading the model
-        index = store.open() if live else store.create(embedder.dimension)
+        live = _live_index(store, settings, rebuild)
+        index = live or store.create(embedder.dimension)
         index.check(settings, embedder.dimension)
         plan = make_plan(paths, index, settings)
         report = Report(unchanged=len(plan.unchanged), failed=dict(plan.failed))
@@ -163,10 +165,11 @@ def ingest(
             index.forget(source)
         report.deleted = len(plan.delete)
         # Nothing to publish when nothing changed and no killed run left chunks behind.
-        in_ledger = sum(r.chunks for r in index.files().values())
-        if not live or report.chunks or report.deleted or index.count() != in_ledger:
+        records = index.files()
+        in_ledger = sum(r.chunks for r in records.values())
+        if live is None or report.chunks or report.deleted or index.count() != in_ledger:
             index.set_metadata(last_ingest=time.time())
-            publish(store, index, progress)
+            publish(store, index, records, progress)
     report.seconds = time.perf_counter() - began
     return report
 
@@ -229,11 +232,11 @@ def _batches(
         yield batch
 
 
-def publish(store: Store, index: Index, progress: Progress | None = None) -> None:
-    """Drop orphan chunks, build and save BM25, then make this generation and stamp live."""
+def publish(store: Store, index: Index, records: dict[str, FileRecord], progress: Progress | None = None) -> None:
+    """Drop chunks no ledger record accounts for, build and save BM25, then make this generation live."""
     progress = progress or _Quiet()
     progress.start("BM25 index", 1)
-    lexical, orphans = build_from_index(index, index.files())
+    lexical, orphans = build_from_index(index, records)
     index.delete_chunks(orphans)  # left by a killed run: no ledger record accounts for them
     stamp = f"{time.time_ns()}"
     folder = lexical_folder(store.settings.home, index.name, stamp)

@@ -44,8 +44,9 @@ class Embedder:
             import transformers
             from sentence_transformers import SentenceTransformer
 
+            # Quiet: no "Loading weights" bar or warnings on every start.
             transformers.logging.set_verbosity_error()  # type: ignore[no-untyped-call]
-            transformers.logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # no "Loading weights" bar on every start
+            transformers.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
             try:
                 self._model = SentenceTransformer(
                     model_path(self.name), device="cpu", local_files_only=True
