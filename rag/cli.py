@@ -1,4 +1,4 @@
-"""The `rag` command: ingest, ask, chat, status. The composition root: ingest is imported here only."""
+"""The `rag` command: ingest, ask, chat, serve, status. The composition root: ingest and ui are imported here only."""
 
 from __future__ import annotations
 
@@ -55,6 +55,13 @@ def _parser() -> argparse.ArgumentParser:
     _retrieval_options(p)
     p.set_defaults(run=_chat)
 
+    p = sub.add_parser("serve", help="serve the chat page at / and the HTTP API at /v1")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=_port, default=7860, help="port (default: 7860)")
+    p.add_argument("--auth", metavar="USER:PASS", default=None,
+                   help="require this login for the page and the API (default: RAG_AUTH)")
+    p.set_defaults(run=_serve)
+
     p = sub.add_parser("status", help="what the index holds")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_status)
@@ -70,6 +77,12 @@ def _retrieval_options(p: argparse.ArgumentParser) -> None:
 def _positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return int(text)
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number from 1 to 65535, got {text!r}")
     return int(text)
 
 
@@ -181,6 +194,15 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
             continue
         _print_answer(answer)
         history += [{"role": "user", "content": question}, {"role": "assistant", "content": answer.text}]
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from ui.server import serve
+
+    if args.auth is not None:
+        settings = Settings.load(auth=args.auth)  # the environment, with the login from the command line
+    serve(settings, args.host, args.port)
+    return 0
 
 
 def _status(args: argparse.Namespace, settings: Settings) -> int:

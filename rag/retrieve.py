@@ -86,6 +86,11 @@ class Retriever:
             lexical.save(folder)
         return _Loaded(active, index, lexical)
 
+    def refresh(self) -> None:
+        """Look for a newer index on the next question (after an ingest in this process)."""
+        with self._lock:
+            self._checked = 0.0
+
     def search(self, queries: Sequence[str], k: int | None = None, mode: Mode | None = None) -> list[Hit]:
         """The best `k` chunks for `queries` (fused when several), at most `per_source` per document."""
         k = k or self.settings.k

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rag.errors import SettingsError
@@ -44,6 +44,28 @@ class Settings(BaseSettings):
     )
     max_sentences: int = Field(3, ge=1, le=10, description="Sentences in an extractive answer.")
     llm: Literal["extractive"] = Field("extractive", description="Answerer backend.")
+    auth: SecretStr | None = Field(
+        None, description="`USER:PASS` required by `rag serve` for the page and the API (same as `--auth`).",
+    )
+    api_token: SecretStr | None = Field(
+        None, description="Bearer token the HTTP API accepts (besides `--auth` credentials).",
+    )
+    concurrency: int = Field(4, ge=1, le=64, description="Questions `rag serve` answers at once.")
+
+    @field_validator("auth")
+    @classmethod
+    def _check_auth(cls, value: SecretStr | None) -> SecretStr | None:
+        user, _, password = value.get_secret_value().partition(":") if value else ("u", "", "p")
+        if not user or not password:
+            raise ValueError("must be USER:PASS with both parts non-empty")
+        return value
+
+    @field_validator("api_token")
+    @classmethod
+    def _check_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters; generate one with `openssl rand -hex 24`")
+        return value
 
     @model_validator(mode="after")
     def _check_overlap(self) -> Settings:
@@ -68,6 +90,7 @@ def _describe(exc: ValidationError) -> str:
     for err in exc.errors():
         name = "_".join(str(p) for p in err["loc"]).upper()
         where = f"RAG_{name}" if name else "settings"
-        value = f" (got {err['input']!r})" if name and not isinstance(err["input"], dict) else ""
+        secret = name in ("AUTH", "API_TOKEN")
+        value = f" (got {err['input']!r})" if name and not secret and not isinstance(err["input"], dict) else ""
         problems.append(f"{where}: {err['msg'].removeprefix('Value error, ')}{value}")
     return "invalid setting: " + "; ".join(problems) + "; fix the variable or option and retry"

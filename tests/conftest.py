@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -47,3 +52,66 @@ def run_rag(*args: str, home: Path, env: dict[str, str] | None = None,
     full_env = {**os.environ, "RAG_HOME": str(home), **(env or {})}
     return subprocess.run([sys.executable, "-m", "rag.cli", *args], capture_output=True, text=True,
                           env=full_env, cwd=cwd or home.parent, timeout=600)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def serving(base: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """Run the real `rag serve` on a free loopback port over the index and corpus in `base`; yield its URL."""
+    port = free_port()
+    log = open(base / f"serve-{port}.log", "w+")  # noqa: SIM115 - closed below
+    full_env = {**os.environ, "RAG_HOME": str(base / ".rag"), "RAG_CORPUS": str(base / "corpus"), **(env or {})}
+    proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "serve", "--port", str(port), *args],
+                            stdout=log, stderr=subprocess.STDOUT, env=full_env, cwd=base)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if proc.poll() is not None:
+                log.seek(0)
+                raise RuntimeError(f"rag serve exited with {proc.returncode}:\n{log.read()}")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("rag serve did not start listening within 180 s") from None
+                time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def indexed_copy(base: Path, embedder: Embedder) -> Path:
+    """`base` with a copy of corpus/ and its own index of it (a server may add documents to both)."""
+    shutil.copytree(ROOT / "corpus", base / "corpus")
+    report = ingest([base / "corpus"], Settings.load(home=base / ".rag", corpus=base / "corpus"), embedder=embedder)
+    assert report.exit_code == 0
+    return base
+
+
+@dataclass(frozen=True)
+class Live:
+    url: str  # http://127.0.0.1:PORT
+    base: Path  # holds corpus/ (where uploads land) and .rag/ (the index)
+
+
+@pytest.fixture(scope="session")
+def live(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[Live]:
+    """One `rag serve` (no auth) over its own copy of the seed corpus, shared by the API and browser tests.
+
+    Tests that upload must use file names of their own: the corpus folder is shared.
+    """
+    base = indexed_copy(tmp_path_factory.mktemp("live"), embedder)
+    with serving(base) as url:
+        yield Live(url, base)

@@ -1,0 +1,157 @@
+"""The HTTP API under `/v1`: ask, OpenAI-compatible chat completions (citations kept), status, upload."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from rag.assistant import Assistant
+from rag.errors import IndexMissingError, RagError
+from rag.text import count_tokens
+from rag.types import Answer
+from ui.uploads import add_documents
+
+MODEL = "rag"
+
+
+class Turn(BaseModel):
+    role: Literal["user", "assistant"]
+    content: str
+
+
+class AskRequest(BaseModel):
+    question: str = Field(description="The question.")
+    history: list[Turn] = Field(default_factory=list, description="Earlier turns of the conversation, oldest first.")
+    k: int | None = Field(None, ge=1, le=50, description="Passages to retrieve (default: RAG_K).")
+    mode: Literal["dense", "bm25", "hybrid"] | None = Field(None, description="Retrieval mode (default: RAG_MODE).")
+
+
+class ChatMessage(BaseModel):
+    role: str
+    content: str | list[dict[str, Any]] | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, list):  # OpenAI content parts: keep the text ones
+            return " ".join(str(p.get("text", "")) for p in self.content if p.get("type") == "text")
+        return self.content or ""
+
+
+class ChatRequest(BaseModel):
+    model: str = MODEL
+    messages: list[ChatMessage]
+    stream: bool = False
+    model_config = {"extra": "allow"}  # temperature, max_tokens...: accepted and ignored
+
+
+def error(status: int, message: str, kind: str = "invalid_request_error") -> JSONResponse:
+    """An OpenAI-shaped error body, so that OpenAI clients show the message."""
+    return JSONResponse({"error": {"message": message, "type": kind}}, status_code=status)
+
+
+def rag_error(exc: RagError) -> JSONResponse:
+    """A `RagError` as a response: 503 while there is no index, otherwise 400."""
+    if isinstance(exc, IndexMissingError):
+        return error(503, str(exc), "index_missing")
+    return error(400, str(exc))
+
+
+def router(assistant: Assistant, guard: Callable[..., None]) -> APIRouter:
+    """The `/v1` routes over a shared `Assistant`, each behind `guard` (authentication)."""
+    api = APIRouter(prefix="/v1", dependencies=[Depends(guard)])
+    slots = threading.BoundedSemaphore(assistant.settings.concurrency)  # questions answered at once
+
+    def answer(question: str, history: list[dict[str, str]], k: int | None = None,
+               mode: str | None = None) -> Answer:
+        with slots:
+            return assistant.ask(question, history, k=k, mode=mode)  # type: ignore[arg-type]
+
+    @api.post("/ask", summary="Answer a question with citations (the JSON of `rag ask --json`)")
+    def ask(body: AskRequest) -> Any:
+        try:
+            return answer(body.question, [t.model_dump() for t in body.history], body.k, body.mode).to_dict()
+        except RagError as exc:
+            return rag_error(exc)
+
+    @api.get("/models", summary="The one model this server offers, for OpenAI clients")
+    def models() -> dict[str, Any]:
+        return {"object": "list", "data": [{"id": MODEL, "object": "model", "created": 0, "owned_by": "rag"}]}
+
+    @api.post("/chat/completions", summary="OpenAI-compatible chat; citations in a `citations` field")
+    def chat(body: ChatRequest) -> Any:
+        if body.model != MODEL:
+            return error(404, f"model {body.model!r} does not exist; use {MODEL!r}")
+        turns = [(m.role, m.text()) for m in body.messages if m.role in ("user", "assistant")]
+        if not turns or turns[-1][0] != "user":
+            return error(400, "the last message must come from the user; add the question as a user message")
+        history = [{"role": role, "content": content} for role, content in turns[:-1]]
+        ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+        try:
+            if body.stream:
+                pieces = assistant.stream(turns[-1][1], history)
+                with slots:
+                    first = next(pieces)  # the question is checked and answered here: errors get a status code
+                return StreamingResponse(_sse(ident, created, first, pieces), media_type="text/event-stream",
+                                         headers={"Cache-Control": "no-cache"})
+            result = answer(turns[-1][1], history)
+        except RagError as exc:
+            return rag_error(exc)
+        prompt = sum(count_tokens(content) for _, content in turns)
+        completion = count_tokens(result.text)
+        return {
+            "id": ident, "object": "chat.completion", "created": created, "model": MODEL,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": result.text},
+                         "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
+            **_extra(result),
+        }
+
+    @api.get("/status", summary="What the index holds")
+    def status() -> Any:
+        try:
+            return assistant.status()
+        except RagError as exc:
+            return rag_error(exc)
+
+    @api.post("/documents", summary="Upload documents (.txt .md .html .pdf .docx) into the index")
+    async def documents(files: Annotated[list[UploadFile], File()], replace: Annotated[bool, Form()] = False) -> Any:
+        limit = int(assistant.settings.max_file_mb * 2**20)
+        items = [(f.filename or "", await f.read(limit + 1)) for f in files]  # one byte more shows "too large"
+        try:
+            results = await run_in_threadpool(add_documents, assistant, items, replace)
+        except RagError as exc:
+            return rag_error(exc)
+        body = {"results": [{"name": r.name, "outcome": r.outcome, "reason": r.reason, "source": r.source}
+                            for r in results]}
+        return JSONResponse(body, status_code=200 if any(r.ok for r in results) else 400)
+
+    return api
+
+
+def _extra(result: Answer) -> dict[str, Any]:
+    """What an OpenAI response carries besides the text: the citations and how the question was read."""
+    return {"citations": [c.to_dict() for c in result.citations], "abstained": result.abstained,
+            "standalone_question": result.standalone_question}
+
+
+def _sse(ident: str, created: int, first: str | Answer, rest: Iterator[str | Answer]) -> Iterator[str]:
+    """Server-sent chat-completion chunks: the role, the text as it comes, a last chunk with the citations."""
+
+    def chunk(delta: dict[str, Any], finish: str | None = None, **more: Any) -> str:
+        body = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": MODEL,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **more}
+        return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+
+    yield chunk({"role": "assistant", "content": ""})
+    for piece in itertools.chain([first], rest):
+        yield chunk({}, "stop", **_extra(piece)) if isinstance(piece, Answer) else chunk({"content": piece})
+    yield "data: [DONE]\n\n"

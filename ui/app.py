@@ -1,0 +1,110 @@
+"""`build_app(assistant)`: the Gradio chat page. It is built on call and never launched here."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from ingest.sources import FORMATS
+from rag.assistant import Assistant
+from ui.handlers import SOURCES_PLACEHOLDER, CallbackProgress, Handlers, Message
+
+CSS = """
+#sources { max-height: 80vh; overflow-y: auto; }
+.src-title { font-weight: 600; margin: 0 0 .5em; }
+.src-title.abstain, .abstain { color: #9a3412; }
+.abstain { border-left: 4px solid #f97316; background: #fff7ed; padding: .4em .7em; border-radius: 4px; }
+.error { border-left: 4px solid #dc2626; background: #fef2f2; color: #991b1b; padding: .4em .7em; }
+.src-card { border: 1px solid #d4d4d8; border-radius: 6px; padding: .5em .7em; margin-bottom: .6em; }
+.src-card.flash { outline: 3px solid #2563eb; }
+.src-card.closest { border-style: dashed; }
+.src-head .src-n { font-weight: 700; color: #2563eb; }
+.src-score, .src-path, .src-where { font-size: .85em; color: #52525b; }
+.src-text { white-space: pre-wrap; font-size: .9em; margin-top: .3em; }
+.src-text mark { background: #fde68a; padding: 0 .1em; }
+.src-list { font-size: .85em; color: #52525b; margin-top: .5em; }
+.standalone { font-size: .85em; font-style: italic; color: #52525b; margin-top: .3em; }
+a.cite { font-weight: 700; text-decoration: none; color: #2563eb; cursor: pointer; }
+"""
+
+# A click on [n] in an answer scrolls its source card into view and flashes it.
+HEAD = """<script>
+document.addEventListener("click", (event) => {
+  const link = event.target.closest && event.target.closest("a.cite");
+  if (!link) return;
+  event.preventDefault();
+  event.stopPropagation();
+  const card = document.getElementById(link.dataset.target);
+  if (!card) return;
+  card.scrollIntoView({behavior: "smooth", block: "center"});
+  card.classList.add("flash");
+  setTimeout(() => card.classList.remove("flash"), 1500);
+}, true);
+</script>"""
+
+
+def build_app(assistant: Assistant) -> Any:
+    """The chat page: chat with streamed, cited answers beside a sources panel; status, examples, upload."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    import gradio as gr
+
+    handlers = Handlers(assistant)
+    settings = assistant.settings
+
+    def ask(question: str, shown: list[Message], history: list[Message], k: float,
+            mode: str) -> Iterator[tuple[list[Message], list[Message], Any]]:
+        if not question.strip():
+            yield shown, history, gr.skip()
+            return
+        for chat, conversation, panel in handlers.ask(question, shown, history, int(k), mode):
+            yield chat, conversation, panel or gr.skip()
+
+    def upload(paths: list[str] | None, replace: bool, progress: Any = gr.Progress()) -> tuple[str, str, None]:  # noqa: B008
+        lines = handlers.upload(paths, replace, CallbackProgress(lambda f, d: progress(f, desc=d)))
+        return lines, handlers.status(), None
+
+    def api_ask(question: str, history: list[dict[str, str]] | None = None, k: int | None = None) -> dict[str, Any]:
+        """Answer a question (history: earlier {"role", "content"} turns); the same JSON as `rag ask --json`."""
+        return assistant.ask(question, history, k=k).to_dict()
+
+    with gr.Blocks(title="Ask your documents", analytics_enabled=False, delete_cache=(3600, 3600)) as app:
+        history = gr.State([])
+        pending = gr.State("")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3):
+                gr.Markdown("## Ask your documents\nEvery answer quotes the passages it rests on; "
+                            "click a [n] to see the sentence in its source.")
+                status = gr.HTML(elem_id="status")
+                chat = gr.Chatbot(elem_id="chat", height=480, show_label=False, feedback_options=None,
+                                  buttons=["copy"], placeholder="Ask a question about the indexed documents.")
+                with gr.Row():
+                    box = gr.Textbox(show_label=False, placeholder="Ask a question…", scale=6, elem_id="question",
+                                     autofocus=True, max_lines=4)
+                    send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
+                    new = gr.Button("New chat", scale=1, elem_id="new-chat")
+                gr.Examples(handlers.examples(), inputs=box, label="Example questions")
+                with gr.Accordion("Settings", open=False):
+                    k = gr.Slider(1, 20, value=settings.k, step=1, label="Passages to retrieve", elem_id="k")
+                    mode = gr.Radio(["hybrid", "dense", "bm25"], value=settings.mode, label="Retrieval mode",
+                                    elem_id="mode")
+                with gr.Accordion("Add documents", open=False, elem_id="add-documents"):
+                    files = gr.File(file_count="multiple", file_types=list(FORMATS), elem_id="upload",
+                                    label=f"{' '.join(FORMATS)} · up to {settings.max_file_mb:g} MB each")
+                    replace = gr.Checkbox(label="Replace documents that have the same name", value=False)
+                    add = gr.Button("Add to the index", elem_id="add")
+                    result = gr.HTML(elem_id="upload-result")
+            with gr.Column(scale=2):
+                sources = gr.HTML(SOURCES_PLACEHOLDER, elem_id="sources")
+
+        for trigger in (box.submit, send.click):
+            trigger(lambda q: ("", q), box, [box, pending], queue=False, api_visibility="private").then(
+                ask, [pending, chat, history, k, mode], [chat, history, sources], api_name="chat",
+            )
+        new.click(lambda: ([], [], SOURCES_PLACEHOLDER), None, [chat, history, sources], queue=False,
+                  api_visibility="private")
+        add.click(upload, [files, replace], [result, status, files], concurrency_limit=1, api_name="upload")
+        app.load(handlers.status, None, status, queue=False, api_name="status")
+        gr.api(api_ask, api_name="ask")  # type: ignore[attr-defined]
+    app.queue(default_concurrency_limit=settings.concurrency)
+    return app

@@ -1,0 +1,108 @@
+"""What the chat page does, without Gradio: ask (streaming), new chat, status, examples, upload."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from ingest.pipeline import Progress
+from rag.assistant import Assistant
+from rag.errors import RagError
+from rag.types import Answer
+from ui import render
+from ui.uploads import add_documents
+
+Message = dict[str, str]  # {"role": "user" | "assistant", "content": str}, as gr.Chatbot shows them
+Step = tuple[list[Message], list[Message], str]  # shown messages, raw conversation, sources panel
+
+SOURCES_PLACEHOLDER = '<p class="src-title">Sources appear here: the quoted sentence inside its passage.</p>'
+
+
+class Handlers:
+    """The page's behaviour over one shared `Assistant` (state lives in the arguments, per browser tab)."""
+
+    def __init__(self, assistant: Assistant) -> None:
+        self.assistant = assistant
+
+    def ask(self, question: str, shown: list[Message], history: list[Message], k: int | None = None,
+            mode: str | None = None) -> Iterator[Step]:
+        """Answer `question`, yielding the chat as the answer streams in, then with links and sources.
+
+        `shown` is what the chat displays (rendered HTML); `history` is the raw conversation the
+        assistant reads to resolve follow-ups. Errors become a visible message, never an exception.
+        """
+        shown = [*shown, {"role": "user", "content": render.text(question)}]
+        turn = len(shown)
+        try:
+            final: Answer | None = None
+            partial = ""
+            for piece in self.assistant.stream(question, history, k=k, mode=mode or None):  # type: ignore[arg-type]
+                if isinstance(piece, Answer):
+                    final = piece
+                else:
+                    partial += piece
+                    yield [*shown, {"role": "assistant", "content": render.streaming(partial)}], history, ""
+        except RagError as exc:
+            message = f'<div class="error">⛔ {render.text(str(exc))}</div>'
+            yield [*shown, {"role": "assistant", "content": message}], history, ""
+            return
+        assert final is not None
+        history = [*history, {"role": "user", "content": question}, {"role": "assistant", "content": final.text}]
+        yield ([*shown, {"role": "assistant", "content": render.answer(final, turn)}], history,
+               render.sources(final, turn))
+
+    def status(self) -> str:
+        """The index status line (documents, chunks, model, last ingest)."""
+        try:
+            return render.status(self.assistant.status())
+        except RagError as exc:
+            return render.status(None, str(exc))
+
+    def examples(self, limit: int = 4) -> list[str]:
+        """Example questions: the answerable ones of `golden.jsonl` beside the corpus, else one per document."""
+        golden = self.assistant.settings.corpus / "golden.jsonl"
+        try:
+            lines = [json.loads(line) for line in golden.read_text(encoding="utf-8").splitlines() if line.strip()]
+            found = [g["question"] for g in lines if g.get("answerable", True) and g.get("question")]
+        except (OSError, ValueError, TypeError, AttributeError):
+            found = []
+        if not found:
+            try:
+                index, _ = self.assistant.retriever.current()
+                found = [f"What does “{r.title}” say?" for r in index.files().values()]
+            except RagError:
+                found = []
+        return found[:limit]
+
+    def upload(self, paths: list[str] | None, replace: bool = False,
+               progress: Progress | None = None) -> str:
+        """Add the uploaded files (temporary paths named as the user's files) to the index; one line each."""
+        if not paths:
+            return render.uploads([("(none)", "refused", "choose one or more files first")])
+        try:
+            files = [(Path(p).name, Path(p).read_bytes()) for p in paths]
+            results = add_documents(self.assistant, files, replace, progress)
+        except (RagError, OSError) as exc:
+            return render.uploads([(", ".join(Path(p).name for p in paths), "failed", str(exc))])
+        return render.uploads([(r.name, r.outcome, r.reason) for r in results])
+
+
+class CallbackProgress:
+    """Adapts ingest progress to a `fraction, description` callback (Gradio's progress bar)."""
+
+    def __init__(self, report: Callable[[float, str], Any]) -> None:
+        self.report = report
+        self.phase, self.total, self.done = "", 0, 0
+
+    def start(self, phase: str, total: int) -> None:
+        self.phase, self.total, self.done = phase, total, 0
+        self.report(0.0, phase)
+
+    def advance(self, n: int) -> None:
+        self.done += n
+        self.report(self.done / self.total if self.total else 1.0, self.phase)
+
+    def failed(self, source: str, reason: str) -> None:
+        pass  # every failure is in the result lines

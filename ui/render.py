@@ -1,0 +1,149 @@
+"""Pure HTML rendering of answers, sources and index status for the chat page (no Gradio here)."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from rag.citations import MARKER
+from rag.types import Answer, Chunk, Citation, Hit
+
+CONTEXT_CHARS = 300  # passage text shown on each side of a highlighted quote
+
+
+def text(value: str) -> str:
+    """Document or user text made inert HTML; line breaks kept without blank lines.
+
+    Chat messages are one HTML block (never a blank line inside), so markdown is not applied
+    to quoted text: `*` or `#` in a document shows as written.
+    """
+    return "<br>".join(html.escape(line, quote=True) for line in value.splitlines() or [""])
+
+
+def anchor(turn: int, n: int) -> str:
+    """The id of citation `n` of answer `turn` in the sources panel."""
+    return f"src-{turn}-{n}"
+
+
+def streaming(partial: str) -> str:
+    """An answer still arriving: its text so far, inert, markers as plain `[n]`."""
+    return f'<div class="answer streaming">{text(partial)}</div>'
+
+
+def answer(ans: Answer, turn: int) -> str:
+    """The chat message for a finished answer.
+
+    Each `[n]` becomes a link to its source card (its title attribute shows the quote on hover);
+    a line of sources follows, and the standalone question when a follow-up was rewritten.
+    An abstention is styled apart and names the closest documents instead.
+    """
+    parts = []
+    if ans.abstained:
+        parts.append(f'<div class="abstain">⚠ {text(ans.text)}</div>')
+        closest = list(dict.fromkeys(h.chunk.source for h in ans.hits))[:3]
+        if closest:
+            parts.append('<div class="src-list">Closest: ' + ", ".join(f"<code>{text(s)}</code>" for s in closest)
+                         + "</div>")
+    else:
+        by_n = {c.n: c for c in ans.citations}
+        pieces = MARKER.split(ans.text)  # text, n, text, n, ..., text
+        body = "".join(text(p) if i % 2 == 0 else _marker(int(p), by_n.get(int(p)), turn)
+                       for i, p in enumerate(pieces))
+        parts.append(f'<div class="answer">{body}</div>')
+        by_source: dict[str, list[Citation]] = {}
+        for c in ans.citations:
+            by_source.setdefault(c.source, []).append(c)
+        parts.append('<div class="src-list">' + "<br>".join(
+            "".join(_marker(c.n, c, turn) for c in cs) + f" {text(cs[0].title)} · <code>{text(source)}</code>"
+            for source, cs in by_source.items()
+        ) + "</div>")
+    if ans.standalone_question != ans.question:
+        parts.append(f'<div class="standalone">Searched for: “{text(ans.standalone_question)}”</div>')
+    return "\n".join(parts)
+
+
+def _marker(n: int, citation: Citation | None, turn: int) -> str:
+    if citation is None:
+        return f"[{n}]"
+    tip = html.escape(f"{citation.source}: {citation.quote}", quote=True)
+    return f'<a class="cite" href="#{anchor(turn, n)}" data-target="{anchor(turn, n)}" title="{tip}">[{n}]</a>'
+
+
+def sources(ans: Answer, turn: int) -> str:
+    """The sources panel for an answer: a card per citation with the quote highlighted in its passage.
+
+    For an abstention, the closest passages, so the reader can judge for themselves.
+    """
+    chunks = {h.chunk.id: h.chunk for h in ans.hits}
+    if ans.abstained:
+        head = f'<p class="src-title abstain">No passage answers “{html.escape(ans.question)}”. Closest passages:</p>'
+        cards = [_hit_card(h) for h in ans.hits[:3]]
+    else:
+        head = f'<p class="src-title">Sources for “{html.escape(ans.question)}”</p>'
+        cards = [_citation_card(c, chunks.get(c.chunk_id), turn) for c in ans.citations]
+    return head + "\n".join(cards)
+
+
+def _tail(before: str, room: int = CONTEXT_CHARS) -> str:
+    """The last `room` characters of the text before a quote, cut at a space."""
+    return before if len(before) <= room else "…" + before[-room:].split(" ", 1)[-1]
+
+
+def _head(after: str, room: int = CONTEXT_CHARS) -> str:
+    """The first `room` characters of the text after a quote, cut at a space."""
+    return after if len(after) <= room else after[:room].rsplit(" ", 1)[0] + "…"
+
+
+def _where(chunk: Chunk | None) -> str:
+    if chunk is None:
+        return ""
+    headings = [h for h in chunk.headings if h != chunk.title]
+    bits = [" › ".join(headings)] if headings else []
+    if chunk.page is not None:
+        bits.append(f"page {chunk.page}")
+    return f'<div class="src-where">{html.escape(" · ".join(bits))}</div>' if bits else ""
+
+
+def _citation_card(c: Citation, chunk: Chunk | None, turn: int) -> str:
+    if chunk is not None and chunk.start <= c.start and c.end <= chunk.end:
+        a, b = c.start - chunk.start, c.end - chunk.start
+        passage = (html.escape(_tail(chunk.text[:a])) + f"<mark>{html.escape(chunk.text[a:b])}</mark>"
+                   + html.escape(_head(chunk.text[b:])))
+    else:  # the passage is not among the hits: show the quote alone
+        passage = f"<mark>{html.escape(c.quote)}</mark>"
+    return (
+        f'<div class="src-card" id="{anchor(turn, c.n)}">'
+        f'<div class="src-head"><span class="src-n">[{c.n}]</span> <b>{html.escape(c.title)}</b>'
+        f' <span class="src-score">score {c.score:.2f}</span></div>'
+        f'<div class="src-path"><code>{html.escape(c.source)}</code> characters {c.start}–{c.end}</div>'
+        f"{_where(chunk)}<div class=\"src-text\">{passage}</div></div>"
+    )
+
+
+def _hit_card(hit: Hit) -> str:
+    similarity = f"similarity {hit.dense_score:.2f}" if hit.dense_score is not None else ""
+    return (
+        f'<div class="src-card closest"><div class="src-head"><b>{html.escape(hit.chunk.title)}</b>'
+        f' <span class="src-score">{similarity}</span></div>'
+        f'<div class="src-path"><code>{html.escape(hit.chunk.source)}</code></div>'
+        f'{_where(hit.chunk)}<div class="src-text">{html.escape(hit.chunk.text)}</div></div>'
+    )
+
+
+def status(info: Mapping[str, Any] | None, problem: str | None = None) -> str:
+    """One line of HTML on what the index holds, or why there is none."""
+    if info is None:
+        return f"<b>No index yet.</b> {text(problem or '')} Upload documents below, or run <code>rag ingest</code>."
+    last = str(info.get("last_ingest") or "never").replace("T", " ").replace("+00:00", " UTC")
+    return (f"<b>{info['documents']}</b> documents · <b>{info['chunks']}</b> chunks · "
+            f"model <code>{text(str(info['model']))}</code> · last ingest {text(last)}")
+
+
+def uploads(lines: Sequence[tuple[str, str, str]]) -> str:
+    """One list item per uploaded file: its name, outcome and the reason."""
+    icon = {"added": "✅", "updated": "✅", "unchanged": "➖", "refused": "⛔", "failed": "❌"}
+    items = "".join(f"<li>{icon.get(outcome, '')} <code>{text(name)}</code>: {outcome}"
+                    f"{' · ' + text(why) if why else ''}</li>" for name, outcome, why in lines)
+    return f'<ul class="uploads">{items}</ul>'
+

@@ -1,0 +1,121 @@
+"""One ASGI app: the chat page at `/`, the HTTP API under `/v1`, its OpenAPI docs at `/docs`."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import os
+import secrets
+import socket
+import sys
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import HTTPException
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path
+
+from rag.assistant import Assistant
+from rag.errors import RagError
+from rag.settings import Settings
+from ui.api import router
+from ui.app import CSS, HEAD, build_app
+
+
+def create_app(assistant: Assistant, auth: str | None = None) -> Any:
+    """The FastAPI app serving page and API over one shared `assistant`.
+
+    With `auth` (`USER:PASS`) the page asks for a login and the API wants HTTP basic credentials
+    or the bearer token `RAG_API_TOKEN`; with only `RAG_API_TOKEN`, the API wants that token.
+    """
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    import gradio as gr
+    user, _, password = (auth or "").partition(":")
+    token = assistant.settings.api_token.get_secret_value() if assistant.settings.api_token else None
+
+    def guard(request: Request) -> None:
+        """Let a request through when no credentials are configured or it carries valid ones."""
+        if not auth and not token:
+            return
+        scheme, _, value = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and token and secrets.compare_digest(value.encode(), token.encode()):
+            return
+        if scheme.lower() == "basic" and auth:
+            try:
+                given = base64.b64decode(value, validate=True)
+            except (binascii.Error, ValueError):
+                given = b""
+            if secrets.compare_digest(given, f"{user}:{password}".encode()):
+                return
+        raise HTTPException(401, "credentials required: HTTP basic (--auth) or a bearer token (RAG_API_TOKEN)",
+                            headers={"WWW-Authenticate": 'Basic realm="rag"'})
+
+    app = FastAPI(title="rag: cited answers from your documents", version="1", docs_url=None, redoc_url=None,
+                  openapi_url=None)
+    app.include_router(router(assistant, guard))
+    app.mount("/docs-assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(guard)])
+    def openapi() -> dict[str, Any]:
+        return app.openapi()
+
+    @app.get("/docs", include_in_schema=False, dependencies=[Depends(guard)])
+    def docs() -> HTMLResponse:  # Swagger UI from a local copy: no CDN, works offline
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="rag API",
+                                   swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-assets/swagger-ui.css", swagger_favicon_url="")
+
+    blocks = build_app(assistant)
+    return gr.mount_gradio_app(
+        app, blocks, path="/", auth=(user, password) if auth else None, css=CSS, head=HEAD,
+        footer_links=[], run_history=False, max_file_size=f"{int(assistant.settings.max_file_mb)}mb",
+        show_error=True, mcp_server=False, ssr_mode=False,
+    )
+
+
+def serve(settings: Settings, host: str, port: int) -> None:
+    """Load the model, open the index (or wait for uploads), then serve until interrupted."""
+    import uvicorn
+
+    _check_port(host, port)
+    auth = settings.auth.get_secret_value() if settings.auth else None
+    if not _loopback(host) and not auth:
+        print(f"warning: serving on {host} without --auth: anyone who can reach this address can read "
+              "and add documents", file=sys.stderr)
+    assistant = Assistant(settings)
+    assistant.embedder.embed(["warm up"])  # load the model now, not on the first question
+    try:
+        status = assistant.status()
+        print(f"index: {status['documents']} documents, {status['chunks']} chunks ({status['location']})")
+    except RagError as exc:
+        print(f"warning: {exc}; the page will accept uploads", file=sys.stderr)
+    app = create_app(assistant, auth)
+    print(f"serving the chat page on http://{_url_host(host)}:{port}/ and the API on "
+          f"http://{_url_host(host)}:{port}/v1 (docs at /docs); Ctrl-C stops", flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _check_port(host: str, port: int) -> None:
+    """Fail with one clear line when the address cannot be bound (uvicorn would log and exit)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise RagError(f"cannot listen on {host}:{port} ({exc.strerror}); pick another with --port "
+                           "or --host") from None

@@ -1,0 +1,129 @@
+"""Uploaded files: checked, saved into the corpus folder under a safe name, then ingested incrementally.
+
+The same rules serve the chat page and `POST /v1/documents`: an extension allow-list, the
+`RAG_MAX_FILE_MB` size limit, a plain file name (no folders, no hidden files), never silently
+replacing a different document of the same name, and a file that cannot be read is refused
+before it reaches the corpus folder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import threading
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+from ingest.chunking import chunk_document
+from ingest.pipeline import Progress, ingest
+from ingest.sources import FORMATS, SourceFile, read_document
+from rag.assistant import Assistant
+from rag.errors import SourceError
+from rag.settings import Settings
+
+_UNSAFE = re.compile(r"[^\w.\- ()+,]")
+_one_writer = threading.Lock()  # uploads in one server take turns instead of failing on the ingest lock
+
+
+@dataclass(frozen=True)
+class Upload:
+    """The outcome for one uploaded file: `outcome` is added|updated|unchanged|refused|failed."""
+
+    name: str
+    outcome: str
+    reason: str = ""
+    source: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome in ("added", "updated", "unchanged")
+
+
+def safe_name(name: str) -> str:
+    """The file name to store an upload under, or `SourceError` saying why there is none.
+
+    Only the last path component is kept (`../../etc/x.md` -> `x.md`, `C:\\a\\b.md` -> `b.md`);
+    characters outside letters, digits and `.-_ ()+,` become `_`.
+    """
+    base = unicodedata.normalize("NFC", name).replace("\\", "/").rsplit("/", 1)[-1].strip()
+    base = _UNSAFE.sub("_", base)
+    if not base or base.startswith(".") or len(base) > 200:
+        raise SourceError("not a usable file name; rename the file (no leading dot, at most 200 characters)")
+    if not base.lower().endswith(FORMATS):
+        raise SourceError(f"file type not accepted; upload one of {', '.join(FORMATS)}")
+    return base
+
+
+def add_documents(assistant: Assistant, files: list[tuple[str, bytes]], replace: bool = False,
+                  progress: Progress | None = None) -> list[Upload]:
+    """Check and save each `(name, content)` in the corpus folder, then index them in one ingest run.
+
+    A name already used by a different document is refused unless `replace` is true.
+    Raises:
+        IngestLockedError: another ingest is writing to this index.
+    """
+    settings = assistant.settings
+    folder = settings.corpus.resolve()
+    results: dict[str, Upload] = {}
+    saved: dict[str, tuple[Path, str]] = {}
+    with _one_writer:
+        for name, data in files:
+            try:
+                base = safe_name(name)
+                if any(path.name == base for path, _ in saved.values()):
+                    raise SourceError("uploaded twice at once; upload it once")
+                saved[name] = _save(folder, base, data, settings, replace)
+            except (SourceError, OSError) as exc:
+                results[name] = Upload(name, "refused", _reason(exc))
+        if saved:
+            report = ingest([path for path, _ in saved.values()], settings, progress=progress,
+                            embedder=assistant.embedder)
+            assistant.retriever.refresh()
+            for name, (path, outcome) in saved.items():
+                source = f"{folder.name}/{path.name}"
+                if source in report.failed:
+                    results[name] = Upload(name, "failed", report.failed[source], source)
+                else:
+                    results[name] = Upload(name, outcome, f"indexed as {source}", source)
+    return [results[name] for name, _ in files if name in results]
+
+
+def _save(folder: Path, base: str, data: bytes, settings: Settings, replace: bool) -> tuple[Path, str]:
+    """Write one upload into `folder` once it has been read successfully; return its path and outcome."""
+    if len(data) > settings.max_file_mb * 2**20:
+        raise SourceError(f"larger than the {settings.max_file_mb:g} MB limit (RAG_MAX_FILE_MB); "
+                          "split the file or raise the limit")
+    if not data:
+        raise SourceError("the file is empty; nothing to index")
+    target = folder / base
+    outcome = "added"
+    if target.exists() or target.is_symlink():
+        if not target.is_file() or target.is_symlink():
+            raise SourceError(f"{folder.name}/{base} exists and is not a plain file; rename the upload")
+        if target.read_bytes() == data:
+            return target, "unchanged"
+        if not replace:
+            raise SourceError(f"{folder.name}/{base} already holds a different document; rename the file, "
+                              "or upload it again with replace")
+        outcome = "updated"
+    folder.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix=".upload-", suffix=target.suffix, dir=folder)  # hidden: ingest skips it
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        doc = read_document(SourceFile(Path(temp), f"{folder.name}/{base}"), len(data))
+        if not chunk_document(doc, settings.chunk_tokens, settings.chunk_overlap):
+            raise SourceError("no sentences to index in this file")
+        os.replace(temp, target)
+    finally:
+        if os.path.exists(temp):
+            os.unlink(temp)
+    return target, outcome
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, OSError):
+        return f"could not be saved ({exc.strerror or exc}); check that RAG_CORPUS is writable"
+    return str(exc)
