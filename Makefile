@@ -1,10 +1,10 @@
-# Fresh machine: `make demo` (index corpus/ and chat) or `make test`.
+# Fresh machine: `make demo` (index corpus/, serve the chat page on http://127.0.0.1:7860) or `make test`.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint clean
+.PHONY: install demo test lint browser clean
 
 install: $(STAMP)
 
@@ -19,13 +19,19 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: install
 	$(BIN)/rag ingest corpus
-	$(BIN)/rag chat
+	$(BIN)/rag serve
 
 lint: install
 	$(BIN)/ruff check rag ingest ui tests
 	$(BIN)/mypy
 
-test: lint
+# The browser test drives Debian's Chromium (Playwright cannot download browsers offline).
+browser:
+	@command -v chromium >/dev/null || { \
+	  SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+test: lint browser
 	$(BIN)/pytest
 
 clean:

@@ -1,0 +1,214 @@
+"""The chat page's rendering and handlers, Gradio-free, over a real Assistant and a real index."""
+
+from __future__ import annotations
+
+import html
+import re
+import socket
+from pathlib import Path
+
+import pytest
+
+from rag.assistant import Assistant
+from rag.embedding import Embedder
+from rag.errors import SourceError
+from rag.settings import Settings
+from rag.types import Answer, Chunk, Citation, Hit
+from tests.conftest import indexed_copy, run_rag
+from ui import render
+from ui.handlers import CallbackProgress, Handlers
+from ui.server import _loopback
+from ui.uploads import add_documents, safe_name
+
+Q910C = "How many 910C processors will Huawei make?"
+S910C = "Huawei aims to crank out 100,000 of its latest 910C processors this year."
+S910B = "They'll make 300,000 of the older 910B chips too."
+SOURCE = "corpus/deepseek-huawei-nvidia-buying-frenzy.md"
+
+
+def _answer(abstained: bool = False, standalone: str = "q?") -> Answer:
+    text = "Intro <b>bold</b> & more. " * 40 + "The <script>x</script> fact. " + "Tail words. " * 40
+    start = text.index("The <script>")
+    quote = "The <script>x</script> fact."
+    chunk = Chunk(id="c1", source="docs/a&b.md", title="A & B", text=text, start=100, end=100 + len(text), index=0,
+                  headings=("A & B", "Part 2"), page=3)
+    citation = Citation(n=1, source=chunk.source, title=chunk.title, quote=quote, start=100 + start,
+                        end=100 + start + len(quote), chunk_id="c1", score=0.61)
+    return Answer(question="q?", text="Nothing here." if abstained else f"{quote} [1] Unknown [7].",
+                  citations=() if abstained else (citation,), hits=(Hit(chunk, 0.1, dense_score=0.42),),
+                  abstained=abstained, standalone_question=standalone)
+
+
+def test_answer_links_each_marker_to_its_card_and_escapes_document_text() -> None:
+    shown = render.answer(_answer(), turn=4)
+    assert '<a class="cite" href="#src-4-1" data-target="src-4-1"' in shown
+    assert "title=\"docs/a&amp;b.md: The &lt;script&gt;x&lt;/script&gt; fact.\"" in shown
+    assert "<script>" not in shown and "&lt;script&gt;" in shown
+    assert "[7]" in shown and "src-4-7" not in shown  # a marker naming no citation stays plain text
+    assert "A &amp; B · <code>docs/a&amp;b.md</code>" in shown
+    assert "standalone" not in shown
+
+
+def test_answer_shows_the_standalone_question_of_a_follow_up() -> None:
+    shown = render.answer(_answer(standalone="earlier q? q?"), turn=2)
+    assert '<div class="standalone">Searched for: “earlier q? q?”</div>' in shown
+
+
+def test_abstention_is_styled_apart_and_names_the_closest_documents() -> None:
+    shown = render.answer(_answer(abstained=True), turn=1)
+    assert shown.startswith('<div class="abstain">⚠ Nothing here.</div>')
+    assert "cite" not in shown and "<code>docs/a&amp;b.md</code>" in shown
+    panel = render.sources(_answer(abstained=True), turn=1)
+    assert "No passage answers" in panel and 'class="src-card closest"' in panel
+    assert "similarity 0.42" in panel and "<mark>" not in panel
+
+
+def test_source_card_highlights_the_quote_inside_a_window_of_its_passage() -> None:
+    panel = render.sources(_answer(), turn=4)
+    card = re.search(r'<div class="src-card" id="src-4-1">.*?</div></div>', panel, re.S)
+    assert card is not None
+    marked = re.findall(r"<mark>(.*?)</mark>", panel)
+    assert marked == ["The &lt;script&gt;x&lt;/script&gt; fact."]
+    found = re.search(r'<div class="src-text">(.*?)</div>', panel, re.S)
+    assert found is not None
+    shown = html.unescape(re.sub("</?mark>", "", found.group(1)))
+    assert shown.startswith("…") and shown.endswith("…") and "The <script>x</script> fact." in shown
+    assert len(shown) <= 2 * render.CONTEXT_CHARS + 40  # a window around the quote, not the whole chunk
+    assert "score 0.61" in panel and "page 3" in panel and "Part 2" in panel
+    assert '<div class="src-where">Part 2 · page 3</div>' in panel  # the title is not repeated as a heading
+
+
+def test_status_and_upload_lines() -> None:
+    assert "No index yet" in render.status(None, "no index at x")
+    line = render.status({"documents": 2, "chunks": 6, "model": "m", "last_ingest": "2026-11-23T10:00:00+00:00"})
+    assert line == ("<b>2</b> documents · <b>6</b> chunks · model <code>m</code> · "
+                    "last ingest 2026-11-23 10:00:00 UTC")
+    lines = render.uploads([("a<b>.md", "refused", "bad & wrong"), ("c.md", "added", "")])
+    assert "<code>a&lt;b&gt;.md</code>: refused · bad &amp; wrong" in lines and "<code>c.md</code>: added</li>" in lines
+
+
+def test_ask_streams_then_links_citations_and_fills_the_sources_panel(seed_assistant: Assistant) -> None:
+    handlers = Handlers(seed_assistant)
+    steps = list(handlers.ask(Q910C, [], []))
+    assert len(steps) >= 2 and all('class="answer streaming"' in s[0][-1]["content"] for s in steps[:-1])
+    shown, history, panel = steps[-1]
+    assert [m["role"] for m in shown] == ["user", "assistant"]
+    assert 'class="cite"' in shown[-1]["content"] and "100,000" in shown[-1]["content"]
+    assert history[0] == {"role": "user", "content": Q910C} and "[1]" in history[1]["content"]
+    assert re.findall(r"<mark>(.*?)</mark>", panel)[0] == S910C.replace("'", "&#x27;")
+    assert SOURCE in panel
+
+
+def test_follow_up_through_the_handlers_cites_the_older_model(seed_assistant: Assistant) -> None:
+    handlers = Handlers(seed_assistant)
+    shown, history, _ = list(handlers.ask(Q910C, [], []))[-1]
+    shown, history, panel = list(handlers.ask("And of the older model?", shown, history))[-1]
+    assert len(shown) == 4 and len(history) == 4
+    assert "Searched for:" in shown[-1]["content"]
+    assert S910B.replace("'", "&#x27;") in re.findall(r"<mark>(.*?)</mark>", panel)
+
+
+def test_errors_are_shown_in_the_chat_and_the_conversation_is_kept(seed_assistant: Assistant) -> None:
+    handlers = Handlers(seed_assistant)
+    history = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
+    shown, kept, panel = list(handlers.ask("x" * 5000, [], history))[-1]
+    assert 'class="error"' in shown[-1]["content"] and "keep it under" in shown[-1]["content"]
+    assert kept == history and panel == ""
+
+
+def test_status_and_examples_come_from_the_index_and_golden_file(seed_assistant: Assistant) -> None:
+    handlers = Handlers(seed_assistant)
+    assert "<b>2</b> documents" in handlers.status()
+    examples = handlers.examples()
+    assert len(examples) == 4 and examples[0] == "How many 910C processors will Huawei make this year?"
+    assert not any("Australia" in e for e in examples)
+
+
+def test_examples_fall_back_to_document_titles(seed_home: Path, embedder: Embedder, tmp_path: Path) -> None:
+    settings = Settings.load(home=seed_home / ".rag", corpus=tmp_path)  # no golden.jsonl there
+    examples = Handlers(Assistant(settings, embedder=embedder)).examples()
+    assert sorted(examples) == sorted([
+        "What does “DeepSeek Triggers Buying Frenzy While Huawei Muscles Into Nvidia Territory” say?",
+        "What does “Podcast insights: China, Huawei and Nvidia in the AI chip race” say?",
+    ])
+
+
+def test_status_without_an_index_says_how_to_make_one(tmp_path: Path, embedder: Embedder) -> None:
+    handlers = Handlers(Assistant(Settings.load(home=tmp_path / ".rag", corpus=tmp_path), embedder=embedder))
+    assert "No index yet" in handlers.status() and "rag ingest" in handlers.status()
+    assert handlers.examples() == []
+
+
+@pytest.mark.parametrize(("given", "stored"), [
+    ("notes.md", "notes.md"), ("../../etc/evil.md", "evil.md"), ("C:\\Users\\x\\Report 1.PDF", "Report 1.PDF"),
+    ("a<b>|c?.txt", "a_b__c_.txt"), ("/abs/path/page.html", "page.html"),
+])
+def test_safe_name_keeps_only_a_plain_file_name(given: str, stored: str) -> None:
+    assert safe_name(given) == stored
+
+
+@pytest.mark.parametrize(("given", "why"), [
+    (".env.md", "no leading dot"), ("../", "no leading dot"), ("tool.exe", "file type not accepted"),
+    ("notes", "file type not accepted"), ("x" * 300 + ".md", "at most 200"),
+])
+def test_safe_name_refuses(given: str, why: str) -> None:
+    with pytest.raises(SourceError, match=why):
+        safe_name(given)
+
+
+def test_uploads_are_checked_saved_and_searchable_at_once(tmp_path: Path, embedder: Embedder) -> None:
+    base = indexed_copy(tmp_path, embedder)
+    assistant = Assistant(Settings.load(home=base / ".rag", corpus=base / "corpus"), embedder=embedder)
+    assistant.ask(Q910C)  # the index is loaded before the upload: the new document must still be found
+    good = b"# Quibbleflux lanterns\n\nOrrin Vale built the first Quibbleflux lantern in 1887 in Dundee.\n"
+    seen: list[tuple[float, str]] = []
+    results = add_documents(assistant, [
+        ("../lantern.md", good), ("bad.pdf", b"%PDF-1.4 not really"), ("empty.txt", b""), ("run.sh", b"echo"),
+    ], progress=CallbackProgress(lambda f, d: seen.append((f, d))))
+    outcome = {r.name: (r.outcome, r.reason) for r in results}
+    assert outcome["../lantern.md"] == ("added", "indexed as corpus/lantern.md")
+    assert outcome["bad.pdf"][0] == "refused" and "PDF" in outcome["bad.pdf"][1]
+    assert outcome["empty.txt"] == ("refused", "the file is empty; nothing to index")
+    assert outcome["run.sh"][0] == "refused" and "file type not accepted" in outcome["run.sh"][1]
+    assert sorted(p.name for p in (base / "corpus").iterdir()) == [
+        "deepseek-huawei-nvidia-buying-frenzy.md", "golden.jsonl", "lantern.md", "podcast-insights-china-ai-chips.md",
+    ]  # nothing refused was kept, no temporary file is left, nothing escaped the folder
+    assert seen and seen[-1][0] == 1.0
+
+    answer = assistant.ask("Who built the first Quibbleflux lantern?")
+    assert not answer.abstained and answer.citations[0].source == "corpus/lantern.md"
+
+    changed = good.replace(b"1887", b"1889")
+    [refused] = add_documents(assistant, [("lantern.md", changed)])
+    assert refused.outcome == "refused" and "already holds a different document" in refused.reason
+    assert (base / "corpus" / "lantern.md").read_bytes() == good
+    [same] = add_documents(assistant, [("lantern.md", good)])
+    assert same.outcome == "unchanged"
+    [updated] = add_documents(assistant, [("lantern.md", changed)], replace=True)
+    assert updated.outcome == "updated" and (base / "corpus" / "lantern.md").read_bytes() == changed
+    assert "1889" in assistant.ask("When was the first Quibbleflux lantern built?").text
+    assert assistant.status()["documents"] == 3
+
+
+def test_upload_handler_reports_missing_files(seed_assistant: Assistant) -> None:
+    assert "choose one or more files first" in Handlers(seed_assistant).upload([])
+
+
+
+def test_serve_refuses_a_busy_port_and_a_bad_login_in_one_line(seed_home: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        taken = run_rag("serve", "--port", port, home=seed_home / ".rag")
+    assert taken.returncode == 2 and taken.stderr.count("\n") == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in taken.stderr and "--port" in taken.stderr
+    bad = run_rag("serve", "--auth", "nopassword", home=seed_home / ".rag")
+    assert bad.returncode == 2 and "RAG_AUTH: must be USER:PASS" in bad.stderr and "nopassword" not in bad.stderr
+    short = run_rag("serve", home=seed_home / ".rag", env={"RAG_API_TOKEN": "short"})
+    assert short.returncode == 2 and "RAG_API_TOKEN: must be at least 16 characters" in short.stderr
+
+
+def test_only_loopback_addresses_count_as_private() -> None:
+    assert _loopback("127.0.0.1") and _loopback("::1") and _loopback("localhost") and _loopback("127.0.0.2")
+    assert not _loopback("0.0.0.0") and not _loopback("192.168.1.5") and not _loopback("example.org")
