@@ -41,7 +41,7 @@ def _answer(abstained: bool = False, standalone: str = "q?") -> Answer:
 
 def test_answer_links_each_marker_to_its_card_and_escapes_document_text() -> None:
     shown = render.answer(_answer(), turn=4)
-    assert '<a class="cite" href="#src-4-1" data-target="src-4-1"' in shown
+    assert '<a class="cite" href="#src-4-1" title=' in shown
     assert "title=\"docs/a&amp;b.md: The &lt;script&gt;x&lt;/script&gt; fact.\"" in shown
     assert "<script>" not in shown and "&lt;script&gt;" in shown
     assert "[7]" in shown and "src-4-7" not in shown  # a marker naming no citation stays plain text

@@ -136,3 +136,11 @@ def test_follow_up_chains_reach_back_to_the_last_standalone_question() -> None:
         "How many 910C processors will Huawei make? And of the older model? Why do they stumble?")
     assert queries_for("What is the capital of France?", history) == ["What is the capital of France?"]
     assert queries_for("And of the older model?", []) == ["And of the older model?"]
+
+
+def test_headings_are_never_quoted_as_answers() -> None:
+    text = "The Quibbleflux lantern\n\nThe Quibbleflux lantern was made by Orrin Vale in 1887. It glows."
+    chunk = Chunk(id="x", source="c/l.md", title="The Quibbleflux lantern", text=text, start=0, end=len(text),
+                  index=0, headings=("The Quibbleflux lantern",))
+    draft = ExtractiveAnswerer(lambda t: 1.0, 0.3).answer("Who made the Quibbleflux lantern?", [Hit(chunk, 1.0, 0.6)])
+    assert draft.text == "The Quibbleflux lantern was made by Orrin Vale in 1887. [1]"

@@ -8,6 +8,7 @@ from typing import Any
 
 from ingest.sources import FORMATS
 from rag.assistant import Assistant
+from rag.errors import RagError
 from ui.handlers import SOURCES_PLACEHOLDER, CallbackProgress, Handlers, Message
 
 CSS = """
@@ -35,7 +36,7 @@ document.addEventListener("click", (event) => {
   if (!link) return;
   event.preventDefault();
   event.stopPropagation();
-  const card = document.getElementById(link.dataset.target);
+  const card = document.getElementById(link.hash.slice(1));  // the chat's sanitizer drops data-* attributes
   if (!card) return;
   card.scrollIntoView({behavior: "smooth", block: "center"});
   card.classList.add("flash");
@@ -53,12 +54,13 @@ def build_app(assistant: Assistant) -> Any:
     settings = assistant.settings
 
     def ask(question: str, shown: list[Message], history: list[Message], k: float,
-            mode: str) -> Iterator[tuple[list[Message], list[Message], Any]]:
+            mode: str) -> Iterator[tuple[str, list[Message], list[Message], Any]]:
+        """Clear the box at once, then stream the answer into the chat and fill the sources panel."""
         if not question.strip():
-            yield shown, history, gr.skip()
+            yield "", shown, history, gr.skip()
             return
         for chat, conversation, panel in handlers.ask(question, shown, history, int(k), mode):
-            yield chat, conversation, panel or gr.skip()
+            yield "", chat, conversation, panel or gr.skip()
 
     def upload(paths: list[str] | None, replace: bool, progress: Any = gr.Progress()) -> tuple[str, str, None]:  # noqa: B008
         lines = handlers.upload(paths, replace, CallbackProgress(lambda f, d: progress(f, desc=d)))
@@ -66,11 +68,13 @@ def build_app(assistant: Assistant) -> Any:
 
     def api_ask(question: str, history: list[dict[str, str]] | None = None, k: int | None = None) -> dict[str, Any]:
         """Answer a question (history: earlier {"role", "content"} turns); the same JSON as `rag ask --json`."""
-        return assistant.ask(question, history, k=k).to_dict()
+        try:
+            return assistant.ask(question, history, k=k).to_dict()
+        except RagError as exc:
+            raise gr.Error(str(exc)) from None  # shown to the caller (other exceptions are hidden)
 
     with gr.Blocks(title="Ask your documents", analytics_enabled=False, delete_cache=(3600, 3600)) as app:
         history = gr.State([])
-        pending = gr.State("")
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
                 gr.Markdown("## Ask your documents\nEvery answer quotes the passages it rests on; "
@@ -97,10 +101,8 @@ def build_app(assistant: Assistant) -> Any:
             with gr.Column(scale=2):
                 sources = gr.HTML(SOURCES_PLACEHOLDER, elem_id="sources")
 
-        for trigger in (box.submit, send.click):
-            trigger(lambda q: ("", q), box, [box, pending], queue=False, api_visibility="private").then(
-                ask, [pending, chat, history, k, mode], [chat, history, sources], api_name="chat",
-            )
+        gr.on([box.submit, send.click], ask, [box, chat, history, k, mode], [box, chat, history, sources],
+              api_name="chat")
         new.click(lambda: ([], [], SOURCES_PLACEHOLDER), None, [chat, history, sources], queue=False,
                   api_visibility="private")
         add.click(upload, [files, replace], [result, status, files], concurrency_limit=1, api_name="upload")

@@ -67,7 +67,7 @@ def _marker(n: int, citation: Citation | None, turn: int) -> str:
     if citation is None:
         return f"[{n}]"
     tip = html.escape(f"{citation.source}: {citation.quote}", quote=True)
-    return f'<a class="cite" href="#{anchor(turn, n)}" data-target="{anchor(turn, n)}" title="{tip}">[{n}]</a>'
+    return f'<a class="cite" href="#{anchor(turn, n)}" title="{tip}">[{n}]</a>'
 
 
 def sources(ans: Answer, turn: int) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
+import math
 import os
 import secrets
 import socket
@@ -12,16 +13,16 @@ import sys
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.exceptions import HTTPException
+from fastapi.exceptions import HTTPException, RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
 from rag.assistant import Assistant
 from rag.errors import RagError
 from rag.settings import Settings
-from ui.api import router
+from ui.api import error, router
 from ui.app import CSS, HEAD, build_app
 
 
@@ -56,6 +57,17 @@ def create_app(assistant: Assistant, auth: str | None = None) -> Any:
     app = FastAPI(title="rag: cited answers from your documents", version="1", docs_url=None, redoc_url=None,
                   openapi_url=None)
     app.include_router(router(assistant, guard))
+
+    @app.exception_handler(HTTPException)
+    def refused(request: Request, exc: HTTPException) -> JSONResponse:  # OpenAI-shaped, like every API error
+        kind = "authentication_error" if exc.status_code == 401 else "invalid_request_error"
+        body = {"error": {"message": str(exc.detail), "type": kind}}
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in exc.errors())
+        return error(422, f"invalid request: {problems}")
     app.mount("/docs-assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
 
     @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(guard)])
@@ -71,7 +83,7 @@ def create_app(assistant: Assistant, auth: str | None = None) -> Any:
     blocks = build_app(assistant)
     return gr.mount_gradio_app(
         app, blocks, path="/", auth=(user, password) if auth else None, css=CSS, head=HEAD,
-        footer_links=[], run_history=False, max_file_size=f"{int(assistant.settings.max_file_mb)}mb",
+        footer_links=[], run_history=False, max_file_size=math.ceil(assistant.settings.max_file_mb * 2**20),
         show_error=True, mcp_server=False, ssr_mode=False,
     )
 
@@ -95,7 +107,8 @@ def serve(settings: Settings, host: str, port: int) -> None:
     app = create_app(assistant, auth)
     print(f"serving the chat page on http://{_url_host(host)}:{port}/ and the API on "
           f"http://{_url_host(host)}:{port}/v1 (docs at /docs); Ctrl-C stops", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    # Open page connections (Gradio's event streams) must not hold up Ctrl-C for long.
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)
 
 
 def _loopback(host: str) -> bool:

@@ -66,28 +66,30 @@ def add_documents(assistant: Assistant, files: list[tuple[str, bytes]], replace:
     """
     settings = assistant.settings
     folder = settings.corpus.resolve()
-    results: dict[str, Upload] = {}
-    saved: dict[str, tuple[Path, str]] = {}
+    results: list[Upload] = []
+    saved: dict[int, tuple[Path, str]] = {}  # by position in `files`: two uploads may share a name
     with _one_writer:
-        for name, data in files:
+        for i, (name, data) in enumerate(files):
             try:
                 base = safe_name(name)
                 if any(path.name == base for path, _ in saved.values()):
                     raise SourceError("uploaded twice at once; upload it once")
-                saved[name] = _save(folder, base, data, settings, replace)
+                saved[i] = _save(folder, base, data, settings, replace)
             except (SourceError, OSError) as exc:
-                results[name] = Upload(name, "refused", _reason(exc))
+                results.append(Upload(name, "refused", _reason(exc)))
+                continue
+            results.append(Upload(name, "pending"))
         if saved:
             report = ingest([path for path, _ in saved.values()], settings, progress=progress,
                             embedder=assistant.embedder)
             assistant.retriever.refresh()
-            for name, (path, outcome) in saved.items():
-                source = f"{folder.name}/{path.name}"
+            for i, (path, outcome) in saved.items():
+                source, name = f"{folder.name}/{path.name}", files[i][0]
                 if source in report.failed:
-                    results[name] = Upload(name, "failed", report.failed[source], source)
+                    results[i] = Upload(name, "failed", report.failed[source], source)
                 else:
-                    results[name] = Upload(name, outcome, f"indexed as {source}", source)
-    return [results[name] for name, _ in files if name in results]
+                    results[i] = Upload(name, outcome, f"indexed as {source}", source)
+    return results
 
 
 def _save(folder: Path, base: str, data: bytes, settings: Settings, replace: bool) -> tuple[Path, str]:
@@ -113,6 +115,7 @@ def _save(folder: Path, base: str, data: bytes, settings: Settings, replace: boo
     try:
         with os.fdopen(handle, "wb") as out:
             out.write(data)
+        os.chmod(temp, 0o644)  # like a file copied in by hand (mkstemp makes it private)
         doc = read_document(SourceFile(Path(temp), f"{folder.name}/{base}"), len(data))
         if not chunk_document(doc, settings.chunk_tokens, settings.chunk_overlap):
             raise SourceError("no sentences to index in this file")

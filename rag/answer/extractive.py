@@ -60,7 +60,9 @@ class ExtractiveAnswerer:
         best: dict[tuple[str, int, int], Candidate] = {}
         for hit in hits:
             chunk, dense = hit.chunk, max(hit.dense_score or 0.0, 0.0)
-            quotes = [Quote(chunk.text[s:e], chunk.start + s, chunk.start + e) for s, e in sentence_spans(chunk.text)]
+            labels = {" ".join(h.split()) for h in (chunk.title, *chunk.headings)}
+            quotes = [Quote(chunk.text[s:e], chunk.start + s, chunk.start + e) for s, e in sentence_spans(chunk.text)
+                      if " ".join(chunk.text[s:e].split()) not in labels]  # a heading states no answer
             found = [set(terms(q.text)) for q in quotes]
             options: list[tuple[tuple[Quote, ...], float]] = [
                 ((q,), coverage(f)) for q, f in zip(quotes, found, strict=True)
