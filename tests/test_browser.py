@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -67,22 +68,25 @@ class Watched:
             pytest.fail(f"{len(self.errors)} browser error(s):\n" + "\n".join(self.errors))
 
 
-@pytest.fixture
-def watched(browser: Browser, tmp_path: Path) -> Iterator[Watched]:
-    w = Watched(browser, WIDE, tmp_path)
+@contextmanager
+def _watching(browser: Browser, viewport: ViewportSize, shots: Path) -> Iterator[Watched]:
+    w = Watched(browser, viewport, shots)
     yield w
     w.context.close()
     for line in w.errors:  # also when the test failed before its own check
         print(line)
+
+
+@pytest.fixture
+def watched(browser: Browser, tmp_path: Path) -> Iterator[Watched]:
+    with _watching(browser, WIDE, tmp_path) as w:
+        yield w
 
 
 @pytest.fixture
 def narrow(browser: Browser, tmp_path: Path) -> Iterator[Watched]:
-    w = Watched(browser, NARROW, tmp_path)
-    yield w
-    w.context.close()
-    for line in w.errors:  # also when the test failed before its own check
-        print(line)
+    with _watching(browser, NARROW, tmp_path) as w:
+        yield w
 
 
 def open_page(w: Watched, live: Live) -> Page:

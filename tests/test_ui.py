@@ -212,3 +212,15 @@ def test_serve_refuses_a_busy_port_and_a_bad_login_in_one_line(seed_home: Path) 
 def test_only_loopback_addresses_count_as_private() -> None:
     assert _loopback("127.0.0.1") and _loopback("::1") and _loopback("localhost") and _loopback("127.0.0.2")
     assert not _loopback("0.0.0.0") and not _loopback("192.168.1.5") and not _loopback("example.org")
+
+
+def test_first_upload_creates_the_index(tmp_path: Path, embedder: Embedder) -> None:
+    assistant = Assistant(Settings.load(home=tmp_path / ".rag", corpus=tmp_path / "docs"), embedder=embedder)
+    handlers = Handlers(assistant)
+    assert "No index yet" in handlers.status()
+    upload = tmp_path / "incoming" / "vale.txt"
+    upload.parent.mkdir()
+    upload.write_text("Orrin Vale built the first Quibbleflux lantern in 1887.\n", encoding="utf-8")
+    assert "<code>vale.txt</code>: added · indexed as docs/vale.txt" in handlers.upload([str(upload)])
+    assert "<b>1</b> documents" in handlers.status()
+    assert assistant.ask("Who built the first Quibbleflux lantern?").citations[0].source == "docs/vale.txt"

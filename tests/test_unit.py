@@ -144,3 +144,10 @@ def test_headings_are_never_quoted_as_answers() -> None:
                   index=0, headings=("The Quibbleflux lantern",))
     draft = ExtractiveAnswerer(lambda t: 1.0, 0.3).answer("Who made the Quibbleflux lantern?", [Hit(chunk, 1.0, 0.6)])
     assert draft.text == "The Quibbleflux lantern was made by Orrin Vale in 1887. [1]"
+
+
+def test_a_first_line_used_as_title_is_still_quoted() -> None:
+    text = "Orrin Vale built the first Quibbleflux lantern in 1887."
+    chunk = Chunk(id="x", source="c/l.txt", title=text, text=text, start=0, end=len(text), index=0)
+    question = "Who built the first Quibbleflux lantern?"
+    assert ExtractiveAnswerer(lambda t: 1.0, 0.3).answer(question, [Hit(chunk, 1.0, 0.6)]).text == f"{text} [1]"

@@ -60,7 +60,7 @@ class ExtractiveAnswerer:
         best: dict[tuple[str, int, int], Candidate] = {}
         for hit in hits:
             chunk, dense = hit.chunk, max(hit.dense_score or 0.0, 0.0)
-            labels = {" ".join(h.split()) for h in (chunk.title, *chunk.headings)}
+            labels = {" ".join(h.split()) for h in chunk.headings}  # not the title: a .txt's may be its first sentence
             quotes = [Quote(chunk.text[s:e], chunk.start + s, chunk.start + e) for s, e in sentence_spans(chunk.text)
                       if " ".join(chunk.text[s:e].split()) not in labels]  # a heading states no answer
             found = [set(terms(q.text)) for q in quotes]
