@@ -207,6 +207,8 @@ def test_serve_refuses_a_busy_port_and_a_bad_login_in_one_line(seed_home: Path) 
     assert bad.returncode == 2 and "RAG_AUTH: must be USER:PASS" in bad.stderr and "nopassword" not in bad.stderr
     short = run_rag("serve", home=seed_home / ".rag", env={"RAG_API_TOKEN": "short"})
     assert short.returncode == 2 and "RAG_API_TOKEN: must be at least 16 characters" in short.stderr
+    other = run_rag("serve", "--port", port, home=seed_home / ".rag", env={"RAG_CHUNK_TOKENS": "128"})
+    assert other.returncode == 2 and other.stderr.count("\n") == 1 and "rag ingest --rebuild" in other.stderr
 
 
 def test_only_loopback_addresses_count_as_private() -> None:

@@ -20,22 +20,25 @@ from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
 from rag.assistant import Assistant
-from rag.errors import RagError
+from rag.errors import IndexMissingError, RagError
 from rag.settings import Settings
 from ui.api import error, router
 from ui.app import CSS, HEAD, build_app
 
 
-def create_app(assistant: Assistant, auth: str | None = None) -> Any:
+def create_app(assistant: Assistant) -> Any:
     """The FastAPI app serving page and API over one shared `assistant`.
 
-    With `auth` (`USER:PASS`) the page asks for a login and the API wants HTTP basic credentials
-    or the bearer token `RAG_API_TOKEN`; with only `RAG_API_TOKEN`, the API wants that token.
+    With `RAG_AUTH` (`USER:PASS`) the page asks for a login and the API wants HTTP basic
+    credentials or the bearer token `RAG_API_TOKEN`; with only `RAG_API_TOKEN`, the API wants that.
     """
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
+
+    settings = assistant.settings
+    auth = settings.auth.get_secret_value() if settings.auth else None
+    token = settings.api_token.get_secret_value() if settings.api_token else None
     user, _, password = (auth or "").partition(":")
-    token = assistant.settings.api_token.get_secret_value() if assistant.settings.api_token else None
 
     def guard(request: Request) -> None:
         """Let a request through when no credentials are configured or it carries valid ones."""
@@ -68,6 +71,7 @@ def create_app(assistant: Assistant, auth: str | None = None) -> Any:
     def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in exc.errors())
         return error(422, f"invalid request: {problems}")
+
     app.mount("/docs-assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
 
     @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(guard)])
@@ -83,7 +87,7 @@ def create_app(assistant: Assistant, auth: str | None = None) -> Any:
     blocks = build_app(assistant)
     return gr.mount_gradio_app(
         app, blocks, path="/", auth=(user, password) if auth else None, css=CSS, head=HEAD,
-        footer_links=[], run_history=False, max_file_size=math.ceil(assistant.settings.max_file_mb * 2**20),
+        footer_links=[], run_history=False, max_file_size=math.ceil(settings.max_file_mb * 2**20),
         show_error=True, mcp_server=False, ssr_mode=False,
     )
 
@@ -93,8 +97,7 @@ def serve(settings: Settings, host: str, port: int) -> None:
     import uvicorn
 
     _check_port(host, port)
-    auth = settings.auth.get_secret_value() if settings.auth else None
-    if not _loopback(host) and not auth:
+    if not _loopback(host) and settings.auth is None:
         print(f"warning: serving on {host} without --auth: anyone who can reach this address can read "
               "and add documents", file=sys.stderr)
     assistant = Assistant(settings)
@@ -102,9 +105,9 @@ def serve(settings: Settings, host: str, port: int) -> None:
     try:
         status = assistant.status()
         print(f"index: {status['documents']} documents, {status['chunks']} chunks ({status['location']})")
-    except RagError as exc:
-        print(f"warning: {exc}; the page will accept uploads", file=sys.stderr)
-    app = create_app(assistant, auth)
+    except IndexMissingError as exc:  # other errors (a mismatched index) stop here, in one line
+        print(f"warning: {exc}, or upload documents on the page", file=sys.stderr)
+    app = create_app(assistant)
     print(f"serving the chat page on http://{_url_host(host)}:{port}/ and the API on "
           f"http://{_url_host(host)}:{port}/v1 (docs at /docs); Ctrl-C stops", flush=True)
     # Open page connections (Gradio's event streams) must not hold up Ctrl-C for long.
