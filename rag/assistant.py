@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from rag.answer import Answerer, Draft
 from rag.answer.extractive import ExtractiveAnswerer
-from rag.chat import History, queries_for
+from rag.answer.llm import Backend, LLMAnswerer, LLMError
+from rag.chat import History, normalise, queries_for
 from rag.embedding import Embedder
 from rag.errors import RagError
 from rag.retrieve import Mode, Retriever
 from rag.settings import Settings
 from rag.store import Store
+from rag.support import SupportChecker
 from rag.types import Answer, Hit
 
 MAX_QUESTION_CHARS = 4000
@@ -36,6 +40,8 @@ class Assistant:
         self.store = store or Store(settings)
         self.embedder = embedder or Embedder(settings.embed_model, settings.embed_batch_size)
         self.retriever = Retriever(settings, self.store, self.embedder)
+        self._lock = threading.Lock()
+        self._llm: Backend | None = None
 
     @classmethod
     def open(cls, settings: Settings | None = None) -> Assistant:
@@ -59,30 +65,83 @@ class Assistant:
 
         `history` holds `{"role": "user" | "assistant", "content": str}` dicts or `Turn`s.
         """
+        *_, answer = self.stream(question, history, k, mode)
+        assert isinstance(answer, Answer)
+        return answer
+
+    def stream(self, question: str, history: History | None = None, k: int | None = None,
+               mode: Mode | None = None) -> Iterator[str | Answer]:
+        """Yield the answer's text in pieces as they are ready (whole, checked sentences), then the `Answer`.
+
+        With a generative backend (`RAG_LLM`), a failure before any text was sent falls back to
+        the extractive answerer (the `Answer` says why in `fallback`) unless `RAG_LLM_FALLBACK` is
+        off; a failure after some text was sent raises `LLMError`.
+        """
         began = time.perf_counter()
         question = _clean(question)
-        queries = queries_for(question, history)
-        hits = self.retriever.search(queries, k, mode)
-        retrieved = time.perf_counter()
         _, lexical = self.retriever.current()
-        answerer = ExtractiveAnswerer(lexical.idf, self.settings.abstain_below, self.settings.max_sentences)
-        draft = answerer.answer(queries[0], hits)
+        queries, hits = self._retrieve(question, history, k, mode)
+        retrieved = time.perf_counter()
+        extractive = ExtractiveAnswerer(lexical.idf, self.settings.abstain_below, self.settings.max_sentences)
+        answerer: Answerer = extractive
+        if self.settings.llm != "extractive":
+            answerer = LLMAnswerer(self._backend(), SupportChecker(self.embedder, lexical.idf))
+        draft: Draft | None = None
+        fallback = None
+        sent = False
+        try:
+            for piece in answerer.stream(queries[0], hits):
+                if isinstance(piece, Draft):
+                    draft = piece
+                else:
+                    sent = True
+                    yield piece
+        except LLMError as exc:
+            if sent or not self.settings.llm_fallback:
+                raise
+            fallback, answerer = str(exc), extractive
+            for piece in extractive.stream(queries[0], hits):
+                if isinstance(piece, Draft):
+                    draft = piece
+                else:
+                    yield piece
+        assert draft is not None
         done = time.perf_counter()
-        return Answer(
+        yield Answer(
             question=question, text=draft.text, citations=draft.citations, hits=tuple(hits),
-            abstained=draft.abstained, standalone_question=queries[0],
+            abstained=draft.abstained, standalone_question=queries[0], sentences=draft.sentences,
+            backend=answerer.name, fallback=fallback, packed=draft.packed, dropped=draft.dropped,
             timings_ms={"retrieve": (retrieved - began) * 1000, "answer": (done - retrieved) * 1000,
                         "total": (done - began) * 1000},
         )
 
-    def stream(self, question: str, history: History | None = None, k: int | None = None,
-               mode: Mode | None = None) -> Iterator[str | Answer]:
-        """Yield the answer's text in pieces (sentence by sentence), then the finished `Answer`."""
-        answer = self.ask(question, history, k, mode)
-        pieces = answer.text.split("] ") if not answer.abstained else [answer.text]
-        for i, piece in enumerate(pieces):
-            yield piece + ("] " if i < len(pieces) - 1 else "")
-        yield answer
+    def _retrieve(self, question: str, history: History | None, k: int | None,
+                  mode: Mode | None) -> tuple[list[str], list[Hit]]:
+        """The queries (standalone one first) and hits for a question in its conversation.
+
+        A follow-up is resolved deterministically; with a generative backend the model also
+        condenses it, and its version is kept unless it retrieves worse (lower best similarity)
+        or the call fails.
+        """
+        queries = queries_for(question, history)
+        hits = self.retriever.search(queries, k, mode)
+        if len(queries) == 1 or self.settings.llm == "extractive":
+            return queries, hits
+        try:
+            condensed = self._backend().condense(question, [(t.role, t.content) for t in normalise(history)])
+        except LLMError:
+            return queries, hits
+        mine = self.retriever.search([condensed], k, mode)
+        if _best(mine) >= _best(hits):
+            return [condensed], mine
+        return queries, hits
+
+    def _backend(self) -> Backend:
+        """The generative backend, made once (it contacts nothing until the first question)."""
+        with self._lock:
+            if self._llm is None:
+                self._llm = Backend(self.settings)
+            return self._llm
 
     def status(self) -> dict[str, Any]:
         """What the index holds: documents, chunks, model, fingerprint, last ingest, location."""
@@ -99,6 +158,10 @@ class Assistant:
             "last_ingest": datetime.fromtimestamp(last, UTC).isoformat(timespec="seconds") if last else None,
             "location": self.store.location,
         }
+
+
+def _best(hits: list[Hit]) -> float:
+    return max((h.dense_score or 0.0 for h in hits), default=0.0)
 
 
 def _clean(question: str) -> str:

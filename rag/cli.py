@@ -155,18 +155,28 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _print_answer(answer: Answer) -> None:
+def _print_answer(answer: Answer, text: bool = True) -> None:
+    """The answer (unless already streamed), then its sources with their check, or the closest passages."""
+    if text:
+        print(answer.text)
+    if answer.fallback:
+        print(f"(extractive answer: {answer.fallback})")
     if answer.standalone_question != answer.question:
         print(f"(searched for: {answer.standalone_question})")
-    print(answer.text)
     if answer.abstained:
         for hit in answer.hits[:3]:
             excerpt = " ".join(hit.chunk.text.split())
             print(f"  - {hit.chunk.source}: {excerpt[:160]}{'…' if len(excerpt) > 160 else ''}")
         return
+    for claim in answer.sentences:
+        if claim.verdict != "supported":
+            print(f"  ! {claim.verdict}: {claim.text}")
     print()
     for c in answer.citations:
-        print(f"[{c.n}] {c.source} ({c.title}), characters {c.start}-{c.end}, score {c.score:.2f}")
+        check = f", {c.verdict} ({c.support:.2f})" if answer.backend != "extractive" else ""
+        print(f"[{c.n}] {c.source} ({c.title}), characters {c.start}-{c.end}, score {c.score:.2f}{check}")
+        if answer.backend != "extractive":
+            print(f"    “{c.quote}”")
 
 
 def _chat(args: argparse.Namespace, settings: Settings) -> int:
@@ -187,13 +197,21 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
             history.clear()
             print("(new conversation)")
             continue
+        partial = ""
         try:
-            answer = assistant.ask(question, history, k=args.k, mode=args.mode)
+            for piece in assistant.stream(question, history, k=args.k, mode=args.mode):
+                if isinstance(piece, str):
+                    print(piece, end="", flush=True)
+                    partial += piece
+                else:
+                    print()
+                    _print_answer(piece, text=False)
+        except KeyboardInterrupt:
+            print("\n(interrupted)")
         except RagError as exc:
-            print(f"error: {exc}")
-            continue
-        _print_answer(answer)
-        history += [{"role": "user", "content": question}, {"role": "assistant", "content": answer.text}]
+            print(f"{chr(10) if partial else ''}error: {exc}")
+        if partial:  # kept even when interrupted, so that a follow-up can refer to it
+            history += [{"role": "user", "content": question}, {"role": "assistant", "content": partial}]
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:

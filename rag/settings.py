@@ -43,7 +43,26 @@ class Settings(BaseSettings):
         description="Abstain when the best sentence scores below this (see README, Abstention).",
     )
     max_sentences: int = Field(3, ge=1, le=10, description="Sentences in an extractive answer.")
-    llm: Literal["extractive"] = Field("extractive", description="Answerer backend.")
+    llm: Literal["extractive", "openai", "ollama"] = Field(
+        "extractive",
+        description="Answerer: `extractive` (offline), `openai` (any OpenAI-compatible server) or `ollama`.",
+    )
+    llm_base_url: str | None = Field(
+        None, pattern=r"^https?://\S+$",
+        description="Server URL (default: https://api.openai.com/v1 for openai, http://127.0.0.1:11434 for ollama).",
+    )
+    llm_model: str | None = Field(
+        None, min_length=1, description="Model name on that server (required for openai and ollama).",
+    )
+    llm_api_key: SecretStr | None = Field(None, description="API key sent to the LLM server, if it needs one.")
+    llm_timeout_s: float = Field(60.0, gt=0, le=3600, description="Seconds to wait for the LLM before falling back.")
+    llm_context_tokens: int = Field(
+        4096, ge=512, le=1_000_000, description="Prompt budget in tokens (passages are packed up to it).",
+    )
+    llm_fallback: bool = Field(True, description="On an LLM failure, answer extractively (marked) instead of failing.")
+    unsupported: Literal["flag", "drop"] = Field(
+        "flag", description="Generated sentences their citations do not support: kept and flagged, or dropped.",
+    )
     auth: SecretStr | None = Field(
         None, description="`USER:PASS` required by `rag serve` for the page and the API (same as `--auth`).",
     )
@@ -68,6 +87,12 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _check_llm(self) -> Settings:
+        if self.llm != "extractive" and not self.llm_model:
+            raise ValueError(f"RAG_LLM={self.llm} needs RAG_LLM_MODEL (the model's name on the server)")
+        return self
+
+    @model_validator(mode="after")
     def _check_overlap(self) -> Settings:
         if self.chunk_overlap >= self.chunk_tokens:
             raise ValueError(
@@ -90,7 +115,7 @@ def _describe(exc: ValidationError) -> str:
     for err in exc.errors():
         name = "_".join(str(p) for p in err["loc"]).upper()
         where = f"RAG_{name}" if name else "settings"
-        secret = name in ("AUTH", "API_TOKEN")
+        secret = name in ("AUTH", "API_TOKEN", "LLM_API_KEY")
         value = f" (got {err['input']!r})" if name and not secret and not isinstance(err["input"], dict) else ""
         problems.append(f"{where}: {err['msg'].removeprefix('Value error, ')}{value}")
     return "invalid setting: " + "; ".join(problems) + "; fix the variable or option and retry"

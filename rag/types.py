@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 
 @dataclass(frozen=True)
@@ -62,9 +62,16 @@ class Hit:
     bm25_rank: int | None = None
 
 
+Verdict = Literal["supported", "weak", "unsupported"]
+
+
 @dataclass(frozen=True)
 class Citation:
-    """Passage `n` of an answer: the quoted sentence, verbatim, and its character span in the source."""
+    """Passage `n` of an answer: the quoted sentence, verbatim, and its character span in the source.
+
+    `verdict` and `support` say how well the quote supports the answer sentence that cites it
+    (an extractive answer quotes the sentence itself: supported, 1.0).
+    """
 
     n: int
     source: str
@@ -74,9 +81,26 @@ class Citation:
     end: int
     chunk_id: str
     score: float
+    support: float = 1.0
+    verdict: Verdict = "supported"
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape used by `rag ask --json` and the HTTP API."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One sentence of an answer, the citations it carries and how well they support it.
+
+    A sentence with no citation, or whose citations all fail the check, is `unsupported`.
+    """
+
+    text: str
+    citations: tuple[int, ...]
+    verdict: Verdict
+
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -85,7 +109,10 @@ class Answer:
     """What the assistant says: text with `[n]` markers, the citations they name, and the hits used.
 
     When `abstained` is true the corpus does not answer the question: `text` says so, and
-    `hits` holds the closest passages found.
+    `hits` holds the closest passages found. `backend` names the answerer (`extractive`, or
+    `openai:<model>` / `ollama:<model>`); `fallback` says why a generative backend's answer was
+    replaced by an extractive one. `packed`/`dropped` list the chunk ids a generative backend
+    was given, and those left out for lack of room.
     """
 
     question: str
@@ -95,6 +122,11 @@ class Answer:
     abstained: bool
     standalone_question: str
     timings_ms: dict[str, float] = field(default_factory=dict)
+    sentences: tuple[Claim, ...] = ()
+    backend: str = "extractive"
+    fallback: str | None = None
+    packed: tuple[str, ...] = ()
+    dropped: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape printed by `rag ask --json`."""
@@ -103,6 +135,10 @@ class Answer:
             "answer": self.text,
             "abstained": self.abstained,
             "citations": [c.to_dict() for c in self.citations],
+            "sentences": [s.to_dict() for s in self.sentences],
             "standalone_question": self.standalone_question,
+            "backend": self.backend,
+            "fallback": self.fallback,
+            "context": {"packed": list(self.packed), "dropped": list(self.dropped)},
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
         }

@@ -32,8 +32,9 @@ S_910C = "Huawei aims to crank out 100,000 of its latest 910C processors this ye
 FOLLOW_UP = "And of the older model?"
 S_910B = "They'll make 300,000 of the older 910B chips too."
 OFF_TOPIC = "What is the capital of Australia?"
-ASK_KEYS = ["question", "answer", "abstained", "citations", "standalone_question", "timings_ms"]
-CITATION_KEYS = ["n", "source", "title", "quote", "start", "end", "chunk_id", "score"]
+ASK_KEYS = ["question", "answer", "abstained", "citations", "sentences", "standalone_question", "backend", "fallback",
+            "context", "timings_ms"]
+CITATION_KEYS = ["n", "source", "title", "quote", "start", "end", "chunk_id", "score", "support", "verdict"]
 
 USER, PASSWORD = "alice", "secret-pass"
 TOKEN = "t" * 24

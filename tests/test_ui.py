@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import re
 import socket
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from rag.assistant import Assistant
 from rag.embedding import Embedder
 from rag.errors import SourceError
 from rag.settings import Settings
-from rag.types import Answer, Chunk, Citation, Hit
+from rag.types import Answer, Chunk, Citation, Claim, Hit
 from tests.conftest import indexed_copy, run_rag
 from ui import render
 from ui.handlers import CallbackProgress, Handlers
@@ -226,3 +227,23 @@ def test_first_upload_creates_the_index(tmp_path: Path, embedder: Embedder) -> N
     assert "<code>vale.txt</code>: added · indexed as docs/vale.txt" in handlers.upload([str(upload)])
     assert "<b>1</b> documents" in handlers.status()
     assert assistant.ask("Who built the first Quibbleflux lantern?").citations[0].source == "docs/vale.txt"
+
+
+def test_generated_answers_flag_unsupported_sentences_and_show_verdicts() -> None:
+    base = _answer()
+    supported = replace(base.citations[0], verdict="supported", support=0.8)
+    unsupported = replace(base.citations[0], n=2, verdict="unsupported", support=0.1)
+    ans = replace(base, text="ignored", citations=(supported, unsupported), backend="openai:m",
+                  sentences=(Claim("A <fact>.", (1,), "supported"), Claim("A guess.", (2,), "unsupported"),
+                             Claim("Partly.", (), "weak")))
+    shown = render.answer(ans, turn=3)
+    assert shown.startswith('<div class="answer">A &lt;fact&gt;. <a class="cite" href="#src-3-1"')
+    assert ('<span class="claim unsupported" title="no cited passage supports this sentence">A guess.</span> '
+            '<a class="cite" href="#src-3-2"') in shown
+    assert '<span class="claim weak"' in shown and "ignored" not in shown
+    panel = render.sources(ans, turn=3)
+    assert '<span class="verdict supported">supported</span>' in panel
+    assert '<span class="verdict unsupported">unsupported</span>' in panel
+    assert "verdict" not in render.sources(base, turn=3)  # extractive quotes are the answer itself
+    fallback = render.answer(replace(base, fallback="openai at http://x: timed out"), turn=1)
+    assert fallback.startswith('<div class="fallback">⚠ The language model failed (openai at http://x: timed out)')

@@ -15,7 +15,7 @@ from rag.citations import check
 from rag.errors import RagError, SettingsError
 from rag.retrieve import cap_per_source, rrf
 from rag.settings import Settings
-from rag.types import Answer, Chunk, Citation, Hit
+from rag.types import Answer, Chunk, Citation, Claim, Hit
 
 
 def test_rrf_sums_reciprocal_ranks() -> None:
@@ -79,10 +79,15 @@ def test_citation_check_finds_bad_markers_and_misplaced_quotes() -> None:
 def test_answer_json_has_exactly_the_documented_shape() -> None:
     cite = Citation(n=1, source="corpus/a.md", title="A", quote="Q.", start=120, end=122, chunk_id="c", score=0.81)
     answer = Answer(question="q", text="Q. [1]", citations=(cite,), hits=(), abstained=False,
-                    standalone_question="q", timings_ms={"retrieve": 1.0, "answer": 2.0, "total": 3.0})
+                    standalone_question="q", timings_ms={"retrieve": 1.0, "answer": 2.0, "total": 3.0},
+                    sentences=(Claim("Q.", (1,), "supported"),), packed=("c",))
     data = json.loads(json.dumps(answer.to_dict()))
-    assert list(data) == ["question", "answer", "abstained", "citations", "standalone_question", "timings_ms"]
-    assert list(data["citations"][0]) == ["n", "source", "title", "quote", "start", "end", "chunk_id", "score"]
+    assert list(data) == ["question", "answer", "abstained", "citations", "sentences", "standalone_question",
+                          "backend", "fallback", "context", "timings_ms"]
+    assert list(data["citations"][0]) == ["n", "source", "title", "quote", "start", "end", "chunk_id", "score",
+                                          "support", "verdict"]
+    assert data["sentences"] == [{"text": "Q.", "citations": [1], "verdict": "supported"}]
+    assert data["context"] == {"packed": ["c"], "dropped": []} and data["backend"] == "extractive"
     assert list(data["timings_ms"]) == ["retrieve", "answer", "total"]
 
 

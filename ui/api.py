@@ -139,8 +139,8 @@ def router(assistant: Assistant, guard: Callable[..., None]) -> APIRouter:
 
 def _extra(result: Answer) -> dict[str, Any]:
     """What an OpenAI response carries besides the text: the citations and how the question was read."""
-    return {"citations": [c.to_dict() for c in result.citations], "abstained": result.abstained,
-            "standalone_question": result.standalone_question}
+    return {key: value for key, value in result.to_dict().items()
+            if key in ("citations", "sentences", "abstained", "standalone_question", "backend", "fallback")}
 
 
 def _sse(ident: str, created: int, first: str | Answer, rest: Iterator[str | Answer]) -> Iterator[str]:

@@ -26,6 +26,13 @@ CSS = """
 .src-text mark { background: #fde68a; padding: 0 .1em; }
 .src-list { font-size: .85em; color: #52525b; margin-top: .5em; }
 .standalone { font-size: .85em; font-style: italic; color: #52525b; margin-top: .3em; }
+.claim.unsupported { background: #fee2e2; text-decoration: underline wavy #dc2626; }
+.claim.weak { background: #fef9c3; }
+.verdict { font-size: .8em; padding: 0 .4em; border-radius: 3px; }
+.verdict.supported { background: #dcfce7; color: #166534; }
+.verdict.weak { background: #fef9c3; color: #854d0e; }
+.verdict.unsupported { background: #fee2e2; color: #991b1b; }
+.fallback { font-size: .85em; color: #9a3412; margin-bottom: .3em; }
 a.cite { font-weight: 700; text-decoration: none; color: #2563eb; cursor: pointer; }
 """
 

@@ -35,23 +35,25 @@ class Handlers:
         """
         shown = [*shown, {"role": "user", "content": render.text(question)}]
         turn = len(shown)
+        final: Answer | None = None
+        partial = ""
         try:
-            final: Answer | None = None
-            partial = ""
             for piece in self.assistant.stream(question, history, k=k, mode=mode or None):  # type: ignore[arg-type]
                 if isinstance(piece, Answer):
                     final = piece
                 else:
                     partial += piece
-                    yield [*shown, {"role": "assistant", "content": render.streaming(partial)}], history, ""
+                    # the turn is in the conversation while it streams: an interrupted answer is kept
+                    yield ([*shown, {"role": "assistant", "content": render.streaming(partial)}],
+                           [*history, *_turn(question, partial)], "")
         except RagError as exc:
             message = f'<div class="error">⛔ {render.text(str(exc))}</div>'
-            yield [*shown, {"role": "assistant", "content": message}], history, ""
+            kept = render.streaming(partial) + "\n" + message if partial else message
+            yield [*shown, {"role": "assistant", "content": kept}], [*history, *_turn(question, partial)], ""
             return
         assert final is not None
-        history = [*history, {"role": "user", "content": question}, {"role": "assistant", "content": final.text}]
-        yield ([*shown, {"role": "assistant", "content": render.answer(final, turn)}], history,
-               render.sources(final, turn))
+        yield ([*shown, {"role": "assistant", "content": render.answer(final, turn)}],
+               [*history, *_turn(question, final.text)], render.sources(final, turn))
 
     def status(self) -> str:
         """The index status line (documents, chunks, model, last ingest)."""
@@ -87,6 +89,11 @@ class Handlers:
         except (RagError, OSError) as exc:
             return render.uploads([(", ".join(Path(p).name for p in paths), "failed", str(exc))])
         return render.uploads([(r.name, r.outcome, r.reason) for r in results])
+
+
+def _turn(question: str, answer: str) -> list[Message]:
+    """A question and the answer given so far, as conversation turns (none when nothing was answered)."""
+    return [{"role": "user", "content": question}, {"role": "assistant", "content": answer}] if answer else []
 
 
 class CallbackProgress:

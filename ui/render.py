@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rag.citations import MARKER
-from rag.types import Answer, Chunk, Citation, Hit
+from rag.types import Answer, Chunk, Citation, Claim, Hit
 
 CONTEXT_CHARS = 300  # passage text shown on each side of a highlighted quote
 
@@ -39,6 +39,9 @@ def answer(ans: Answer, turn: int) -> str:
     An abstention is styled apart and names the closest documents instead.
     """
     parts = []
+    if ans.fallback:
+        parts.append(f'<div class="fallback">⚠ The language model failed ({text(ans.fallback)}); '
+                     "this is the extractive answer.</div>")
     if ans.abstained:
         parts.append(f'<div class="abstain">⚠ {text(ans.text)}</div>')
         closest = list(dict.fromkeys(h.chunk.source for h in ans.hits))[:3]
@@ -47,9 +50,12 @@ def answer(ans: Answer, turn: int) -> str:
                          + "</div>")
     else:
         by_n = {c.n: c for c in ans.citations}
-        pieces = MARKER.split(ans.text)  # text, n, text, n, ..., text
-        body = "".join(text(p) if i % 2 == 0 else _marker(int(p), by_n.get(int(p)), turn)
-                       for i, p in enumerate(pieces))
+        if ans.sentences:
+            body = " ".join(_claim(c, by_n, turn) for c in ans.sentences)
+        else:  # an answer from elsewhere: link the markers in its text
+            pieces = MARKER.split(ans.text)  # text, n, text, n, ..., text
+            body = "".join(text(p) if i % 2 == 0 else _marker(int(p), by_n.get(int(p)), turn)
+                           for i, p in enumerate(pieces))
         parts.append(f'<div class="answer">{body}</div>')
         by_source: dict[str, list[Citation]] = {}
         for c in ans.citations:
@@ -61,6 +67,16 @@ def answer(ans: Answer, turn: int) -> str:
     if ans.standalone_question != ans.question:
         parts.append(f'<div class="standalone">Searched for: “{text(ans.standalone_question)}”</div>')
     return "\n".join(parts)
+
+
+def _claim(claim: Claim, by_n: dict[int, Citation], turn: int) -> str:
+    """One answer sentence with its linked markers; a sentence its passages do not support is flagged."""
+    markers = "".join(_marker(n, by_n.get(n), turn) for n in claim.citations)
+    if claim.verdict == "supported":
+        return f"{text(claim.text)} {markers}".rstrip()
+    why = ("no cited passage supports this sentence" if claim.verdict == "unsupported"
+           else "the cited passage only partly supports this sentence")
+    return f'<span class="claim {claim.verdict}" title="{why}">{text(claim.text)}</span> {markers}'.rstrip()
 
 
 def _marker(n: int, citation: Citation | None, turn: int) -> str:
@@ -81,7 +97,8 @@ def sources(ans: Answer, turn: int) -> str:
         cards = [_hit_card(h) for h in ans.hits[:3]]
     else:
         head = f'<p class="src-title">Sources for “{html.escape(ans.question)}”</p>'
-        cards = [_citation_card(c, chunks.get(c.chunk_id), turn) for c in ans.citations]
+        checked = ans.backend != "extractive"  # extractive quotes are the answer itself: nothing to check
+        cards = [_citation_card(c, chunks.get(c.chunk_id), turn, checked) for c in ans.citations]
     return head + "\n".join(cards)
 
 
@@ -105,7 +122,8 @@ def _where(chunk: Chunk | None) -> str:
     return f'<div class="src-where">{html.escape(" · ".join(bits))}</div>' if bits else ""
 
 
-def _citation_card(c: Citation, chunk: Chunk | None, turn: int) -> str:
+def _citation_card(c: Citation, chunk: Chunk | None, turn: int, checked: bool) -> str:
+    badge = f' <span class="verdict {c.verdict}">{c.verdict}</span>' if checked else ""
     if chunk is not None and chunk.start <= c.start and c.end <= chunk.end:
         a, b = c.start - chunk.start, c.end - chunk.start
         passage = (html.escape(_tail(chunk.text[:a])) + f"<mark>{html.escape(chunk.text[a:b])}</mark>"
@@ -115,7 +133,7 @@ def _citation_card(c: Citation, chunk: Chunk | None, turn: int) -> str:
     return (
         f'<div class="src-card" id="{anchor(turn, c.n)}">'
         f'<div class="src-head"><span class="src-n">[{c.n}]</span> <b>{html.escape(c.title)}</b>'
-        f' <span class="src-score">score {c.score:.2f}</span></div>'
+        f' <span class="src-score">score {c.score:.2f}</span>{badge}</div>'
         f'<div class="src-path"><code>{html.escape(c.source)}</code> characters {c.start}–{c.end}</div>'
         f"{_where(chunk)}<div class=\"src-text\">{passage}</div></div>"
     )

@@ -9,13 +9,13 @@ answerer abstains.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from rag.answer import ABSTAIN_TEXT, Draft
+from rag.answer import ABSTAIN_TEXT, Draft, pieces
 from rag.citations import render
 from rag.text import sentence_spans, terms, words
-from rag.types import Citation, Hit
+from rag.types import Citation, Claim, Hit
 
 LEXICAL_WEIGHT = 0.5  # share of a sentence's score from question-term coverage; the rest is dense
 KEEP_RATIO = 0.8  # a further sentence is quoted only if it scores this close to the best one
@@ -43,6 +43,8 @@ class Candidate:
 
 class ExtractiveAnswerer:
     """Picks, quotes and cites the best-supported sentences; abstains when support is too weak."""
+
+    name = "extractive"
 
     def __init__(self, idf: Callable[[str], float], abstain_below: float, max_sentences: int = 3) -> None:
         self.idf = idf
@@ -97,7 +99,7 @@ class ExtractiveAnswerer:
                 groups.append([cand])
                 used += len(cand.quotes)
         citations: list[Citation] = []
-        parts = []
+        parts, claims = [], []
         for group in groups:
             for i, quote in enumerate(group[0].quotes):
                 numbers = []
@@ -109,7 +111,12 @@ class ExtractiveAnswerer:
                     ))
                     numbers.append(len(citations))
                 parts.append(render(quote.text, numbers))
-        return Draft(" ".join(parts), tuple(citations), abstained=False)
+                claims.append(Claim(quote.text, tuple(numbers), "supported"))
+        return Draft(" ".join(parts), tuple(citations), abstained=False, sentences=tuple(claims))
+
+    def stream(self, question: str, hits: Sequence[Hit]) -> Iterator[str | Draft]:
+        """The answer sentence by sentence, then the draft (it is computed at once: nothing to wait for)."""
+        return pieces(self.answer(question, hits))
 
 
 def _overlaps(a: Candidate, b: Candidate) -> bool:
