@@ -30,6 +30,8 @@ class Reply:
     status: int = 200
     delay_s: float = 0.0  # before answering (to provoke timeouts)
     cut_after: int | None = None  # streaming: drop the connection after this many pieces
+    message: str | None = None  # the error message sent with a non-200 status
+    raw: str | None = None  # streaming: send this body verbatim instead of well-formed chunks
 
 
 @dataclass
@@ -56,7 +58,8 @@ def openai_app(script: Script) -> FastAPI:
         if reply.delay_s:
             await asyncio.sleep(reply.delay_s)  # the loop stays free: later requests take their own replies
         if reply.status != 200:
-            message = {401: "Incorrect API key provided", 404: "The model does not exist"}.get(reply.status, "error")
+            message = reply.message or {401: "Incorrect API key provided",
+                                        404: "The model does not exist"}.get(reply.status, "error")
             return JSONResponse({"error": {"message": message, "type": "invalid_request_error"}},
                                 status_code=reply.status)
         head = {"id": "chatcmpl-test", "created": 1, "model": body.get("model", "m")}
@@ -65,6 +68,9 @@ def openai_app(script: Script) -> FastAPI:
                 {"index": 0, "message": {"role": "assistant", "content": reply.text}, "finish_reason": "stop"}]}
 
         def events() -> Iterator[str]:
+            if reply.raw is not None:
+                yield reply.raw
+                return
             for i, piece in enumerate(_pieces(reply.text)):
                 if reply.cut_after is not None and i >= reply.cut_after:
                     raise ConnectionResetError("scripted disconnect")

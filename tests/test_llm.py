@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
+import openai
 import pytest
 
 from ingest.pipeline import ingest
@@ -21,7 +23,7 @@ from rag.assistant import Assistant
 from rag.embedding import Embedder
 from rag.settings import Settings
 from rag.types import Answer
-from tests.conftest import ROOT, free_port, run_rag
+from tests.conftest import ROOT, free_port, indexed_copy, run_rag, serving
 from tests.llm_servers import Reply, Script, ollama_app, openai_app, running
 from ui.handlers import Handlers
 
@@ -178,6 +180,9 @@ def test_instructions_inside_a_document_stay_data(injected_home: Path, embedder:
     (Reply("late", delay_s=3), {"llm_timeout_s": 1}, "no answer within 1 s; raise RAG_LLM_TIMEOUT_S"),
     (Reply(status=401), {}, "refused the credentials (401); check RAG_LLM_API_KEY"),
     (Reply(status=404), {}, "not found (404); check RAG_LLM_MODEL"),
+    (Reply(status=400, message="This model's maximum context length is 2048 tokens. However, you requested 4100"),
+     {}, "the prompt is longer than the model's context"),
+    (Reply(raw="data: {this is not json\n\n"), {}, "malformed response (JSONDecodeError"),
 ])
 def test_failures_fall_back_to_an_extractive_answer_that_says_why(
         seed_home: Path, embedder: Embedder, openai_url: str, script: Script, reply: Reply,
@@ -257,3 +262,26 @@ def test_cli_json_carries_a_verdict_for_every_citation(seed_home: Path, embedder
     assert data["backend"] == f"openai:{MODEL}" and [c["verdict"] for c in data["citations"]] == [
         "supported", "unsupported"]
     assert [s["verdict"] for s in data["sentences"]] == ["supported", "unsupported"]
+
+
+def test_the_api_carries_verdicts_and_reports_a_model_failure_mid_stream(
+        tmp_path: Path, embedder: Embedder, openai_url: str, script: Script) -> None:
+    base = indexed_copy(tmp_path, embedder)
+    n = _passage(_assistant(base, embedder, openai_url), Q910C, S910C)
+    two = f"Huawei will make 100,000 910C processors this year. [{n}] It also makes 300,000 older 910B chips. [{n}]"
+    env = {"RAG_LLM": "openai", "RAG_LLM_BASE_URL": openai_url, "RAG_LLM_MODEL": MODEL}
+    with serving(base, env=env) as url:
+        script.replies.append(Reply(two))
+        data = httpx.post(f"{url}/v1/ask", json={"question": Q910C}, timeout=60).json()
+        assert data["backend"] == f"openai:{MODEL}" and [c["verdict"] for c in data["citations"]] == [
+            "supported", "supported"]
+        assert [s["citations"] for s in data["sentences"]] == [[1], [2]]
+
+        script.replies.append(Reply(two, cut_after=12))
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
+        received = []
+        with pytest.raises(openai.APIError, match=f"openai at {re.escape(openai_url)}: the connection dropped"):
+            for chunk in client.chat.completions.create(model="rag", stream=True,
+                                                        messages=[{"role": "user", "content": Q910C}]):
+                received.append(chunk.choices[0].delta.content or "" if chunk.choices else "")
+        assert "".join(received) == "Huawei will make 100,000 910C processors this year. [1]"

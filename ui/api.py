@@ -152,6 +152,9 @@ def _sse(ident: str, created: int, first: str | Answer, rest: Iterator[str | Ans
         return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
     yield chunk({"role": "assistant", "content": ""})
-    for piece in itertools.chain([first], rest):
-        yield chunk({}, "stop", **_extra(piece)) if isinstance(piece, Answer) else chunk({"content": piece})
+    try:
+        for piece in itertools.chain([first], rest):
+            yield chunk({}, "stop", **_extra(piece)) if isinstance(piece, Answer) else chunk({"content": piece})
+    except RagError as exc:  # the model failed after some sentences were sent: say so in the stream
+        yield f"data: {json.dumps({'error': {'message': str(exc), 'type': 'server_error'}})}\n\n"
     yield "data: [DONE]\n\n"

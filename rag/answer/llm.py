@@ -274,4 +274,6 @@ def describe(exc: Exception, where: str, settings: Settings) -> str:
         return f"{where}: the connection dropped in the middle of the answer ({name}); ask again"
     if "Connect" in name or "connection" in text.lower() or isinstance(exc, ConnectionError):
         return f"{where}: cannot connect; is the server running? check RAG_LLM_BASE_URL"
-    return f"{where}: {name}: {text or 'malformed or failed response'}"
+    if "JSONDecode" in name or "Validation" in name or isinstance(exc, (KeyError, TypeError, ValueError)):
+        return f"{where}: malformed response ({name}: {text}); is RAG_LLM_BASE_URL a {settings.llm} server?"
+    return f"{where}: {name}: {text or 'the request failed'}"
