@@ -62,6 +62,24 @@ def _parser() -> argparse.ArgumentParser:
                    help="require this login for the page and the API (default: RAG_AUTH)")
     p.set_defaults(run=_serve)
 
+    p = sub.add_parser("eval", help="measure retrieval and answer quality (public data or your own questions)")
+    kinds = p.add_subparsers(required=True, metavar="KIND")
+    e = kinds.add_parser("retrieval", help="nDCG@10, Recall@10/100, MRR@10 on a BEIR folder")
+    e.add_argument("--beir", type=Path, required=True, metavar="DIR",
+                   help="folder with corpus.jsonl, queries.jsonl, qrels/test.tsv")
+    e.add_argument("--mode", choices=["dense", "bm25", "hybrid", "all"], default="all")
+    e.add_argument("--json", action="store_true", help="print the figures as JSON")
+    e.set_defaults(run=_eval_retrieval)
+    e = kinds.add_parser("answers", help="answer quality and abstention on SQuAD-format data")
+    e.add_argument("--squad", type=Path, required=True, metavar="FILE", help="a SQuAD v1.1 JSON file")
+    e.add_argument("--json", action="store_true", help="print the figures as JSON")
+    e.set_defaults(run=_eval_answers)
+    e = kinds.add_parser("golden", help="your own questions (JSON lines) against the current index")
+    e.add_argument("file", type=Path, metavar="FILE.jsonl",
+                   help='lines of {"question", "answer"?, "source"?, "answerable"?}')
+    e.add_argument("--json", action="store_true", help="print the figures as JSON")
+    e.set_defaults(run=_eval_golden)
+
     p = sub.add_parser("status", help="what the index holds")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_status)
@@ -221,6 +239,63 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         settings = Settings.load(auth=args.auth)  # the environment, with the login from the command line
     serve(settings, args.host, args.port)
     return 0
+
+
+def _eval_retrieval(args: argparse.Namespace, settings: Settings) -> int:
+    from functools import partial
+
+    from ingest.pipeline import ingest
+    from rag.eval.retrieval import MODES, evaluate
+
+    modes = MODES if args.mode == "all" else (args.mode,)
+    with _Bar() as bar:
+        result = evaluate(args.beir, settings, partial(ingest, progress=bar), modes, say=_say)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{'mode':8} {'nDCG@10':>8} {'R@10':>7} {'R@100':>7} {'MRR@10':>7} {'ms/query':>9}")
+        for mode, m in result["modes"].items():
+            print(f"{mode:8} {m['ndcg@10']:8.4f} {m['recall@10']:7.4f} {m['recall@100']:7.4f} {m['mrr@10']:7.4f} "
+                  f"{m['ms_per_query']:9.1f}")
+    return 0
+
+
+def _eval_answers(args: argparse.Namespace, settings: Settings) -> int:
+    from functools import partial
+
+    from ingest.pipeline import ingest
+    from rag.eval.answers import evaluate_squad
+
+    with _Bar() as bar:
+        result = evaluate_squad(args.squad, settings, partial(ingest, progress=bar), say=_say)
+    _print_figures(result, args.json)
+    return 0
+
+
+def _eval_golden(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.assistant import Assistant
+    from rag.eval.answers import evaluate_golden
+
+    result = evaluate_golden(args.file, Assistant.open(settings), say=_say)
+    if not args.json:
+        for failure in result["failures"]:
+            _say(f"miss: {failure['question']} -> {'(abstained)' if failure['abstained'] else failure['answer']}")
+    _print_figures({k: v for k, v in result.items() if k != "failures" or args.json}, args.json)
+    return 0
+
+
+def _print_figures(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result))
+        return
+    for key, value in result.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k} {v}" for k, v in value.items())
+        print(f"{key:24} {value}")
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def _status(args: argparse.Namespace, settings: Settings) -> int:

@@ -1,0 +1,1 @@
+"""Evaluation and benchmarks: retrieval (BEIR), answers (SQuAD), a user's golden questions, speed."""

@@ -1,0 +1,137 @@
+"""`rag eval retrieval`: nDCG@10, Recall@10/100 and MRR@10 of the product's own index on a BEIR folder."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from rag.errors import RagError
+from rag.eval.cache import CachedEmbedder
+from rag.eval.metrics import mean, mrr_at, ndcg_at, recall_at
+from rag.retrieve import Mode, Retriever
+from rag.settings import Settings
+from rag.store import Store
+
+Say = Callable[[str], None]
+IndexFn = Callable[..., Any]  # ingest.pipeline.ingest, passed in by the CLI
+MODES: tuple[Mode, ...] = ("dense", "bm25", "hybrid")
+DEPTH = 100  # documents ranked per query (Recall@100)
+
+
+def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    """The objects of a JSON-lines file; a bad line is a `RagError` naming the file and line."""
+    try:
+        with path.open(encoding="utf-8") as lines:
+            for number, line in enumerate(lines, start=1):
+                if line.strip():
+                    try:
+                        yield json.loads(line)
+                    except ValueError as exc:
+                        raise RagError(f"{path}:{number}: not JSON ({exc}); fix or remove the line") from None
+    except OSError as exc:
+        raise RagError(f"{path}: cannot read ({exc.strerror}); check the path") from None
+
+
+def read_beir(folder: Path, split: str = "test") -> tuple[dict[str, dict[str, str]], dict[str, str],
+                                                           dict[str, dict[str, int]]]:
+    """corpus (id -> title/text), the queries that have judgments, and qrels (query -> doc -> grade)."""
+    for name in ("corpus.jsonl", "queries.jsonl", f"qrels/{split}.tsv"):
+        if not (folder / name).is_file():
+            raise RagError(f"{folder}: no {name}; give a BEIR folder (corpus.jsonl, queries.jsonl, qrels/{split}.tsv)")
+    corpus = {str(d["_id"]): {"title": d.get("title") or "", "text": d.get("text") or ""}
+              for d in read_jsonl(folder / "corpus.jsonl")}
+    qrels: dict[str, dict[str, int]] = defaultdict(dict)
+    for number, line in enumerate((folder / "qrels" / f"{split}.tsv").read_text(encoding="utf-8").splitlines()):
+        parts = line.split("\t")
+        if number == 0 and not parts[-1].strip().lstrip("-").isdigit():
+            continue  # the header row
+        if len(parts) != 3:
+            raise RagError(f"{folder}/qrels/{split}.tsv:{number + 1}: expected query-id, corpus-id, score")
+        qrels[parts[0]][parts[1]] = int(parts[2])
+    queries = {str(q["_id"]): str(q["text"]) for q in read_jsonl(folder / "queries.jsonl") if str(q["_id"]) in qrels}
+    return corpus, queries, dict(qrels)
+
+
+def write_documents(corpus: dict[str, dict[str, str]], folder: Path) -> int:
+    """Each document as `<id>.md` (`# title`, blank line, text) in `folder`; unchanged files are left alone."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = 0
+    for doc_id, doc in corpus.items():
+        body = f"# {doc['title'].strip()}\n\n{doc['text'].strip()}\n" if doc["title"].strip() else doc["text"]
+        path = folder / f"{_safe(doc_id)}.md"
+        if not path.exists() or path.read_text(encoding="utf-8") != body:
+            path.write_text(body, encoding="utf-8")
+            written += 1
+    return written
+
+
+def _safe(doc_id: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in doc_id)
+
+
+def eval_home(settings: Settings, kind: str, name: str) -> Settings:
+    """Settings for an evaluation index of its own (its own home and collection, never the user's)."""
+    home = settings.home / "eval" / f"{kind}-{_safe(name)}"
+    return settings.model_copy(update={"home": home, "chroma_url": None, "collection": "eval"})
+
+
+def cached_embedder(settings: Settings) -> CachedEmbedder:
+    """The embedder evaluations share: vectors cached under RAG_HOME/eval/embeddings.sqlite."""
+    return CachedEmbedder(settings.home / "eval" / "embeddings.sqlite", settings.embed_model,
+                          settings.embed_batch_size)
+
+
+def build_index(documents: Path, settings: Settings, embedder: CachedEmbedder, index_fn: IndexFn,
+                say: Say) -> dict[str, Any]:
+    """Index `documents` through the normal ingest path (incremental: a second run only checks hashes)."""
+    began = time.perf_counter()
+    report = index_fn([documents], settings, embedder=embedder)
+    if report.failed:
+        raise RagError(f"{len(report.failed)} documents could not be indexed, e.g. {next(iter(report.failed.items()))}")
+    count = Store(settings).open().count()
+    say(f"indexed {documents}: {count} chunks ({report.chunks} embedded or re-used now, "
+        f"{embedder.hits} vectors from the cache) in {time.perf_counter() - began:.0f} s")
+    return {"chunks": count, "seconds": round(time.perf_counter() - began, 1)}
+
+
+def rank_documents(retriever: Retriever, question: str, mode: Mode, doc_of: Callable[[str], str]) -> list[str]:
+    """Documents ranked by their best chunk (the retriever's per-source cap of 1 keeps one chunk each)."""
+    return [doc_of(hit.chunk.source) for hit in retriever.search([question], DEPTH, mode)]
+
+
+def evaluate(folder: Path, settings: Settings, index_fn: IndexFn, modes: Iterable[Mode] = MODES,
+             split: str = "test", say: Say = print) -> dict[str, Any]:
+    """Index the BEIR corpus at `folder` with the product's pipeline and score each retrieval mode."""
+    corpus, queries, qrels = read_beir(folder, split)
+    say(f"{folder.name}: {len(corpus)} documents, {len(queries)} queries with judgments ({split})")
+    embedder = cached_embedder(settings)
+    settings = eval_home(settings, "beir", folder.resolve().name)
+    settings = settings.model_copy(update={"per_source": 1, "candidates": max(settings.candidates, 3 * DEPTH)})
+    documents = settings.home / "documents" / "docs"
+    write_documents(corpus, documents)
+    built = build_index(documents, settings, embedder, index_fn, say)
+    retriever = Retriever(settings, Store(settings), embedder)
+    ids = {f"docs/{_safe(d)}.md": d for d in corpus}
+    results: dict[str, Any] = {}
+    for mode in modes:
+        began = time.perf_counter()
+        scores: dict[str, list[float]] = defaultdict(list)
+        for qid, question in queries.items():
+            ranked = rank_documents(retriever, question, mode, ids.__getitem__)
+            relevant = qrels[qid]
+            scores["ndcg@10"].append(ndcg_at(ranked, relevant, 10))
+            scores["recall@10"].append(recall_at(ranked, relevant, 10))
+            scores["recall@100"].append(recall_at(ranked, relevant, 100))
+            scores["mrr@10"].append(mrr_at(ranked, relevant, 10))
+        results[mode] = {name: round(mean(values), 4) for name, values in scores.items()}
+        results[mode]["ms_per_query"] = round((time.perf_counter() - began) * 1000 / max(len(queries), 1), 1)
+        say(f"{mode:7} " + "  ".join(f"{k} {v}" for k, v in results[mode].items()))
+    return {"data": str(folder), "documents": len(corpus), "queries": len(queries), "index": built,
+            "settings": {"chunk_tokens": settings.chunk_tokens, "chunk_overlap": settings.chunk_overlap,
+                         "rrf_k": settings.rrf_k, "candidates": settings.candidates,
+                         "embed_model": settings.embed_model},
+            "modes": results}

@@ -1,0 +1,77 @@
+"""`rag eval` end to end on tiny samples in tests/data (the real pipeline, model and index)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.conftest import ROOT, run_rag
+
+DATA = ROOT / "tests" / "data"
+
+
+def test_eval_retrieval_on_a_tiny_beir_folder_then_again_from_the_cache(tmp_path: Path) -> None:
+    first = run_rag("eval", "retrieval", "--beir", str(DATA / "beir-tiny"), "--json", home=tmp_path / ".rag")
+    assert first.returncode == 0, first.stderr
+    result = json.loads(first.stdout)
+    assert result["documents"] == 10 and result["queries"] == 5  # q6 has no judgments
+    assert result["index"]["chunks"] == 10 and set(result["modes"]) == {"dense", "bm25", "hybrid"}
+    for figures in result["modes"].values():
+        assert set(figures) == {"ndcg@10", "recall@10", "recall@100", "mrr@10", "ms_per_query"}
+        assert 0.8 <= figures["ndcg@10"] <= 1.0 and figures["recall@100"] == 1.0
+    assert "0 vectors from the cache" in first.stderr
+    assert not (tmp_path / ".rag" / "chroma").exists()  # the evaluation index is its own, under eval/
+    again = run_rag("eval", "retrieval", "--beir", str(DATA / "beir-tiny"), "--mode", "bm25", home=tmp_path / ".rag")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines()[0].split() == ["mode", "nDCG@10", "R@10", "R@100", "MRR@10", "ms/query"]
+    assert again.stdout.splitlines()[1].startswith("bm25")
+
+
+def test_eval_answers_on_a_tiny_squad_file(tmp_path: Path) -> None:
+    done = run_rag("eval", "answers", "--squad", str(DATA / "squad-tiny.json"), "--json", home=tmp_path / ".rag")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["paragraphs"] == 4 and result["questions"] == 6 and result["unanswerable_questions"] == 3
+    assert result["answer_contains_gold"] == 1.0 and result["gold_paragraph_cited"] == 1.0
+    assert 0.0 < result["f1"] < 1.0 and result["exact_match"] == 0.0  # sentences, not spans
+    assert result["abstention_recall"] == 1.0 and result["abstention_precision"] == 1.0
+    assert result["latency_ms"]["p50"] <= result["latency_ms"]["p95"]
+
+
+def test_eval_golden_scores_each_question_and_lists_misses(seed_home: Path, tmp_path: Path) -> None:
+    golden = tmp_path / "golden.jsonl"
+    golden.write_text("\n".join(json.dumps(line) for line in [
+        {"question": "How many 910C processors will Huawei make this year?", "answer": "100,000",
+         "source": "corpus/deepseek-huawei-nvidia-buying-frenzy.md"},
+        {"question": "What share of the Chinese AI chip market has Huawei captured?", "answer": "50%",
+         "source": "corpus/not-indexed.md"},
+        {"question": "What is the capital of Australia?", "answerable": False},
+    ]) + "\n", encoding="utf-8")
+    done = run_rag("eval", "golden", str(golden), "--json", home=seed_home / ".rag")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["questions"] == 3 and result["unanswerable"] == 1
+    assert result["hit@5"] == 0.5 and result["answer_contains"] == 1.0 and result["citation_precision"] == 0.5
+    assert result["abstention_precision"] == 1.0 and result["abstention_recall"] == 1.0
+    assert [f["question"] for f in result["failures"]] == [
+        "What share of the Chinese AI chip market has Huawei captured?"]
+
+
+def test_the_shipped_golden_file_runs(seed_home: Path) -> None:
+    done = run_rag("eval", "golden", str(ROOT / "corpus" / "golden.jsonl"), home=seed_home / ".rag")
+    assert done.returncode == 0, done.stderr
+    figures = dict(line.split(None, 1) for line in done.stdout.splitlines())
+    assert figures["questions"] == "23" and figures["unanswerable"] == "5"
+
+
+def test_eval_inputs_are_checked_in_one_line(tmp_path: Path, seed_home: Path) -> None:
+    missing = run_rag("eval", "retrieval", "--beir", str(tmp_path), home=tmp_path / ".rag")
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "no corpus.jsonl" in missing.stderr
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "fine?"}\n{"answer": "no question"}\n', encoding="utf-8")
+    refused = run_rag("eval", "golden", str(bad), home=seed_home / ".rag")
+    assert refused.returncode == 2 and f"{bad}:2: each line needs a non-empty \"question\"" in refused.stderr
+    squad = tmp_path / "squad.json"
+    squad.write_text('{"data": [{"title": "x"}]}', encoding="utf-8")
+    wrong = run_rag("eval", "answers", "--squad", str(squad), home=tmp_path / ".rag")
+    assert wrong.returncode == 2 and "not SQuAD v1.1 JSON" in wrong.stderr
