@@ -1,4 +1,4 @@
-"""Dense (Chroma) and BM25 retrieval fused by reciprocal rank fusion, capped per source."""
+"""Dense (Chroma) and BM25 retrieval, fused (standardised scores or reciprocal ranks), capped per source."""
 
 from __future__ import annotations
 
@@ -29,6 +29,25 @@ def rrf(rankings: Sequence[Sequence[str]], k: int = 60) -> dict[str, float]:
         for rank, item in enumerate(ranking, start=1):
             scores[item] += 1.0 / (k + rank)
     return dict(scores)
+
+
+def zfuse(lists: Sequence[tuple[float, Sequence[tuple[str, float]]]]) -> dict[str, float]:
+    """Convex fusion of standardised scores: each list's scores become z-scores, weighted and summed.
+
+    An id missing from a list counts as that list's lowest z-score (it was not among its candidates).
+    """
+    ids = {item for _, scored in lists for item, _ in scored}
+    fused = dict.fromkeys(ids, 0.0)
+    for weight, scored in lists:
+        if not scored:
+            continue
+        values = np.array([score for _, score in scored], dtype=np.float64)
+        spread = float(values.std()) or 1.0
+        z = {item: (score - float(values.mean())) / spread for item, score in scored}
+        low = min(z.values())
+        for item in ids:
+            fused[item] += weight * z.get(item, low)
+    return fused
 
 
 def cap_per_source(ranked: Sequence[str], source_of: dict[str, str], cap: int, k: int) -> list[str]:
@@ -99,6 +118,8 @@ class Retriever:
         n = max(self.settings.candidates, k)
         vectors = self.embedder.embed(list(queries)) if mode != "bm25" else None
         rankings: list[list[str]] = []
+        lists: list[tuple[float, list[tuple[str, float]]]] = []
+        weight = self.settings.dense_weight if mode == "hybrid" else 1.0
         chunks: dict[str, Chunk] = {}
         dense: dict[str, float] = {}
         bm25: dict[str, float] = {}
@@ -106,15 +127,17 @@ class Retriever:
             if vectors is not None:
                 found = index.query(vectors[i], n)
                 rankings.append([c.id for c, _ in found])
+                lists.append((weight, [(c.id, sim) for c, sim in found]))
                 for chunk, sim in found:
                     chunks[chunk.id] = chunk
                     dense[chunk.id] = max(dense.get(chunk.id, -1.0), sim)
             if mode != "dense":
                 scored = lexical.search(query, n)
                 rankings.append([cid for cid, _ in scored])
+                lists.append((1.0 - weight if mode == "hybrid" else 1.0, scored))
                 for cid, score in scored:
                     bm25[cid] = max(bm25.get(cid, 0.0), score)
-        fused = rrf(rankings, self.settings.rrf_k)
+        fused = rrf(rankings, self.settings.rrf_k) if self.settings.fusion == "rrf" else zfuse(lists)
         missing = [cid for cid in fused if cid not in chunks]
         stored = index.get(missing)
         for cid, (chunk, _) in stored.items():

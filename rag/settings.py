@@ -36,7 +36,11 @@ class Settings(BaseSettings):
     k: int = Field(5, ge=1, le=50, description="Passages given to the answerer.")
     candidates: int = Field(50, ge=1, le=1000, description="Hits taken from each retriever before fusion.")
     mode: Literal["dense", "bm25", "hybrid"] = Field("hybrid", description="Retrieval mode.")
-    rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant.")
+    fusion: Literal["zscore", "rrf"] = Field(
+        "zscore", description="How hybrid mode fuses dense and BM25: weighted z-scores, or reciprocal ranks.",
+    )
+    dense_weight: float = Field(0.5, ge=0.0, le=1.0, description="Weight of dense scores in `zscore` fusion.")
+    rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant (with RAG_FUSION=rrf).")
     per_source: int = Field(3, ge=1, description="At most this many passages from one document.")
     abstain_below: float = Field(
         0.375, ge=0.0, le=1.0,

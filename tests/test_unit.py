@@ -13,7 +13,7 @@ from rag.answer.extractive import ExtractiveAnswerer
 from rag.chat import queries_for
 from rag.citations import check
 from rag.errors import RagError, SettingsError
-from rag.retrieve import cap_per_source, rrf
+from rag.retrieve import cap_per_source, rrf, zfuse
 from rag.settings import Settings
 from rag.types import Answer, Chunk, Citation, Claim, Hit
 
@@ -156,3 +156,13 @@ def test_a_first_line_used_as_title_is_still_quoted() -> None:
     chunk = Chunk(id="x", source="c/l.txt", title=text, text=text, start=0, end=len(text), index=0)
     question = "Who built the first Quibbleflux lantern?"
     assert ExtractiveAnswerer(lambda t: 1.0, 0.3).answer(question, [Hit(chunk, 1.0, 0.6)]).text == f"{text} [1]"
+
+
+def test_zscore_fusion_standardises_each_list_and_weights_them() -> None:
+    dense = [("a", 0.9), ("b", 0.5), ("c", 0.1)]  # mean 0.5, std 0.3266: z = 1.2247, 0, -1.2247
+    bm25 = [("c", 30.0), ("b", 20.0)]  # mean 25, std 5: z = 1, -1; "a" missing -> the list's lowest, -1
+    fused = zfuse([(0.5, dense), (0.5, bm25)])
+    assert fused["a"] == pytest.approx(0.5 * 1.2247 + 0.5 * -1, abs=1e-4)
+    assert fused["b"] == pytest.approx(0.5 * 0 + 0.5 * -1, abs=1e-4)
+    assert fused["c"] == pytest.approx(0.5 * -1.2247 + 0.5 * 1, abs=1e-4)
+    assert zfuse([(1.0, [("x", 2.0)])]) == {"x": 0.0}  # one candidate: no spread, no crash

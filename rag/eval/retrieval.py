@@ -132,6 +132,7 @@ def evaluate(folder: Path, settings: Settings, index_fn: IndexFn, modes: Iterabl
         say(f"{mode:7} " + "  ".join(f"{k} {v}" for k, v in results[mode].items()))
     return {"data": str(folder), "documents": len(corpus), "queries": len(queries), "index": built,
             "settings": {"chunk_tokens": settings.chunk_tokens, "chunk_overlap": settings.chunk_overlap,
-                         "rrf_k": settings.rrf_k, "candidates": settings.candidates,
+                         "fusion": settings.fusion, "dense_weight": settings.dense_weight, "rrf_k": settings.rrf_k,
+                         "candidates": settings.candidates,
                          "embed_model": settings.embed_model},
             "modes": results}
