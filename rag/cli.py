@@ -80,6 +80,26 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true", help="print the figures as JSON")
     e.set_defaults(run=_eval_golden)
 
+    p = sub.add_parser("bench", help="speed figures: ingest throughput, query latency, startup (never asserted)")
+    kinds = p.add_subparsers(required=True, metavar="KIND")
+    scifact = Path("../shared/bench-data/scifact")
+    b = kinds.add_parser("ingest", help="pipeline chunks/s against a bare model encode of the same chunks")
+    b.add_argument("--beir", type=Path, default=scifact, metavar="DIR", help=f"BEIR folder (default: {scifact})")
+    b.add_argument("--docs", type=_positive, default=400, help="documents to ingest (default: 400)")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(run=_bench, run_kind="ingest")
+    b = kinds.add_parser("query", help="warm retrieve/answer latency at growing index sizes")
+    b.add_argument("--beir", type=Path, default=scifact, metavar="DIR", help=f"BEIR folder (default: {scifact})")
+    b.add_argument("--sizes", default="1000,10000,100000", help="chunk counts (default: 1000,10000,100000)")
+    b.add_argument("--questions", type=_positive, default=100, help="questions timed per size (default: 100)")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(run=_bench, run_kind="query")
+    b = kinds.add_parser("startup", help="seconds from `rag ask` starting to its answer, on the current index")
+    b.add_argument("--question", default="How many 910C processors will Huawei make?")
+    b.add_argument("--runs", type=_positive, default=5)
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(run=_bench, run_kind="startup")
+
     p = sub.add_parser("status", help="what the index holds")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_status)
@@ -292,6 +312,33 @@ def _print_figures(result: dict[str, Any], as_json: bool) -> None:
         if isinstance(value, dict):
             value = ", ".join(f"{k} {v}" for k, v in value.items())
         print(f"{key:24} {value}")
+
+
+def _bench(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.eval import bench
+
+    work = settings.home / "bench"
+    kind = args.run_kind
+    if kind in ("ingest", "query") and not (args.beir / "corpus.jsonl").is_file():
+        raise RagError(f"{args.beir}: no corpus.jsonl; give a BEIR folder with --beir")
+    if kind == "ingest":
+        from ingest.pipeline import ingest
+
+        result = bench.bench_ingest(args.beir / "corpus.jsonl", settings, work, ingest, args.docs, progress=_say)
+    elif kind == "query":
+        from ingest.chunking import chunk_document
+        from ingest.pipeline import publish
+
+        try:
+            sizes = [int(n) for n in args.sizes.split(",")]
+        except ValueError:
+            raise RagError(f"--sizes: expected comma-separated chunk counts, got {args.sizes!r}") from None
+        result = bench.bench_query(args.beir / "corpus.jsonl", args.beir / "queries.jsonl", settings, work,
+                                   publish, sizes, args.questions, chunk_fn=chunk_document, progress=_say)
+    else:
+        result = bench.bench_startup(settings.home.resolve(), args.question, args.runs, progress=_say)
+    print(json.dumps(result) if args.json else bench.format_bench(kind, result))
+    return 0
 
 
 def _say(line: str) -> None:

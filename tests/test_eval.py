@@ -75,3 +75,16 @@ def test_eval_inputs_are_checked_in_one_line(tmp_path: Path, seed_home: Path) ->
     squad.write_text('{"data": [{"title": "x"}]}', encoding="utf-8")
     wrong = run_rag("eval", "answers", "--squad", str(squad), home=tmp_path / ".rag")
     assert wrong.returncode == 2 and "not SQuAD v1.1 JSON" in wrong.stderr
+
+
+def test_rag_bench_commands_print_figures(seed_home: Path, tmp_path: Path) -> None:
+    ingest = run_rag("bench", "ingest", "--beir", str(DATA / "beir-tiny"), "--docs", "5", "--json",
+                     home=tmp_path / ".rag")
+    assert ingest.returncode == 0, ingest.stderr
+    figures = json.loads(ingest.stdout)
+    assert figures["documents"] == 5 and figures["chunks"] == figures["bare_chunks"] == 5 and figures["ratio"] > 0
+    startup = run_rag("bench", "startup", "--runs", "1", home=seed_home / ".rag")
+    assert startup.returncode == 0, startup.stderr
+    assert "rag ask: first answer line" in startup.stdout
+    missing = run_rag("bench", "query", "--beir", str(tmp_path), home=tmp_path / ".rag")
+    assert missing.returncode == 2 and "no corpus.jsonl" in missing.stderr
