@@ -11,8 +11,8 @@ MARKER = re.compile(r"\[(\d+)\]")
 
 
 def render(sentence: str, numbers: Sequence[int]) -> str:
-    """A sentence followed by its citation markers: `Text. [1][2]`."""
-    return sentence + " " + "".join(f"[{n}]" for n in numbers)
+    """A sentence followed by its citation markers: `Text. [1][2]` (the sentence alone when it cites nothing)."""
+    return sentence + " " + "".join(f"[{n}]" for n in numbers) if numbers else sentence
 
 
 def check(text: str, citations: Sequence[Citation], source_text: dict[str, str] | None = None) -> list[str]:

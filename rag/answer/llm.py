@@ -234,12 +234,12 @@ class _Checked:
             ))
             mine.append(len(self.citations))
         self.claims.append(Claim(sentence, tuple(mine), verdict))
-        yield ("" if len(self.claims) == 1 else " ") + (render(sentence, mine) if mine else sentence)
+        yield ("" if len(self.claims) == 1 else " ") + render(sentence, mine)
 
     def draft(self) -> Draft:
         if not self.claims:
             return Draft(ABSTAIN_TEXT, (), abstained=True, packed=self.packed_ids, dropped=self.dropped_ids)
-        text = " ".join(render(c.text, c.citations) if c.citations else c.text for c in self.claims)
+        text = " ".join(render(c.text, c.citations) for c in self.claims)
         return Draft(text, tuple(self.citations), abstained=False, sentences=tuple(self.claims),
                      packed=self.packed_ids, dropped=self.dropped_ids)
 
