@@ -10,7 +10,7 @@ import numpy as np
 
 from rag.citations import MARKER
 from rag.embedding import Embedder
-from rag.text import sentence_spans, terms, words
+from rag.text import body_spans, sentence_spans, terms, words
 from rag.types import Chunk, Verdict
 
 # A claim's score against a passage is the best, over the passage's sentences (and pairs of
@@ -137,7 +137,4 @@ class SupportChecker:
 
 def _claimable(chunk: Chunk) -> list[tuple[int, int]]:
     """The chunk's sentences less its headings (a heading states nothing), unless that leaves none."""
-    spans = sentence_spans(chunk.text)
-    labels = {" ".join(h.split()) for h in chunk.headings}
-    kept = [(s, e) for s, e in spans if " ".join(chunk.text[s:e].split()) not in labels]
-    return kept or spans
+    return body_spans(chunk.text, chunk.headings) or sentence_spans(chunk.text)

@@ -42,6 +42,15 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
     return spans
 
 
+def body_spans(text: str, headings: tuple[str, ...]) -> list[tuple[int, int]]:
+    """The sentence spans of `text` less those that are one of its `headings` (a heading states nothing).
+
+    Only headings: a title taken from a `.txt`'s first line may be a real sentence.
+    """
+    labels = {" ".join(h.split()) for h in headings}
+    return [(s, e) for s, e in sentence_spans(text) if " ".join(text[s:e].split()) not in labels]
+
+
 def _split_block(text: str, start: int, end: int, out: list[tuple[int, int]]) -> None:
     while start < end and text[start].isspace():
         start += 1

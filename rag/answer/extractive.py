@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from rag.answer import ABSTAIN_TEXT, Draft, pieces
 from rag.citations import render
-from rag.text import sentence_spans, terms, words
+from rag.text import body_spans, terms, words
 from rag.types import Citation, Claim, Hit
 
 LEXICAL_WEIGHT = 0.5  # share of a sentence's score from question-term coverage; the rest is dense
@@ -62,9 +62,8 @@ class ExtractiveAnswerer:
         best: dict[tuple[str, int, int], Candidate] = {}
         for hit in hits:
             chunk, dense = hit.chunk, max(hit.dense_score or 0.0, 0.0)
-            labels = {" ".join(h.split()) for h in chunk.headings}  # not the title: a .txt's may be its first sentence
-            quotes = [Quote(chunk.text[s:e], chunk.start + s, chunk.start + e) for s, e in sentence_spans(chunk.text)
-                      if " ".join(chunk.text[s:e].split()) not in labels]  # a heading states no answer
+            quotes = [Quote(chunk.text[s:e], chunk.start + s, chunk.start + e)
+                      for s, e in body_spans(chunk.text, chunk.headings)]
             found = [set(terms(q.text)) for q in quotes]
             options: list[tuple[tuple[Quote, ...], float]] = [
                 ((q,), coverage(f)) for q, f in zip(quotes, found, strict=True)
