@@ -12,7 +12,16 @@ from rag.assistant import Assistant
 from rag.citations import MARKER
 from rag.errors import RagError
 from rag.eval.metrics import contains, exact_match, f1, mean, percentile, precision_recall
-from rag.eval.retrieval import IndexFn, Say, build_index, cached_embedder, eval_home, read_jsonl
+from rag.eval.retrieval import (
+    IndexFn,
+    Say,
+    build_index,
+    cached_embedder,
+    eval_home,
+    markdown,
+    read_jsonl,
+    write_documents,
+)
 from rag.settings import Settings
 from rag.types import Answer
 
@@ -52,16 +61,7 @@ def answer_text(answer: Answer) -> str:
 
 
 def _write(paragraphs: Sequence[Paragraph], folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    keep = {p.name for p in paragraphs}
-    for old in folder.glob("*.md"):
-        if old.name not in keep:
-            old.unlink()
-    for p in paragraphs:
-        body = f"# {p.title.replace('_', ' ')}\n\n{p.text.strip()}\n"
-        path = folder / p.name
-        if not path.exists() or path.read_text(encoding="utf-8") != body:
-            path.write_text(body, encoding="utf-8")
+    write_documents({p.name: markdown(p.title.replace("_", " "), p.text) for p in paragraphs}, folder, prune=True)
 
 
 def evaluate_squad(path: Path, settings: Settings, index_fn: IndexFn, say: Say = print) -> dict[str, Any]:

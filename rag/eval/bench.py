@@ -27,6 +27,8 @@ from rag.assistant import Assistant
 from rag.embedding import Embedder
 from rag.errors import RagError
 from rag.eval.cache import CachedEmbedder
+from rag.eval.metrics import mean, percentile
+from rag.eval.retrieval import file_stem, markdown, read_jsonl, write_documents
 from rag.settings import Settings
 from rag.store import FileRecord, Index, Store, chunk_from_record, fingerprint
 from rag.types import Chunk, Section, SourceDocument
@@ -84,36 +86,31 @@ def percentiles(values: Sequence[float]) -> dict[str, float]:
     """p50, p95, mean and max of `values` (linear interpolation between ranks)."""
     if not values:
         return {"p50": 0.0, "p95": 0.0, "mean": 0.0, "max": 0.0}
-    arr = np.asarray(values, dtype=np.float64)
-    return {"p50": round(float(np.percentile(arr, 50)), 2), "p95": round(float(np.percentile(arr, 95)), 2),
-            "mean": round(float(arr.mean()), 2), "max": round(float(arr.max()), 2)}
+    return {"p50": round(percentile(values, 50), 2), "p95": round(percentile(values, 95), 2),
+            "mean": round(mean(values), 2), "max": round(max(values), 2)}
 
 
 def read_beir_corpus(corpus_jsonl: Path, limit: int | None = None) -> list[dict[str, str]]:
     """The first `limit` documents (`_id`, `title`, `text`) of a BEIR corpus that have text."""
     docs: list[dict[str, str]] = []
     try:
-        with corpus_jsonl.open(encoding="utf-8") as lines:
-            for line in lines:
-                if limit is not None and len(docs) >= limit:
-                    break
-                if line.strip():
-                    d = json.loads(line)
-                    if str(d.get("text") or "").strip():
-                        docs.append({"_id": str(d["_id"]), "title": str(d.get("title") or "").strip(),
-                                     "text": str(d["text"]).strip()})
-    except (OSError, ValueError, KeyError) as exc:
-        raise RagError(f"{corpus_jsonl}: not a readable BEIR corpus.jsonl ({exc})") from None
+        for d in read_jsonl(corpus_jsonl):
+            if limit is not None and len(docs) >= limit:
+                break
+            if str(d.get("text") or "").strip():
+                docs.append({"_id": str(d["_id"]), "title": str(d.get("title") or "").strip(),
+                             "text": str(d["text"]).strip()})
+    except KeyError as exc:
+        raise RagError(f"{corpus_jsonl}: not a readable BEIR corpus.jsonl (no {exc})") from None
     return docs
 
 
 def read_queries(queries_jsonl: Path) -> list[str]:
     """The query texts of a BEIR queries.jsonl, in file order."""
     try:
-        with queries_jsonl.open(encoding="utf-8") as lines:
-            return [str(json.loads(line)["text"]) for line in lines if line.strip()]
-    except (OSError, ValueError, KeyError) as exc:
-        raise RagError(f"{queries_jsonl}: not a readable BEIR queries.jsonl ({exc})") from None
+        return [str(q["text"]) for q in read_jsonl(queries_jsonl)]
+    except KeyError as exc:
+        raise RagError(f"{queries_jsonl}: not a readable BEIR queries.jsonl (no {exc})") from None
 
 
 def _bench_settings(settings: Settings, home: Path, collection: str) -> Settings:
@@ -159,11 +156,8 @@ def bench_ingest(corpus_jsonl: Path, settings: Settings, work: Path, ingest_fn: 
         raise ValueError("bench_ingest needs an uncached Embedder: a cache would hide the encoding cost")
     folder = work / "ingest-docs" / "scifact"
     shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    for doc in read_beir_corpus(corpus_jsonl, docs):
-        body = f"# {doc['title']}\n\n{doc['text']}\n" if doc["title"] else f"{doc['text']}\n"
-        (folder / f"{_safe(doc['_id'])}.md").write_text(body, encoding="utf-8")
-    written = sum(1 for _ in folder.iterdir())
+    written = write_documents({f"{file_stem(d['_id'])}.md": markdown(d["title"], d["text"])
+                               for d in read_beir_corpus(corpus_jsonl, docs)}, folder)
     bench = _bench_settings(settings, work / "ingest-home", "bench-ingest")
     say(f"ingest: {written} documents, model {plain.name}, batch {plain.batch_size}; loading and warming the model")
     plain.embed(["A sentence to warm the model up before anything is timed."] * plain.batch_size)
@@ -204,16 +198,12 @@ def _torch_threads() -> int | None:
     return int(torch.get_num_threads()) if torch is not None else None
 
 
-def _safe(doc_id: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in doc_id)
-
-
 def real_chunks(corpus_jsonl: Path, settings: Settings, chunk_fn: ChunkFn) -> list[tuple[Chunk, str]]:
     """Every SciFact document as title + text (source `scifact/<id>`), cut by the product chunker; with its hash."""
     out: list[tuple[Chunk, str]] = []
     for doc in read_beir_corpus(corpus_jsonl):
         sha = hashlib.sha256(f"{doc['title']}\n{doc['text']}".encode()).hexdigest()
-        source = SourceDocument(source=f"scifact/{_safe(doc['_id'])}", title=doc["title"], text=doc["text"],
+        source = SourceDocument(source=f"scifact/{file_stem(doc['_id'])}", title=doc["title"], text=doc["text"],
                                 sha256=sha, sections=(Section(0),))
         out.extend((c, sha) for c in chunk_fn(source, settings.chunk_tokens, settings.chunk_overlap))
     return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -56,26 +56,36 @@ def read_beir(folder: Path, split: str = "test") -> tuple[dict[str, dict[str, st
     return corpus, queries, dict(qrels)
 
 
-def write_documents(corpus: dict[str, dict[str, str]], folder: Path) -> int:
-    """Each document as `<id>.md` (`# title`, blank line, text) in `folder`; unchanged files are left alone."""
+def markdown(title: str, text: str) -> str:
+    """A document as the evaluations write it: `# title`, a blank line, the text (the text alone without a title)."""
+    return f"# {title.strip()}\n\n{text.strip()}\n" if title.strip() else f"{text.strip()}\n"
+
+
+def write_documents(bodies: Mapping[str, str], folder: Path, prune: bool = False) -> int:
+    """Write each `file name -> body` into `folder`, leaving unchanged files alone (a re-index then only
+    checks hashes); with `prune`, other `.md` files there are removed. Returns how many were written."""
     folder.mkdir(parents=True, exist_ok=True)
+    if prune:
+        for old in folder.glob("*.md"):
+            if old.name not in bodies:
+                old.unlink()
     written = 0
-    for doc_id, doc in corpus.items():
-        body = f"# {doc['title'].strip()}\n\n{doc['text'].strip()}\n" if doc["title"].strip() else doc["text"]
-        path = folder / f"{_safe(doc_id)}.md"
+    for name, body in bodies.items():
+        path = folder / name
         if not path.exists() or path.read_text(encoding="utf-8") != body:
             path.write_text(body, encoding="utf-8")
             written += 1
     return written
 
 
-def _safe(doc_id: str) -> str:
+def file_stem(doc_id: str) -> str:
+    """A document id made safe as a file name."""
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in doc_id)
 
 
 def eval_home(settings: Settings, kind: str, name: str) -> Settings:
     """Settings for an evaluation index of its own (its own home and collection, never the user's)."""
-    home = settings.home / "eval" / f"{kind}-{_safe(name)}"
+    home = settings.home / "eval" / f"{kind}-{file_stem(name)}"
     return settings.model_copy(update={"home": home, "chroma_url": None, "collection": "eval"})
 
 
@@ -112,10 +122,11 @@ def evaluate(folder: Path, settings: Settings, index_fn: IndexFn, modes: Iterabl
     settings = eval_home(settings, "beir", folder.resolve().name)
     settings = settings.model_copy(update={"per_source": 1, "candidates": max(settings.candidates, 3 * DEPTH)})
     documents = settings.home / "documents" / "docs"
-    write_documents(corpus, documents)
+    write_documents({f"{file_stem(d)}.md": markdown(doc["title"], doc["text"]) for d, doc in corpus.items()},
+                    documents)
     built = build_index(documents, settings, embedder, index_fn, say)
     retriever = Retriever(settings, Store(settings), embedder)
-    ids = {f"docs/{_safe(d)}.md": d for d in corpus}
+    ids = {f"docs/{file_stem(d)}.md": d for d in corpus}
     results: dict[str, Any] = {}
     for mode in modes:
         began = time.perf_counter()
