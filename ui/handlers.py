@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from ingest.pipeline import Progress
 from rag.assistant import Assistant
 from rag.errors import RagError
+from rag.eval.answers import read_golden
 from rag.types import Answer
 from ui import render
 from ui.uploads import add_documents
@@ -64,11 +64,10 @@ class Handlers:
 
     def examples(self, limit: int = 4) -> list[str]:
         """Example questions: the answerable ones of `golden.jsonl` beside the corpus, else one per document."""
-        golden = self.assistant.settings.corpus / "golden.jsonl"
         try:
-            lines = [json.loads(line) for line in golden.read_text(encoding="utf-8").splitlines() if line.strip()]
-            found = [g["question"] for g in lines if g.get("answerable", True) and g.get("question")]
-        except (OSError, ValueError, TypeError, AttributeError):
+            lines = read_golden(self.assistant.settings.corpus / "golden.jsonl")
+            found = [g["question"] for g in lines if g.get("answerable", True)]
+        except RagError:  # none there, or not readable: fall back to the titles
             found = []
         if not found:
             try:
