@@ -89,22 +89,25 @@ class Assistant:
         draft: Draft | None = None
         fallback = None
         sent = False
-        try:
-            for piece in answerer.stream(queries[0], hits):
+
+        def relay(source: Answerer) -> Iterator[str]:
+            """The answerer's text pieces; its final draft is kept aside."""
+            nonlocal draft
+            for piece in source.stream(queries[0], hits):
                 if isinstance(piece, Draft):
                     draft = piece
                 else:
-                    sent = True
                     yield piece
+
+        try:
+            for piece in relay(answerer):
+                sent = True
+                yield piece
         except LLMError as exc:
             if sent or not self.settings.llm_fallback:
                 raise
             fallback, answerer = str(exc), extractive
-            for piece in extractive.stream(queries[0], hits):
-                if isinstance(piece, Draft):
-                    draft = piece
-                else:
-                    yield piece
+            yield from relay(extractive)
         assert draft is not None
         done = time.perf_counter()
         yield Answer(
