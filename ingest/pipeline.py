@@ -16,10 +16,13 @@ import shutil
 import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
+
+import numpy as np
 
 from ingest.chunking import chunk_document
 from ingest.sources import SourceFile, discover, read_bytes, read_document
@@ -158,7 +161,7 @@ def ingest(
         for source, reason in plan.failed.items():
             progress.failed(source, reason)
         documents = _read(plan.add + plan.update, plan.hashes, settings, report, progress)
-        _write(index, documents, embedder, progress, report)
+        _write(index, documents, {f.source for f in plan.update}, embedder, progress, report)
         report.added = sum(1 for f in plan.add if f.source in documents)
         report.updated = sum(1 for f in plan.update if f.source in documents)
         for source in plan.delete:
@@ -198,23 +201,39 @@ def _read(
 
 
 def _write(
-    index: Index, documents: dict[str, tuple[str, str, list[Chunk]]], embedder: Embedder,
+    index: Index, documents: dict[str, tuple[str, str, list[Chunk]]], replacing: set[str], embedder: Embedder,
     progress: Progress, report: Report,
 ) -> None:
-    """Embed all chunks in full batches; record each file as soon as its last chunk is in."""
+    """Embed all chunks in full batches; write each batch while the next one is embedded.
+
+    Writes happen one at a time, in order, on one thread: a batch's chunks, then the ledger records
+    of the files whose last chunk it held. An error in a write stops the run at the next batch.
+    """
     total = sum(len(chunks) for _, _, chunks in documents.values())
     began = time.perf_counter()
     progress.start("embedding", total)
     pending = {source: len(chunks) for source, (_, _, chunks) in documents.items()}
-    for batch in _batches(documents, embedder.batch_size * 4):
-        vectors = embedder.embed([c.embed_text() for c, _ in batch], progress=progress.advance)
+
+    def write(batch: list[tuple[Chunk, str]], vectors: np.ndarray[Any, Any]) -> None:
         index.upsert([c for c, _ in batch], vectors, [sha for _, sha in batch])
-        report.chunks += len(batch)
+        done = []
         for chunk, sha in batch:
             pending[chunk.source] -= 1
             if pending[chunk.source] == 0:
                 _, title, chunks = documents[chunk.source]
-                index.finish_file(FileRecord(chunk.source, sha, len(chunks), title, time.time()))
+                done.append(FileRecord(chunk.source, sha, len(chunks), title, time.time()))
+        index.finish_files(done, replacing)
+        report.chunks += len(batch)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer") as writer:
+        writing: Future[None] | None = None
+        for batch in _batches(documents, embedder.batch_size * 4):
+            vectors = embedder.embed([c.embed_text() for c, _ in batch], progress=progress.advance)
+            if writing is not None:
+                writing.result()
+            writing = writer.submit(write, batch, vectors)
+        if writing is not None:
+            writing.result()
     report.write_seconds = time.perf_counter() - began
 
 

@@ -86,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     b = kinds.add_parser("ingest", help="pipeline chunks/s against a bare model encode of the same chunks")
     b.add_argument("--beir", type=Path, default=scifact, metavar="DIR", help=f"BEIR folder (default: {scifact})")
     b.add_argument("--docs", type=_positive, default=400, help="documents to ingest (default: 400)")
+    b.add_argument("--runs", type=_positive, default=3, help="rounds; medians are reported (default: 3)")
     b.add_argument("--json", action="store_true")
     b.set_defaults(run=_bench, run_kind="ingest")
     b = kinds.add_parser("query", help="warm retrieve/answer latency at growing index sizes")
@@ -324,7 +325,8 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
     if kind == "ingest":
         from ingest.pipeline import ingest
 
-        result = bench.bench_ingest(args.beir / "corpus.jsonl", settings, work, ingest, args.docs, progress=_say)
+        result = bench.bench_ingest(args.beir / "corpus.jsonl", settings, work, ingest, args.docs,
+                                    runs=args.runs, progress=_say)
     elif kind == "query":
         from ingest.chunking import chunk_document
         from ingest.pipeline import publish

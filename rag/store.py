@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Container, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -117,15 +117,23 @@ class Index:
                 metadatas=[_chunk_meta(c, h) for c, h in zip(part, sha256[i:i + _PAGE], strict=True)],
             )
 
-    def finish_file(self, record: FileRecord) -> None:
-        """Drop the file's chunks from other versions of it, then record it as done."""
-        stale: Any = {"$and": [{"source": record.source}, {"sha256": {"$ne": record.sha256}}]}
-        self._chunks.delete(where=stale)
-        self._files.upsert(
-            ids=[_file_id(record.source)], embeddings=_DUMMY,
-            metadatas=[{"source": record.source, "sha256": record.sha256, "chunks": record.chunks,
-                        "title": record.title, "indexed_at": record.indexed_at}],
-        )
+    def finish_files(self, records: Sequence[FileRecord], replacing: Container[str] = ()) -> None:
+        """Record files as done; first drop chunks of other versions of those in `replacing`.
+
+        Only files already in the ledger can have chunks of another version that a reader might
+        see; stray chunks of a new file (left by a killed run) are removed when the index is published.
+        """
+        for record in records:
+            if record.source in replacing:
+                stale: Any = {"$and": [{"source": record.source}, {"sha256": {"$ne": record.sha256}}]}
+                self._chunks.delete(where=stale)
+        for i in range(0, len(records), _PAGE):
+            part = records[i:i + _PAGE]
+            self._files.upsert(
+                ids=[_file_id(r.source) for r in part], embeddings=np.ones((len(part), 1), dtype=np.float32),
+                metadatas=[{"source": r.source, "sha256": r.sha256, "chunks": r.chunks,
+                            "title": r.title, "indexed_at": r.indexed_at} for r in part],
+            )
 
     def forget(self, source: str) -> None:
         """Remove a file: its chunks first, then its ledger record."""

@@ -140,15 +140,16 @@ class _Phases:
 
 
 def bench_ingest(corpus_jsonl: Path, settings: Settings, work: Path, ingest_fn: IngestFn, docs: int = 400, *,
-                 embedder: Embedder | None = None, progress: Say | None = None) -> dict[str, Any]:
+                 runs: int = 3, embedder: Embedder | None = None, progress: Say | None = None) -> dict[str, Any]:
     """Ingest throughput of the real pipeline against a bare encode of the same chunks.
 
     The first `docs` documents are written as Markdown (`# title`, blank line, text) under
-    `work/ingest-docs/scifact/` and ingested with `rebuild=True` into `work/ingest-home` with a
-    plain (never cached) `Embedder`, already loaded and warmed up. The chunks are then read back
-    from the built index, put in pipeline order (source, position), and their `embed_text()` is
-    encoded again with the same model and batch size: the ratio is the pipeline's share of
-    bare-model speed while writing.
+    `work/ingest-docs/scifact/`. Each of `runs` rounds ingests them with `rebuild=True` into
+    `work/ingest-home` with a plain (never cached) `Embedder`, already loaded and warmed up, then
+    reads the chunks back from the built index, puts them in pipeline order (source, position) and
+    encodes their `embed_text()` again with the same model and batch size. A round's ratio is the
+    pipeline's share of bare-model speed while writing; the figures reported are medians over rounds
+    (the two halves of a round run back to back, so machine noise hits both alike).
     """
     say = progress or _quiet
     plain = embedder or Embedder(settings.embed_model, settings.embed_batch_size)
@@ -161,34 +162,45 @@ def bench_ingest(corpus_jsonl: Path, settings: Settings, work: Path, ingest_fn: 
     bench = _bench_settings(settings, work / "ingest-home", "bench-ingest")
     say(f"ingest: {written} documents, model {plain.name}, batch {plain.batch_size}; loading and warming the model")
     plain.embed(["A sentence to warm the model up before anything is timed."] * plain.batch_size)
-    began = time.perf_counter()
-    report = ingest_fn([folder], bench, rebuild=True, progress=_Phases(say), embedder=plain)
-    wall = time.perf_counter() - began
-    if not report.chunks:
-        raise RagError(f"the pipeline wrote no chunks from {folder} ({len(report.failed)} files failed)")
-    index = Store(bench).open()
-    chunks = sorted((chunk_from_record(i, t, m) for i, t, m in index.all_chunks()), key=lambda c: (c.source, c.index))
-    texts = [c.embed_text() for c in chunks]
-    say(f"bare encode of the same {len(texts)} chunks")
-    began = time.perf_counter()
-    plain.embed(texts)
-    bare = time.perf_counter() - began
-    pipeline_cps = report.chunks / report.write_seconds
-    bare_cps = len(texts) / bare
+    rounds: list[dict[str, Any]] = []
+    for n in range(1, runs + 1):
+        say(f"round {n}/{runs}: pipeline")
+        began = time.perf_counter()
+        report = ingest_fn([folder], bench, rebuild=True, progress=_Phases(say), embedder=plain)
+        wall = time.perf_counter() - began
+        if not report.chunks:
+            raise RagError(f"the pipeline wrote no chunks from {folder} ({len(report.failed)} files failed)")
+        index = Store(bench).open()
+        chunks = sorted((chunk_from_record(i, t, m) for i, t, m in index.all_chunks()),
+                        key=lambda c: (c.source, c.index))
+        texts = [c.embed_text() for c in chunks]
+        say(f"round {n}/{runs}: bare encode of the same {len(texts)} chunks")
+        began = time.perf_counter()
+        plain.embed(texts)
+        bare = time.perf_counter() - began
+        rounds.append({"chunks": report.chunks, "bare_chunks": len(texts), "failed": len(report.failed),
+                       "write_s": report.write_seconds, "wall_s": wall, "bare_s": bare,
+                       "ratio": report.chunks / report.write_seconds / (len(texts) / bare),
+                       "end_to_end_ratio": report.chunks / wall / (len(texts) / bare)})
+
+    def median(key: str) -> float:
+        return float(statistics.median(r[key] for r in rounds))
+
+    chunks, bare_chunks = rounds[-1]["chunks"], rounds[-1]["bare_chunks"]
     return {
-        "documents": written, "files_failed": len(report.failed), "chunks": report.chunks,
-        "bare_chunks": len(texts), "model": plain.name, "batch_size": plain.batch_size,
-        "torch_threads": _torch_threads(),
+        "documents": written, "files_failed": rounds[-1]["failed"], "chunks": chunks,
+        "bare_chunks": bare_chunks, "model": plain.name, "batch_size": plain.batch_size,
+        "torch_threads": _torch_threads(), "runs": runs,
         "bare_chunks_from": "read back from the built index, in pipeline order (source, position)",
-        "pipeline_write_seconds": round(report.write_seconds, 2),
-        "pipeline_chunks_per_s": round(pipeline_cps, 2),
-        "pipeline_seconds": round(report.seconds, 2),
-        "pipeline_wall_seconds": round(wall, 2),
-        "end_to_end_chunks_per_s": round(report.chunks / wall, 2),
-        "bare_encode_seconds": round(bare, 2),
-        "bare_chunks_per_s": round(bare_cps, 2),
-        "ratio": round(pipeline_cps / bare_cps, 3),
-        "end_to_end_ratio": round(report.chunks / wall / bare_cps, 3),
+        "pipeline_write_seconds": round(median("write_s"), 2),
+        "pipeline_chunks_per_s": round(chunks / median("write_s"), 2),
+        "pipeline_wall_seconds": round(median("wall_s"), 2),
+        "end_to_end_chunks_per_s": round(chunks / median("wall_s"), 2),
+        "bare_encode_seconds": round(median("bare_s"), 2),
+        "bare_chunks_per_s": round(bare_chunks / median("bare_s"), 2),
+        "ratio": round(median("ratio"), 3),
+        "end_to_end_ratio": round(median("end_to_end_ratio"), 3),
+        "ratios": [round(r["ratio"], 3) for r in rounds],
         "peak_rss_mib": peak_rss_mib(),
     }
 
@@ -276,8 +288,8 @@ def build_index(settings: Settings, real: list[tuple[Chunk, str]], vectors: np.n
         if written % 10_000 == 0 or written == size:
             say(f"  {written}/{size} chunks written ({time.perf_counter() - began:.0f} s)")
     upserted = time.perf_counter()
-    for source, (sha, count, title) in ledger.items():
-        index.finish_file(FileRecord(source, sha, count, title, time.time()))
+    index.finish_files([FileRecord(source, sha, count, title, time.time())
+                        for source, (sha, count, title) in ledger.items()])
     recorded = time.perf_counter()
     say(f"  {len(ledger)} ledger records ({recorded - upserted:.0f} s); publishing (BM25)")
     index.set_metadata(bench_recipe=recipe, last_ingest=time.time())
@@ -491,11 +503,12 @@ def format_bench(name: str, result: dict[str, Any]) -> str:
              f"{r['pipeline_chunks_per_s']:.1f} chunks/s ({r['pipeline_write_seconds']} s)"],
             ["pipeline, end to end", f"{r['end_to_end_chunks_per_s']:.1f} chunks/s ({r['pipeline_wall_seconds']} s)"],
             ["bare model encode", f"{r['bare_chunks_per_s']:.1f} chunks/s ({r['bare_encode_seconds']} s)"],
-            ["pipeline / bare", f"{r['ratio']:.3f} (end to end {r['end_to_end_ratio']:.3f})"],
+            ["pipeline / bare", f"{r['ratio']:.3f} (end to end {r['end_to_end_ratio']:.3f}); "
+                                f"rounds: {', '.join(f'{x:.3f}' for x in r['ratios'])}"],
             ["model, batch, threads", f"{r['model']}, {r['batch_size']}, {r['torch_threads']}"],
             ["peak RSS", f"{r['peak_rss_mib']:.0f} MiB"],
         ]
-        return _table(["ingest", ""], rows)
+        return _table([f"ingest (medians of {r['runs']} rounds)", ""], rows)
     if name == "query":
         table = []
         for row in result["sizes"]:
