@@ -1,10 +1,10 @@
-"""Bring the index in line with the files: diff by content hash, embed in batches, upsert, delete, report.
+"""Bring the index in line with the files: diff by content hash, embed in batches, upsert, record, publish.
 
 Kill safety: a file's chunks are upserted (by content-derived id) before its ledger record is
-written, and chunks of its other versions are deleted in between. A run killed anywhere leaves
-files either recorded with all their chunks, or unrecorded; the next run redoes the unrecorded
-ones and deletes any chunk that no ledger record accounts for, so it ends where an uninterrupted
-run would have.
+written. Nothing is deleted before `publish`: it builds BM25 over the chunks the ledger accounts
+for, makes that snapshot live, and only then deletes the other chunks (old versions, removed
+files, leftovers of a killed run). A run killed anywhere leaves the last published snapshot
+whole; the next run redoes the unrecorded files and ends where an uninterrupted run would have.
 """
 
 from __future__ import annotations
@@ -161,11 +161,10 @@ def ingest(
         for source, reason in plan.failed.items():
             progress.failed(source, reason)
         documents = _read(plan.add + plan.update, plan.hashes, settings, report, progress)
-        _write(index, documents, {f.source for f in plan.update}, embedder, progress, report)
+        _write(index, documents, embedder, progress, report)
         report.added = sum(1 for f in plan.add if f.source in documents)
         report.updated = sum(1 for f in plan.update if f.source in documents)
-        for source in plan.delete:
-            index.forget(source)
+        index.unrecord(plan.delete)
         report.deleted = len(plan.delete)
         # Nothing to publish when nothing changed and no killed run left chunks behind.
         records = index.files()
@@ -201,7 +200,7 @@ def _read(
 
 
 def _write(
-    index: Index, documents: dict[str, tuple[str, str, list[Chunk]]], replacing: set[str], embedder: Embedder,
+    index: Index, documents: dict[str, tuple[str, str, list[Chunk]]], embedder: Embedder,
     progress: Progress, report: Report,
 ) -> None:
     """Embed all chunks in full batches; write each batch while the next one is embedded.
@@ -222,7 +221,7 @@ def _write(
             if pending[chunk.source] == 0:
                 _, title, chunks = documents[chunk.source]
                 done.append(FileRecord(chunk.source, sha, len(chunks), title, time.time()))
-        index.finish_files(done, replacing)
+        index.finish_files(done)
         report.chunks += len(batch)
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer") as writer:
@@ -252,15 +251,19 @@ def _batches(
 
 
 def publish(store: Store, index: Index, records: dict[str, FileRecord], progress: Progress | None = None) -> None:
-    """Drop chunks no ledger record accounts for, build and save BM25, then make this generation live."""
+    """Build and save BM25 over the chunks the ledger accounts for, make it live, then drop the rest.
+
+    Readers answer from the chunks their BM25 snapshot holds (see `Retriever`), so until the new
+    stamp is live they keep seeing the old versions, and orphans are deleted only after it is.
+    """
     progress = progress or _Quiet()
     progress.start("BM25 index", 1)
     lexical, orphans = build_from_index(index, records)
-    index.delete_chunks(orphans)  # left by a killed run: no ledger record accounts for them
     stamp = f"{time.time_ns()}"
     folder = lexical_folder(store.settings.home, index.name, stamp)
     lexical.save(folder)
     store.activate(index, stamp)
+    index.delete_chunks(orphans)  # old versions, removed files, and chunks left by a killed run
     store.drop_stale_generations()
     for old in folder.parent.iterdir():
         if old != folder and old.name.startswith(f"{store.settings.collection}-g"):

@@ -23,6 +23,11 @@ class LexicalIndex:
         self.ids = ids
         self._retriever = retriever
         self._df = df
+        self._members = frozenset(ids)
+
+    def __contains__(self, chunk_id: object) -> bool:
+        """Whether the chunk belongs to this snapshot of the index."""
+        return chunk_id in self._members
 
     @classmethod
     def build(cls, ids: Sequence[str], texts: Sequence[str]) -> LexicalIndex:

@@ -72,7 +72,12 @@ class _Loaded:
 
 
 class Retriever:
-    """Finds the passages for a question; picks up a newer index without a restart."""
+    """Finds the passages for a question; picks up a newer index without a restart.
+
+    The published BM25 index is the snapshot a reader answers from: dense hits outside it (written
+    by an ingest that has not published yet) are left out, so a reader sees the old index or the
+    new one, never a mix.
+    """
 
     def __init__(self, settings: Settings, store: Store, embedder: Embedder) -> None:
         self.settings = settings
@@ -101,7 +106,7 @@ class Retriever:
         folder = lexical_folder(self.settings.home, *active)
         lexical = LexicalIndex.load(folder)
         if lexical is None:  # a Chroma server's index, or the saved copy is gone: derive it
-            lexical, _ = build_from_index(index)
+            lexical, _ = build_from_index(index, index.files())
             lexical.save(folder)
         return _Loaded(active, index, lexical)
 
@@ -125,7 +130,8 @@ class Retriever:
         bm25: dict[str, float] = {}
         for i, query in enumerate(queries):
             if vectors is not None:
-                found = index.query(vectors[i], n)
+                # Chunks an ingest has written but not yet published are not in this snapshot.
+                found = [(c, sim) for c, sim in index.query(vectors[i], n) if c.id in lexical]
                 rankings.append([c.id for c, _ in found])
                 lists.append((weight, [(c.id, sim) for c, sim in found]))
                 for chunk, sim in found:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import Counter
-from collections.abc import Container, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
@@ -117,16 +117,12 @@ class Index:
                 metadatas=[_chunk_meta(c, h) for c, h in zip(part, sha256[i:i + _PAGE], strict=True)],
             )
 
-    def finish_files(self, records: Sequence[FileRecord], replacing: Container[str] = ()) -> None:
-        """Record files as done; first drop chunks of other versions of those in `replacing`.
+    def finish_files(self, records: Sequence[FileRecord]) -> None:
+        """Record files whose chunks are all in as done.
 
-        Only files already in the ledger can have chunks of another version that a reader might
-        see; stray chunks of a new file (left by a killed run) are removed when the index is published.
+        Chunks of a file's other versions stay until `publish` drops them as orphans (after the
+        new generation stamp is live), so readers of the old stamp keep a complete old view.
         """
-        for record in records:
-            if record.source in replacing:
-                stale: Any = {"$and": [{"source": record.source}, {"sha256": {"$ne": record.sha256}}]}
-                self._chunks.delete(where=stale)
         for i in range(0, len(records), _PAGE):
             part = records[i:i + _PAGE]
             self._files.upsert(
@@ -135,10 +131,10 @@ class Index:
                             "title": r.title, "indexed_at": r.indexed_at} for r in part],
             )
 
-    def forget(self, source: str) -> None:
-        """Remove a file: its chunks first, then its ledger record."""
-        self._chunks.delete(where={"source": source})
-        self._files.delete(ids=[_file_id(source)])
+    def unrecord(self, sources: Sequence[str]) -> None:
+        """Drop files from the ledger; their chunks become orphans that `publish` deletes."""
+        for i in range(0, len(sources), _PAGE):
+            self._files.delete(ids=[_file_id(s) for s in sources[i:i + _PAGE]])
 
     def all_chunks(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
         """Every chunk as (id, text, metadata), page by page."""

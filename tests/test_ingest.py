@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,11 @@ from typing import Any
 import pytest
 
 from ingest.pipeline import ingest
+from rag.assistant import Assistant
 from rag.embedding import Embedder
 from rag.errors import IngestLockedError
 from rag.lexical import LexicalIndex, lexical_folder
+from rag.retrieve import Retriever
 from rag.settings import Settings
 from rag.store import Store
 from tests.conftest import run_rag
@@ -119,16 +122,19 @@ def test_a_second_writer_is_refused(tmp_path: Path, embedder: Embedder) -> None:
             ingest([corpus], settings, embedder=embedder)
 
 
-@pytest.mark.parametrize("start", ["empty", "live"])
+@pytest.mark.parametrize("start", ["empty", "live", "rebuild"])
 def test_killed_ingest_then_rerun_equals_a_clean_build(tmp_path: Path, embedder: Embedder, start: str) -> None:
     corpus = tmp_path / "corpus"
     killed = Settings.load(home=tmp_path / "killed")
-    if start == "live":  # kill an incremental run on an index readers are using
+    published: list[str] = []
+    if start != "empty":  # kill a run (incremental, or a rebuild) on an index readers are using
         _write_corpus(corpus, 2, sentences=30)
         ingest([corpus], killed, embedder=embedder)
+        published = _snapshot(killed)["bm25"]
     _write_corpus(corpus, 40, sentences=30)  # ~80 chunks: several seconds of embedding
     env = {**os.environ, "RAG_HOME": str(tmp_path / "killed"), "RAG_EMBED_BATCH_SIZE": "2"}
-    proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "ingest", str(corpus)], env=env,
+    argv = ["ingest", str(corpus), *(["--rebuild"] if start == "rebuild" else [])]
+    proc = subprocess.Popen([sys.executable, "-m", "rag.cli", *argv], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     reader = Store(killed)
     deadline = time.monotonic() + 300
@@ -143,13 +149,72 @@ def test_killed_ingest_then_rerun_equals_a_clean_build(tmp_path: Path, embedder:
     assert 7 <= done < 40
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    rerun = ingest([corpus], killed, embedder=embedder)
+    if published:  # readers still have the last published snapshot, every chunk of it
+        after = Store(killed)
+        assert _snapshot(killed)["bm25"] == published
+        assert len(after.open().get(published)) == len(published)
+        hits = Retriever(killed, after, embedder).search(["Facts about volcanoes and glaciers"], k=10)
+        assert hits and {h.chunk.source.rsplit("/", 1)[1] for h in hits} == {"doc000.md", "doc001.md"}
+    rerun = ingest([corpus], killed, embedder=embedder, rebuild=start == "rebuild")
     assert rerun.exit_code == 0
 
     clean = Settings.load(home=tmp_path / "clean")
     ingest([corpus], clean, embedder=embedder)
     assert _snapshot(killed) == _snapshot(clean)
     assert len(_snapshot(clean)["ledger"]) == 40
+
+
+class _PauseBeforePublish:
+    """Progress hook that holds an ingest after every write, just before it publishes."""
+
+    def __init__(self) -> None:
+        self.written, self.go = threading.Event(), threading.Event()
+
+    def start(self, phase: str, total: int) -> None:
+        if phase == "BM25 index":
+            self.written.set()
+            assert self.go.wait(60)
+
+    def advance(self, n: int) -> None:
+        pass
+
+    def failed(self, source: str, reason: str) -> None:
+        pass
+
+
+def test_readers_see_the_old_index_or_the_new_one_never_a_mix(tmp_path: Path, embedder: Embedder) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "comet.md").write_text("# Zarquon\n\nThe comet Zarquon has exactly seven tiny moons.\n")
+    (corpus / "lighthouse.md").write_text("# Lighthouse\n\nThe lighthouse keeper counts 42 ships every night.\n")
+    settings = Settings.load(home=tmp_path / ".rag")
+    ingest([corpus], settings, embedder=embedder)
+    reader = Retriever(settings, Store(settings), embedder)
+    questions = ["How many moons does the comet Zarquon have?", "How many ships does the lighthouse keeper count?",
+                 "How many ferries does the harbour master log?"]
+
+    def view() -> dict[str, str]:
+        reader.refresh()
+        return {h.chunk.source: h.chunk.text for h in reader.search(questions, k=10)}
+
+    old = view()
+    (corpus / "comet.md").write_text("# Zarquon\n\nThe comet Zarquon has exactly nine tiny moons.\n")
+    (corpus / "lighthouse.md").unlink()
+    (corpus / "harbour.md").write_text("# Harbour\n\nThe harbour master logs 17 ferries every morning.\n")
+    pause = _PauseBeforePublish()
+    writer = threading.Thread(target=ingest, args=([corpus], settings),
+                              kwargs={"embedder": embedder, "progress": pause})
+    writer.start()
+    try:
+        assert pause.written.wait(120)
+        assert view() == old  # everything is written, nothing published: still the old index
+    finally:
+        pause.go.set()
+        writer.join(60)
+    new = view()
+    assert set(new) == {"corpus/comet.md", "corpus/harbour.md"} and "nine" in new["corpus/comet.md"]
+    assert set(old) == {"corpus/comet.md", "corpus/lighthouse.md"} and "seven" in old["corpus/comet.md"]
+    assert Store(settings).open().count() == 2  # the old versions are gone once the new index is live
 
 
 def test_bad_files_are_reported_skipped_and_nothing_is_lost(tmp_path: Path) -> None:
@@ -186,8 +251,6 @@ def test_missing_path_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_a_reader_picks_up_a_newer_index_without_restart(tmp_path: Path, embedder: Embedder) -> None:
-    from rag.assistant import Assistant
-
     corpus = tmp_path / "corpus"
     _write_corpus(corpus, 2)
     settings = Settings.load(home=tmp_path / ".rag")
