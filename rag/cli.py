@@ -100,6 +100,18 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--runs", type=_positive, default=5)
     b.add_argument("--json", action="store_true")
     b.set_defaults(run=_bench, run_kind="startup")
+    b = kinds.add_parser("load", help="many clients asking a running `rag serve` at once: errors, req/s, "
+                                      "latency, server RSS")
+    b.add_argument("--url", default="http://127.0.0.1:7860", help="the server (default: http://127.0.0.1:7860)")
+    b.add_argument("--clients", type=_positive, default=20, help="clients asking at once (default: 20)")
+    b.add_argument("--questions", type=_positive, default=10, help="questions each client asks (default: 10)")
+    b.add_argument("--questions-file", type=Path, default=None, metavar="FILE.jsonl",
+                   help="golden-format questions, cycled (default: golden.jsonl in RAG_CORPUS)")
+    b.add_argument("--auth", metavar="USER:PASS", default=None,
+                   help="the server's login (default: bearer RAG_API_TOKEN if set)")
+    b.add_argument("--timeout", type=float, default=120.0, help="seconds one request may take (default: 120)")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(run=_bench, run_kind="load")
 
     p = sub.add_parser("status", help="what the index holds")
     p.add_argument("--json", action="store_true")
@@ -180,7 +192,9 @@ class _Bar:
             self._progress.advance(self._task, n)
 
     def failed(self, source: str, reason: str) -> None:
-        self.console.print(f"failed: {source}: {reason}", markup=False, highlight=False)
+        # One line, however long, and a file name's control characters (a newline, an escape) shown escaped.
+        shown = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in source)
+        self.console.print(f"failed: {shown}: {reason}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _ask(args: argparse.Namespace, settings: Settings) -> int:
@@ -316,6 +330,8 @@ def _print_figures(result: dict[str, Any], as_json: bool) -> None:
 
 
 def _bench(args: argparse.Namespace, settings: Settings) -> int:
+    if args.run_kind == "load":
+        return _bench_load(args, settings)
     from rag.eval import bench
 
     work = settings.home / "bench"
@@ -340,6 +356,26 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
     else:
         result = bench.bench_startup(settings.home.resolve(), args.question, args.runs, progress=_say)
     print(json.dumps(result) if args.json else bench.format_bench(kind, result))
+    return 0
+
+
+def _bench_load(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.eval.load import format_load, read_questions, run_load
+
+    user, colon, password = (args.auth or "").partition(":")
+    if args.auth is not None and not (user and colon):
+        raise RagError("--auth: expected USER:PASS")
+    if args.timeout <= 0:
+        raise RagError(f"--timeout: must be more than 0 seconds, got {args.timeout}")
+    token = settings.api_token.get_secret_value() if settings.api_token else None
+    questions = read_questions(args.questions_file or settings.corpus / "golden.jsonl")
+    result = run_load(args.url, questions, args.clients, args.questions, token=token,
+                      auth=(user, password) if args.auth else None, timeout=args.timeout, progress=_say)
+    print(json.dumps(result) if args.json else format_load(result))
+    if result["errors"]:
+        kinds = ", ".join(f"{kind} {n}" for kind, n in result["errors_by_kind"].items())
+        _say(f"error: {result['errors']} of {result['requests']} requests failed ({kinds})")
+        return 1
     return 0
 
 

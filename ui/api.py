@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, UploadFile
@@ -115,10 +117,10 @@ def router(assistant: Assistant, guard: Callable[..., None]) -> APIRouter:
             **_extra(result),
         }
 
-    @api.get("/status", summary="What the index holds")
+    @api.get("/status", summary="What the index holds, and this server process's memory")
     def status() -> Any:
         try:
-            return assistant.status()
+            return {**assistant.status(), "process": process_memory()}
         except RagError as exc:
             return rag_error(exc)
 
@@ -135,6 +137,23 @@ def router(assistant: Assistant, guard: Callable[..., None]) -> APIRouter:
         return JSONResponse(body, status_code=200 if any(r.ok for r in results) else 400)
 
     return api
+
+
+def process_memory() -> dict[str, Any]:
+    """This process: pid, resident memory now and its peak (MiB), from Linux's VmRSS and VmHWM.
+
+    Read over HTTP, so `rag bench load` can watch a remote server's memory; `None` where there is
+    no `/proc` (macOS, Windows).
+    """
+    found: dict[str, float] = {}
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                found[key] = round(int(value.split()[0]) / 1024, 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return {"pid": os.getpid(), "rss_mib": found.get("VmRSS"), "peak_rss_mib": found.get("VmHWM")}
 
 
 def _extra(result: Answer) -> dict[str, Any]:
