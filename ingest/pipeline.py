@@ -120,11 +120,32 @@ def make_plan(paths: list[Path], index: Index | None, settings: Settings) -> Pla
         else:
             plan.unchanged.append(file.source)
     seen = {f.source for f in files}
+    _refuse_vanished_folders(paths, scopes, seen, records)
     plan.delete = sorted(
         s for s in records
         if s not in seen and any(s == scope or (scope.endswith("/") and s.startswith(scope)) for scope in scopes)
     )
     return plan
+
+
+def _refuse_vanished_folders(
+    paths: list[Path], scopes: list[str], seen: set[str], records: dict[str, FileRecord]
+) -> None:
+    """Refuse a folder that now holds no document at all while the index holds documents from it.
+
+    An unmounted disk or an emptied sync folder looks like one whose files were all deleted;
+    removing all of them from the index on that evidence would lose them without a word.
+    """
+    for path, scope in zip(paths, scopes, strict=True):
+        if not scope.endswith("/") or any(s.startswith(scope) for s in seen):
+            continue
+        held = sum(1 for s in records if s.startswith(scope))
+        if held:
+            raise SourceError(
+                f"{path}: the folder holds no documents now, but the index holds {held} from it; "
+                "if it is an unmounted disk or a moved folder, put it back; to drop them on purpose, "
+                "run `rag ingest --rebuild` with the folders to keep"
+            )
 
 
 def _live_index(store: Store, settings: Settings, rebuild: bool) -> Index | None:

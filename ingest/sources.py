@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import logging
@@ -73,7 +74,10 @@ def read_document(file: SourceFile, max_bytes: int) -> SourceDocument:
         raise
     except Exception as exc:  # a broken file must never stop the ingest of the others
         kind = file.path.suffix.lstrip(".").upper()
-        raise SourceError(f"corrupt or unreadable {kind} file ({type(exc).__name__}: {exc})") from None
+        raise SourceError(
+            f"corrupt or unreadable {kind} file ({type(exc).__name__}: {_one_line(exc)}); "
+            "open and re-save it, or remove it"
+        ) from None
     if not text.strip():
         raise SourceError("no text in this file; nothing to index")
     return SourceDocument(
@@ -98,7 +102,15 @@ def read_bytes(path: Path, max_bytes: int) -> bytes:
     except FileNotFoundError:
         raise SourceError("file disappeared while indexing") from None
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise SourceError("symbolic link loop; point the link at a real file or remove it") from None
         raise SourceError(f"cannot read the file ({exc.strerror or exc})") from None
+
+
+def _one_line(exc: Exception) -> str:
+    """A library's error message, on one line and at most 200 characters (some quote whole objects)."""
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 200 else text[:199] + "…"
 
 
 def _size(n: int) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 from rag.answer import Answerer, Draft
 from rag.answer.extractive import ExtractiveAnswerer
 from rag.answer.llm import Backend, LLMAnswerer, LLMError
-from rag.chat import History, normalise, queries_for
+from rag.chat import History, clean_text, normalise, queries_for
 from rag.embedding import Embedder
 from rag.errors import RagError
 from rag.retrieve import Mode, Retriever
@@ -168,7 +168,7 @@ def _best(hits: list[Hit]) -> float:
 
 
 def _clean(question: str) -> str:
-    question = " ".join(str(question).split())
+    question = " ".join(clean_text(str(question)).split())
     if not question:
         raise RagError("the question is empty; type a question")
     if len(question) > MAX_QUESTION_CHARS:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -22,6 +23,15 @@ class Turn:
 
 History = Sequence[Turn | Mapping[str, str]]
 
+# Control characters (a NUL, a terminal escape, a bare carriage return) and lone surrogates (the
+# invalid UTF-8 of a terminal or a JSON body): they carry no meaning and break the tokenizers.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """`text` with control characters and lone surrogates turned into spaces (tabs and newlines kept)."""
+    return _CONTROL.sub(" ", text)
+
 
 def normalise(history: History | None) -> list[Turn]:
     """Accept `Turn`s or `{"role", "content"}` dicts (oldest first); refuse anything else."""
@@ -32,7 +42,7 @@ def normalise(history: History | None) -> list[Turn]:
             raise RagError(
                 f"history[{i}]: expected {{'role': 'user' | 'assistant', 'content': str}}, got {item!r}"
             )
-        turns.append(Turn("user" if role == "user" else "assistant", content))
+        turns.append(Turn("user" if role == "user" else "assistant", clean_text(content)))
     return turns
 
 
