@@ -287,8 +287,7 @@ def post_json(api: httpx.Client, path: str, body: dict[str, Any]) -> httpx.Respo
 def one_line_error(response: httpx.Response, status: int) -> str:
     assert response.status_code == status, response.text
     body = response.json()
-    # Starlette's own body errors still answer {"detail": ...}: ui/server.py handles only FastAPI's.
-    message = body["error"]["message"] if "error" in body else body["detail"]
+    message = body["error"]["message"]
     assert isinstance(message, str) and message and "\n" not in message and "Traceback" not in message
     return message
 

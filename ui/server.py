@@ -17,6 +17,7 @@ from fastapi.exceptions import HTTPException, RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from swagger_ui_bundle import swagger_ui_path
 
 from rag.assistant import Assistant
@@ -61,8 +62,8 @@ def create_app(assistant: Assistant) -> Any:
                   openapi_url=None)
     app.include_router(router(assistant, guard))
 
-    @app.exception_handler(HTTPException)
-    def refused(request: Request, exc: HTTPException) -> JSONResponse:  # OpenAI-shaped, like every API error
+    @app.exception_handler(StarletteHTTPException)  # FastAPI's subclass, and Starlette's own body errors
+    def refused(request: Request, exc: StarletteHTTPException) -> JSONResponse:  # OpenAI-shaped, like every API error
         kind = "authentication_error" if exc.status_code == 401 else "invalid_request_error"
         body = {"error": {"message": str(exc.detail), "type": kind}}
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
