@@ -34,5 +34,12 @@ browser:
 test: lint browser
 	$(BIN)/pytest
 
+# A Chroma server for RAG_CHROMA_URL=http://127.0.0.1:8000 (the `chroma` command comes with chromadb, works offline).
+.PHONY: chroma
+CHROMA_PATH ?= .rag/chroma-server
+CHROMA_PORT ?= 8000
+chroma: install
+	$(BIN)/chroma run --path $(CHROMA_PATH) --host 127.0.0.1 --port $(CHROMA_PORT)
+
 clean:
 	rm -rf $(VENV) .rag

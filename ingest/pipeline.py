@@ -294,9 +294,14 @@ def publish(store: Store, index: Index, records: dict[str, FileRecord], progress
 
 @contextmanager
 def _writer_lock(settings: Settings) -> Iterator[None]:
-    """One writer at a time per embedded index (a Chroma server arbitrates its own writes)."""
+    """One writer at a time per index: a file lock in RAG_HOME, or a lock held inside the Chroma server.
+
+    Two writers of one index would delete each other's unrecorded chunks as orphans, or drop each
+    other's generations, so a Chroma server shared by several machines needs a lock of its own.
+    """
     if settings.chroma_url:
-        yield
+        with Store(settings).writer_lock():
+            yield
         return
     settings.home.mkdir(parents=True, exist_ok=True)
     path = settings.home / "ingest.lock"
