@@ -29,9 +29,12 @@ from ingest.sources import SourceFile, discover, read_bytes, read_document
 from rag.embedding import Embedder
 from rag.errors import IngestLockedError, SourceError
 from rag.lexical import build_from_index, lexical_folder
+from rag.retrieve import RECHECK_S
 from rag.settings import Settings
 from rag.store import FileRecord, Index, Store
 from rag.types import Chunk
+
+READERS_SWITCH_S = 2 * RECHECK_S  # readers look for a new stamp before a question, at most once per RECHECK_S
 
 
 class Progress(Protocol):
@@ -275,8 +278,10 @@ def publish(store: Store, index: Index, records: dict[str, FileRecord], progress
     """Build and save BM25 over the chunks the ledger accounts for, make it live, then drop the rest.
 
     Readers answer from the chunks their BM25 snapshot holds (see `Retriever`), so until the new
-    stamp is live they keep seeing the old versions, and orphans are deleted only after it is.
+    stamp is live they keep seeing the old versions. Old versions and the previous generation are
+    deleted only once every reader has had time to notice the new stamp (`READERS_SWITCH_S`).
     """
+    rebuilt = (active := store.active()) is not None and active[0] != index.name
     progress = progress or _Quiet()
     progress.start("BM25 index", 1)
     lexical, orphans = build_from_index(index, records)
@@ -284,6 +289,8 @@ def publish(store: Store, index: Index, records: dict[str, FileRecord], progress
     folder = lexical_folder(store.settings.home, index.name, stamp)
     lexical.save(folder)
     store.activate(index, stamp)
+    if orphans or rebuilt:
+        time.sleep(READERS_SWITCH_S)  # readers in other processes move to the new stamp meanwhile
     index.delete_chunks(orphans)  # old versions, removed files, and chunks left by a killed run
     store.drop_stale_generations()
     for old in folder.parent.iterdir():

@@ -19,7 +19,7 @@ from rag.store import Index, Store
 from rag.types import Chunk, Hit
 
 Mode = Literal["dense", "bm25", "hybrid"]
-_RECHECK_S = 1.0  # how often a reader looks for a newer index
+RECHECK_S = 1.0  # how often a reader looks for a newer index
 
 
 def rrf(rankings: Sequence[Sequence[str]], k: int = 60) -> dict[str, float]:
@@ -91,7 +91,7 @@ class Retriever:
         """The live index and its BM25 index, reloaded when an ingest has published a new one."""
         with self._lock:
             now = time.monotonic()
-            if self._loaded is None or now - self._checked > _RECHECK_S:
+            if self._loaded is None or now - self._checked > RECHECK_S:
                 self._checked = now
                 active = self.store.active()
                 if active is None:
@@ -115,7 +115,8 @@ class Retriever:
         with self._lock:
             self._checked = 0.0
 
-    def search(self, queries: Sequence[str], k: int | None = None, mode: Mode | None = None) -> list[Hit]:
+    def search(self, queries: Sequence[str], k: int | None = None, mode: Mode | None = None,
+               retry: bool = True) -> list[Hit]:
         """The best `k` chunks for `queries` (fused when several), at most `per_source` per document."""
         k = k or self.settings.k
         mode = mode or self.settings.mode
@@ -146,6 +147,9 @@ class Retriever:
         fused = rrf(rankings, self.settings.rrf_k) if self.settings.fusion == "rrf" else zfuse(lists)
         missing = [cid for cid in fused if cid not in chunks]
         stored = index.get(missing)
+        if retry and len(stored) < len(missing):  # deleted by a newer publish: this snapshot is out of date
+            self.refresh()
+            return self.search(queries, k, mode, retry=False)
         for cid, (chunk, _) in stored.items():
             chunks[cid] = chunk
         ranked = [cid for cid in sorted(fused, key=lambda c: -fused[c]) if cid in chunks]

@@ -166,9 +166,9 @@ class Index:
         )
         ids, docs = res["ids"][0], (res["documents"] or [[]])[0]
         metas, dists = (res["metadatas"] or [[]])[0], (res["distances"] or [[]])[0]
-        return [
+        return [  # a record deleted while the query ran can come back without its metadata
             (chunk_from_record(i, d or "", m), 1.0 - float(dist))
-            for i, d, m, dist in zip(ids, docs, metas, dists, strict=True)
+            for i, d, m, dist in zip(ids, docs, metas, dists, strict=True) if m
         ]
 
     def get(self, ids: Sequence[str]) -> dict[str, tuple[Chunk, np.ndarray[Any, Any]]]:
@@ -181,7 +181,7 @@ class Index:
             i: (chunk_from_record(i, d or "", m), np.asarray(v, dtype=np.float32))
             for i, d, m, v in zip(
                 res["ids"], res["documents"] or [], res["metadatas"] or [], vectors, strict=True
-            )
+            ) if m
         }
 
 

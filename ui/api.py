@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from rag.assistant import Assistant
-from rag.errors import IndexMissingError, RagError
+from rag.errors import IndexMissingError, RagError, StoreError
 from rag.text import count_tokens
 from rag.types import Answer
 from ui.uploads import add_documents
@@ -61,9 +61,11 @@ def error(status: int, message: str, kind: str = "invalid_request_error") -> JSO
 
 
 def rag_error(exc: RagError) -> JSONResponse:
-    """A `RagError` as a response: 503 while there is no index, otherwise 400."""
+    """A `RagError` as a response: 503 while there is no index or the store is unreachable, otherwise 400."""
     if isinstance(exc, IndexMissingError):
         return error(503, str(exc), "index_missing")
+    if isinstance(exc, StoreError):
+        return error(503, str(exc), "store_unavailable")
     return error(400, str(exc))
 
 
