@@ -29,3 +29,8 @@ class SourceError(RagError):
 
 class IngestLockedError(RagError):
     """Another ingest is writing to the same index."""
+
+
+def one_line(exc: object) -> str:
+    """An error's text on one line (library messages can span several)."""
+    return " ".join(str(exc).split())

@@ -5,27 +5,23 @@ Layout inside Chroma, for the index named `rag`:
   one upsert, so a rebuild becomes visible all at once, and readers notice a new stamp.
 - `rag-g<time>` is a generation's chunk collection; its metadata holds the fingerprint.
 - `rag-g<time>-files` is that generation's ledger: one record per file that is completely in.
-- `rag-lock` exists while an ingest writes to a Chroma server (see `Store.writer_lock`).
+- `rag-lock` exists while an ingest writes to a Chroma server (see `rag.chroma_server.writer_lock`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import socket
-import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
 
 import numpy as np
 
-from rag.errors import IndexMismatchError, IndexMissingError, IngestLockedError, SettingsError, StoreError
+from rag.chroma_server import check_heartbeat, limit_wait, server_address
+from rag.errors import IndexMismatchError, IndexMissingError, SettingsError, StoreError, one_line
 from rag.settings import Settings
 from rag.types import Chunk
 
@@ -37,8 +33,6 @@ CHUNKER = "sentences-v1"  # bump when chunk boundaries or embedded text change
 PARSER = "readers-v1"  # bump when a format reader extracts different text
 _PAGE = 1000  # records per Chroma call
 _DUMMY = np.ones((1, 1), dtype=np.float32)  # side collections hold no vectors, but Chroma wants one per record
-_LOCK_TTL_S = 60.0  # a dead writer's lock on a Chroma server lapses after this; a live one renews it
-_CONNECT_S, _REQUEST_S = 10.0, 300.0  # a Chroma server that does not answer is an error, not a hang
 
 _SETTING_NAMES = {
     "embed_model": "RAG_EMBED_MODEL", "chunk_tokens": "RAG_CHUNK_TOKENS",
@@ -210,12 +204,12 @@ class Store:
             chroma_settings = ChromaSettings(anonymized_telemetry=False)
             try:
                 if self.settings.chroma_url:
-                    base, port = _server_address(self.settings.chroma_url)
-                    _check_heartbeat(base)
+                    base, port = server_address(self.settings.chroma_url)
+                    check_heartbeat(base)
                     self._client = chromadb.HttpClient(
                         host=base, port=port, ssl=base.startswith("https:"), settings=chroma_settings,
                     )
-                    _limit_wait(self._client)
+                    limit_wait(self._client)
                 else:
                     path = self.settings.home / "chroma"
                     path.mkdir(parents=True, exist_ok=True)
@@ -225,7 +219,7 @@ class Store:
             except Exception as exc:
                 hint = ("; check RAG_CHROMA_URL and that the server runs (`chroma run --path DIR --port PORT`),"
                         " or unset RAG_CHROMA_URL for the embedded index" if self.settings.chroma_url else "")
-                raise StoreError(f"cannot open the index at {self.location}: {_one_line(exc)}{hint}") from None
+                raise StoreError(f"cannot open the index at {self.location}: {one_line(exc)}{hint}") from None
         return self._client
 
     def active(self) -> tuple[str, str] | None:
@@ -241,7 +235,7 @@ class Store:
         except NotFoundError:
             return None
         except Exception as exc:  # a Chroma server that went away, or a damaged store
-            raise StoreError(f"cannot read the index at {self.location}: {_one_line(exc)}") from None
+            raise StoreError(f"cannot read the index at {self.location}: {one_line(exc)}") from None
         if not res["ids"] or not res["metadatas"]:
             return None
         meta = res["metadatas"][0]
@@ -297,116 +291,11 @@ class Store:
                 dropped.append(name)
         return dropped
 
-    @contextmanager
-    def writer_lock(self, ttl: float = _LOCK_TTL_S) -> Iterator[None]:
-        """Be the only writer of the index on a Chroma server while the block runs.
+    def writer_lock(self, ttl: float | None = None) -> AbstractContextManager[None]:
+        """Be the only writer of the index on a Chroma server while the block runs (see `rag.chroma_server`)."""
+        from rag.chroma_server import LOCK_TTL_S, writer_lock
 
-        Chroma has no conditional write, but collection names are unique, so creating the collection
-        `<collection>-lock` is an atomic test-and-set across processes and machines. Its metadata
-        names the owner and an expiry that a background thread renews every `ttl / 4` seconds, so
-        the lock of a writer that died lapses `ttl` seconds later and is then taken over.
-
-        Raises:
-            IngestLockedError: another writer holds the lock and has renewed it within `ttl` seconds.
-            StoreError: the server cannot be reached.
-        """
-        client = self.client()
-        name = f"{self.settings.collection}-lock"
-        owner: dict[str, str | int] = {"token": uuid.uuid4().hex, "pid": os.getpid(), "host": socket.gethostname()}
-        lock = self._take_lock(client, name, owner, ttl)
-        stop = threading.Event()
-
-        def renew() -> None:
-            while not stop.wait(ttl / 4):
-                try:
-                    lock.modify(metadata={**owner, "expires": time.time() + ttl})
-                except Exception:  # the server is gone (the ingest fails too) or the lock lapsed
-                    return
-
-        renewer = threading.Thread(target=renew, name="ingest-lock", daemon=True)
-        renewer.start()
-        try:
-            yield
-        finally:
-            stop.set()
-            renewer.join()
-            with suppress(Exception):  # if the server is gone, the lock lapses by itself
-                if (client.get_collection(name).metadata or {}).get("token") == owner["token"]:
-                    client.delete_collection(name)
-
-    def _take_lock(self, client: ClientAPI, name: str, owner: dict[str, str | int], ttl: float) -> Collection:
-        from chromadb.errors import NotFoundError
-
-        failure: Exception | None = None
-        for _ in range(3):
-            try:
-                return client.create_collection(
-                    name, metadata={**owner, "expires": time.time() + ttl}, embedding_function=None
-                )
-            except Exception as exc:  # usually: it exists already
-                failure = exc
-            try:
-                held = client.get_collection(name, embedding_function=None)
-            except NotFoundError:
-                continue  # released in between: try again
-            except Exception as exc:
-                raise StoreError(f"cannot reach the index at {self.location}: {_one_line(exc)}") from None
-            meta = held.metadata or {}
-            left = float(meta.get("expires") or 0) - time.time()
-            if left > 0:
-                raise IngestLockedError(
-                    f"another ingest (pid {meta.get('pid')} on {meta.get('host')}) is writing to the index at "
-                    f"{self.location}; wait for it to finish (if it crashed, its lock lapses in {left:.0f} s)"
-                )
-            # Its writer died. Rename it by id before deleting, so that of two writers taking over
-            # at once neither deletes a lock the other has just created; one create then wins.
-            expired = f"{name}-expired-{owner['token']}"
-            with suppress(Exception):
-                held.modify(name=expired)
-                client.delete_collection(expired)
-        raise StoreError(f"cannot take the writer lock at {self.location}: {_one_line(failure)}")
-
-
-def _server_address(url: str) -> tuple[str, int]:
-    """`RAG_CHROMA_URL` as the base URL and port `chromadb.HttpClient` takes; a path prefix is kept (proxies)."""
-    parsed = urlparse(url.strip())
-    try:
-        port = parsed.port or (443 if parsed.scheme == "https" else 8000)
-    except ValueError:
-        port = 0
-    if parsed.scheme not in ("http", "https") or not parsed.hostname or not port or parsed.query or parsed.fragment:
-        raise SettingsError(
-            f"RAG_CHROMA_URL: {url!r} is not a Chroma server address like http://127.0.0.1:8000"
-        )
-    host = f"[{parsed.hostname}]" if ":" in parsed.hostname else parsed.hostname
-    return f"{parsed.scheme}://{host}:{port}{parsed.path.rstrip('/')}", port
-
-
-def _check_heartbeat(base: str) -> None:
-    """Fail in seconds, with the reason, when nothing (or something other than Chroma) answers at `base`."""
-    import httpx
-
-    try:
-        response = httpx.get(f"{base}/api/v2/heartbeat", timeout=_CONNECT_S)
-    except httpx.TimeoutException:
-        raise ConnectionError(f"no answer within {_CONNECT_S:.0f} s") from None
-    except httpx.HTTPError as exc:
-        raise ConnectionError(f"{type(exc).__name__}: {exc}") from None
-    if response.status_code != 200 or "heartbeat" not in response.text:
-        raise ConnectionError(f"HTTP {response.status_code} from {base}/api/v2/heartbeat: not a Chroma server")
-
-
-def _limit_wait(client: ClientAPI) -> None:
-    """chromadb's HTTP client waits forever for an answer; bound it (a server that hangs is then an error)."""
-    import httpx
-
-    session = getattr(getattr(client, "_server", None), "_session", None)
-    if isinstance(session, httpx.Client):
-        session.timeout = httpx.Timeout(_REQUEST_S, connect=_CONNECT_S)
-
-
-def _one_line(exc: object) -> str:
-    return " ".join(str(exc).split())
+        return writer_lock(self, LOCK_TTL_S if ttl is None else ttl)
 
 
 def _file_id(source: str) -> str:

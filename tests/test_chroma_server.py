@@ -333,7 +333,7 @@ def test_nothing_listening_is_a_store_error(tmp_path: Path) -> None:
 
 
 def test_a_silent_server_is_an_error_not_a_hang(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("rag.store._CONNECT_S", 1.0)  # chromadb's own client would wait forever
+    monkeypatch.setattr("rag.chroma_server.CONNECT_S", 1.0)  # chromadb's own client would wait forever
     with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts connections, never answers
         url = f"http://127.0.0.1:{silent.getsockname()[1]}"
         began = time.monotonic()
