@@ -19,7 +19,7 @@ import httpx
 
 from rag.errors import RagError
 from rag.eval.answers import read_golden
-from rag.eval.metrics import mean, percentile
+from rag.eval.bench import percentiles
 
 Say = Callable[[str], None]
 Auth = httpx.BasicAuth | None
@@ -51,13 +51,6 @@ def read_questions(path: Path) -> list[Question]:
 
 def _quiet(_: str) -> None:
     pass
-
-
-def _stats(values: Sequence[float]) -> dict[str, float]:
-    if not values:
-        return {"p50": 0.0, "p95": 0.0, "mean": 0.0, "max": 0.0}
-    return {"p50": round(percentile(values, 50), 1), "p95": round(percentile(values, 95), 1),
-            "mean": round(mean(values), 1), "max": round(max(values), 1)}
 
 
 def _process(client: httpx.Client, url: str) -> dict[str, Any]:
@@ -184,8 +177,8 @@ def _result(url: str, clients: int, per_client: int, questions: Sequence[Questio
         "errors_by_kind": dict(Counter(o.error for o in failed if o.error)),
         "error_examples": {o.error: o.detail for o in reversed(failed) if o.error},
         "seconds": round(seconds, 2), "throughput_rps": round(len(outcomes) / seconds, 2) if seconds else 0.0,
-        "latency_ms": _stats([o.ms for o in done]),
-        "server_ms": _stats([o.server_ms for o in done if o.server_ms is not None]),
+        "latency_ms": percentiles([o.ms for o in done]),
+        "server_ms": percentiles([o.server_ms for o in done if o.server_ms is not None]),
         "answers": {"cited": sum(o.cited and not o.abstained for o in done),
                     "abstained": sum(o.abstained for o in done),
                     "answerable": len(answerable),
