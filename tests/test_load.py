@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 
+from rag.embedding import Embedder
 from rag.eval.load import format_load, read_questions, run_load
-from tests.conftest import ROOT, Live, free_port, run_rag
+from tests.conftest import ROOT, Live, free_port, indexed_copy, run_rag, serving
 
 GOLDEN = ROOT / "corpus" / "golden.jsonl"
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[Live]:
+    """A server of its own: the shared one holds other tests' uploads, which can answer "unanswerable" questions."""
+    base = indexed_copy(tmp_path_factory.mktemp("load"), embedder)
+    with serving(base) as url:
+        yield Live(url, base)
 
 
 def test_twenty_clients_get_cited_answers_or_abstentions(live: Live) -> None:
