@@ -16,7 +16,7 @@ import pytest
 from ingest.pipeline import ingest
 from rag.assistant import Assistant
 from rag.embedding import Embedder
-from rag.errors import IngestLockedError
+from rag.errors import IngestLockedError, StoreError
 from rag.lexical import LexicalIndex, lexical_folder
 from rag.retrieve import Retriever
 from rag.settings import Settings
@@ -142,8 +142,12 @@ def test_killed_ingest_then_rerun_equals_a_clean_build(tmp_path: Path, embedder:
     # Watch the writer's ledger from this process and kill it once some files, not all, are in.
     while time.monotonic() < deadline and proc.poll() is None and done < 7:
         time.sleep(0.2)
-        if (tmp_path / "killed" / "chroma").exists():
-            ledgers = [c for c in reader.client().list_collections() if c.name.endswith("-files")]
+        if (tmp_path / "killed" / "chroma" / "chroma.sqlite3").exists():
+            try:
+                ledgers = [c for c in reader.client().list_collections() if c.name.endswith("-files")]
+            except StoreError:  # opened while the writer was still creating the database: look again
+                reader = Store(killed)
+                continue
             done = max((c.count() for c in ledgers), default=0)
     assert proc.poll() is None, "ingest finished before it could be killed; make the corpus larger"
     assert 7 <= done < 40
