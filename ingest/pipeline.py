@@ -281,7 +281,8 @@ def publish(store: Store, index: Index, records: dict[str, FileRecord], progress
     stamp is live they keep seeing the old versions. Old versions and the previous generation are
     deleted only once every reader has had time to notice the new stamp (`READERS_SWITCH_S`).
     """
-    rebuilt = (active := store.active()) is not None and active[0] != index.name
+    active = store.active()
+    rebuilt = active is not None and active[0] != index.name  # the old generation goes too
     progress = progress or _Quiet()
     progress.start("BM25 index", 1)
     lexical, orphans = build_from_index(index, records)

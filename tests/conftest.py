@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -84,12 +85,18 @@ def serving(base: Path, *args: str, env: dict[str, str] | None = None) -> Iterat
                 time.sleep(0.3)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc, timeout=20)
         log.close()
+
+
+def stop(proc: subprocess.Popen[Any], timeout: float) -> None:
+    """Terminate `proc`; kill it if it has not exited within `timeout` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def indexed_copy(base: Path, embedder: Embedder) -> Path:

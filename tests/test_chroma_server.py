@@ -29,7 +29,7 @@ from rag.embedding import Embedder
 from rag.errors import IngestLockedError, SettingsError, StoreError
 from rag.settings import Settings
 from rag.store import Store
-from tests.conftest import ROOT, free_port, run_rag, serving
+from tests.conftest import ROOT, free_port, run_rag, serving, stop
 
 DEEPSEEK = "corpus/deepseek-huawei-nvidia-buying-frenzy.md"
 Q_910C = "How many 910C processors will Huawei make?"
@@ -72,12 +72,7 @@ def chroma(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chroma]:
             time.sleep(0.2)
         yield Chroma(url, log_path)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc, timeout=30)
         log.close()
 
 

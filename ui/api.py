@@ -9,7 +9,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, UploadFile
@@ -19,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from rag.assistant import Assistant
 from rag.errors import IndexMissingError, RagError, StoreError
+from rag.eval.bench import memory_mib
 from rag.text import count_tokens
 from rag.types import Answer
 from ui.uploads import add_documents
@@ -147,15 +147,8 @@ def process_memory() -> dict[str, Any]:
     Read over HTTP, so `rag bench load` can watch a remote server's memory; `None` where there is
     no `/proc` (macOS, Windows).
     """
-    found: dict[str, float] = {}
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                found[key] = round(int(value.split()[0]) / 1024, 1)
-    except (OSError, ValueError, IndexError):
-        pass
-    return {"pid": os.getpid(), "rss_mib": found.get("VmRSS"), "peak_rss_mib": found.get("VmHWM")}
+    memory = memory_mib()
+    return {"pid": os.getpid(), "rss_mib": memory["rss"], "peak_rss_mib": memory["peak"]}
 
 
 def _extra(result: Answer) -> dict[str, Any]:

@@ -66,20 +66,33 @@ def _quiet(_: str) -> None:
     pass
 
 
+def memory_mib() -> dict[str, float | None]:
+    """This process's resident memory now (`rss`) and at its peak (`peak`), in MiB.
+
+    Linux's VmRSS and VmHWM; both None where there is no `/proc` (macOS, Windows).
+    """
+    found: dict[str, float] = {}
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                found[key] = round(int(value.split()[0]) / 1024, 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return {"rss": found.get("VmRSS"), "peak": found.get("VmHWM")}
+
+
 def peak_rss_mib() -> float:
     """Peak resident memory of this process so far, in MiB.
 
     Linux's VmHWM where there is one: `ru_maxrss` of a process started by another starts from
     the parent's peak, which would make a small process look as big as its launcher.
     """
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        pass
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return round(peak / 2**20 if sys.platform == "darwin" else peak / 2**10, 1)  # bytes on macOS, KiB on Linux
+    peak = memory_mib()["peak"]
+    if peak is not None:
+        return peak
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(maxrss / 2**20 if sys.platform == "darwin" else maxrss / 2**10, 1)  # bytes on macOS, KiB on Linux
 
 
 def percentiles(values: Sequence[float]) -> dict[str, float]:
