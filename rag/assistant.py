@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from rag.answer import Answerer, Draft
+from rag.answer import Answerer, Draft, Query
 from rag.answer.extractive import ExtractiveAnswerer
 from rag.answer.llm import Backend, LLMAnswerer, LLMError
 from rag.chat import History, clean_text, normalise, queries_for
@@ -82,7 +82,9 @@ class Assistant:
         _, lexical = self.retriever.current()
         queries, hits = self._retrieve(question, history, k, mode)
         retrieved = time.perf_counter()
-        extractive = ExtractiveAnswerer(lexical.idf, self.settings.abstain_below, self.settings.max_sentences)
+        extractive = ExtractiveAnswerer(lexical.weight, self.embedder, self.settings.abstain_below,
+                                        self.settings.max_sentences)
+        query = Query(question, queries[0], tuple(t.content for t in normalise(history) if t.role == "assistant"))
         answerer: Answerer = extractive
         if self.settings.llm != "extractive":
             answerer = LLMAnswerer(self._backend(), SupportChecker(self.embedder, lexical.idf))
@@ -93,7 +95,7 @@ class Assistant:
         def relay(source: Answerer) -> Iterator[str]:
             """The answerer's text pieces; its final draft is kept aside."""
             nonlocal draft
-            for piece in source.stream(queries[0], hits):
+            for piece in source.stream(query, hits):
                 if isinstance(piece, Draft):
                     draft = piece
                 else:
@@ -112,7 +114,8 @@ class Assistant:
         done = time.perf_counter()
         yield Answer(
             question=question, text=draft.text, citations=draft.citations, hits=tuple(hits),
-            abstained=draft.abstained, standalone_question=queries[0], sentences=draft.sentences,
+            abstained=draft.abstained, standalone_question=queries[0], confidence=draft.confidence,
+            sentences=draft.sentences,
             backend=answerer.name, fallback=fallback, packed=draft.packed, dropped=draft.dropped,
             timings_ms={"retrieve": (retrieved - began) * 1000, "answer": (done - retrieved) * 1000,
                         "total": (done - began) * 1000},

@@ -78,11 +78,27 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--squad", type=Path, required=True, metavar="FILE", help="a SQuAD v1.1 JSON file")
     e.add_argument("--json", action="store_true", help="print the figures as JSON")
     e.set_defaults(run=_eval_answers)
-    e = kinds.add_parser("golden", help="your own questions (JSON lines) against the current index")
+    e = kinds.add_parser("golden", help="your own questions (JSON lines) against the current index, or an "
+                                        "evaluation index of --docs and --squad")
     e.add_argument("file", type=Path, metavar="FILE.jsonl",
-                   help='lines of {"question", "answer"?, "source"?, "answerable"?}')
+                   help='lines of {"question", "answer"?, "source"?, "answerable"?, "history"?, "split"?}')
+    e.add_argument("--docs", type=Path, action="append", default=[], metavar="DIR",
+                   help="index this folder into an evaluation index of its own (repeatable)")
+    e.add_argument("--squad", type=Path, default=None, metavar="FILE",
+                   help="also index a SQuAD file's paragraphs there, as squad/aNNN-pNN.md")
+    e.add_argument("--split", default=None, metavar="NAME", help='ask only the lines whose "split" is NAME')
     e.add_argument("--json", action="store_true", help="print the figures as JSON")
     e.set_defaults(run=_eval_golden)
+
+    e = kinds.add_parser("fit", help="fit the extractive answerer's models from SQuAD data and golden files "
+                                     "(prints rag/answer/weights.py's constants)")
+    e.add_argument("--squad", type=Path, required=True, metavar="FILE", help="a SQuAD v1.1 file (e.g. XQuAD)")
+    e.add_argument("--golden", type=Path, action="append", default=[], metavar="FILE.jsonl",
+                   help='golden questions whose "split": "tune" lines are used (repeatable)')
+    e.add_argument("--docs", type=Path, action="append", default=[], metavar="DIR",
+                   help="the documents of golden files not about the SQuAD file (repeatable)")
+    e.add_argument("--json", action="store_true", help="print everything as JSON")
+    e.set_defaults(run=_eval_fit)
 
     p = sub.add_parser("bench", help="speed figures: ingest throughput, query latency, startup (never asserted)")
     kinds = p.add_subparsers(required=True, metavar="KIND")
@@ -213,26 +229,36 @@ def _ask(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _print_answer(answer: Answer, text: bool = True) -> None:
-    """The answer (unless already streamed), then its sources with their check, or the closest passages."""
+    """The answer (unless already streamed), how sure it is, then its sources with their check.
+
+    A low-confidence answer is followed by a line saying so and its citations show their quotes;
+    an abstention lists the closest passages instead, best first, with their similarity.
+    """
     if text:
         print(answer.text)
+    extractive = answer.backend == "extractive"
+    if answer.confidence == "low":  # extractive: the closest evidence; generated: sentences not fully supported
+        print("(low confidence: the quoted passages may not answer the question directly)" if extractive
+              else "(low confidence: not every sentence is supported by the passages it cites)")
     if answer.fallback:
         print(f"(extractive answer: {answer.fallback})")
     if answer.standalone_question != answer.question:
         print(f"(searched for: {answer.standalone_question})")
     if answer.abstained:
-        for hit in answer.hits[:3]:
+        for hit in answer.closest():
             excerpt = " ".join(hit.chunk.text.split())
-            print(f"  - {hit.chunk.source}: {excerpt[:160]}{'…' if len(excerpt) > 160 else ''}")
+            print(f"  - {hit.chunk.source} (similarity {hit.dense_score or 0.0:.2f}): "
+                  f"{excerpt[:160]}{'…' if len(excerpt) > 160 else ''}")
         return
-    for claim in answer.sentences:
-        if claim.verdict != "supported":
-            print(f"  ! {claim.verdict}: {claim.text}")
+    if not extractive:  # an extractive answer's sentences are its quotes: the line above says it all
+        for claim in answer.sentences:
+            if claim.verdict != "supported":
+                print(f"  ! {claim.verdict}: {claim.text}")
     print()
     for c in answer.citations:
-        check = f", {c.verdict} ({c.support:.2f})" if answer.backend != "extractive" else ""
-        print(f"[{c.n}] {c.source} ({c.title}), characters {c.start}-{c.end}, score {c.score:.2f}{check}")
-        if answer.backend != "extractive":
+        print(f"[{c.n}] {c.source} ({c.title}), characters {c.start}-{c.end}, score {c.score:.2f}, "
+              f"{c.verdict} ({c.support:.2f})")
+        if not extractive or answer.confidence == "low":  # a confident extractive answer is its quotes
             print(f"    “{c.quote}”")
 
 
@@ -312,14 +338,43 @@ def _eval_answers(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _eval_golden(args: argparse.Namespace, settings: Settings) -> int:
-    from rag.assistant import Assistant
-    from rag.eval.answers import evaluate_golden
+    from functools import partial
 
-    result = evaluate_golden(args.file, Assistant.open(settings), say=_say)
+    from rag.assistant import Assistant
+    from rag.eval.answers import evaluate_golden, golden_assistant
+
+    if args.docs or args.squad:
+        from ingest.pipeline import ingest
+
+        with _Bar() as bar:
+            assistant = golden_assistant(settings, args.file.stem, args.docs, args.squad,
+                                         partial(ingest, progress=bar), say=_say)
+    else:
+        assistant = Assistant.open(settings)
+    result = evaluate_golden(args.file, assistant, say=_say, split=args.split)
     if not args.json:
         for failure in result["failures"]:
             _say(f"miss: {failure['question']} -> {'(abstained)' if failure['abstained'] else failure['answer']}")
     _print_figures({k: v for k, v in result.items() if k != "failures" or args.json}, args.json)
+    return 0
+
+
+def _eval_fit(args: argparse.Namespace, settings: Settings) -> int:
+    from functools import partial
+
+    from ingest.pipeline import ingest
+    from rag.eval.fit import fit
+
+    with _Bar() as bar:
+        result = fit(settings, args.squad, args.golden, args.docs, partial(ingest, progress=bar), say=_say)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"CANDIDATE = {result['CANDIDATE']}\nCONFIDENCE = {result['CONFIDENCE']}")
+    print(f"best candidate probability: {result['best_candidate_probability']}")
+    for row in result["thresholds"]:
+        print(f"threshold {row['threshold']}, {'natural' if row['natural'] else 'SQuAD  '}: high for "
+              f"{row['high_share_of_answerable']:.1%} of answerable, right {row['high_precision']}")
     return 0
 
 

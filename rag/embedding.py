@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,8 @@ from rag.settings import DEFAULT_EMBED_MODEL
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
+
+CACHE_SIZE = 20_000  # sentence vectors kept by `embed_cached` (about 30 MB at 384 dimensions)
 
 
 def model_path(name: str) -> str:
@@ -37,6 +40,8 @@ class Embedder:
         self._model: SentenceTransformer | None = None
         # Hugging Face fast tokenizers are not safe to call from two threads at once.
         self._lock = threading.Lock()
+        self._cache: OrderedDict[str, np.ndarray[Any, np.dtype[np.float32]]] = OrderedDict()
+        self._cache_lock = threading.Lock()
 
     def _load(self) -> SentenceTransformer:
         if self._model is None:
@@ -73,10 +78,14 @@ class Embedder:
     def embed(
         self, texts: Sequence[str], progress: Callable[[int], Any] | None = None
     ) -> np.ndarray[Any, np.dtype[np.float32]]:
-        """Embed `texts` in batches; call `progress(n)` after each batch of n texts."""
+        """Embed `texts` in batches; call `progress(n)` after each batch of n texts.
+
+        Texts are batched by length, so that a short text is not padded to a long one's length.
+        """
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out = []
         for i in range(0, len(texts), self.batch_size):
-            batch = list(texts[i:i + self.batch_size])
+            batch = [texts[j] for j in order[i:i + self.batch_size]]
             with self._lock:
                 vectors = self._load().encode(
                     batch, batch_size=self.batch_size, normalize_embeddings=True,
@@ -87,7 +96,28 @@ class Embedder:
                 progress(len(batch))
         if not out:
             return np.zeros((0, 0), dtype=np.float32)
-        return np.concatenate(out)
+        vectors = np.empty((len(texts), out[0].shape[1]), dtype=np.float32)
+        vectors[order] = np.concatenate(out)
+        return vectors
+
+    def embed_cached(self, texts: Sequence[str]) -> np.ndarray[Any, np.dtype[np.float32]]:
+        """Embed `texts`, keeping the last `CACHE_SIZE` vectors in memory: the sentences of passages
+        that come back question after question are embedded once."""
+        with self._cache_lock:
+            known = {t: self._cache[t] for t in texts if t in self._cache}
+            for t in known:
+                self._cache.move_to_end(t)
+        todo = list(dict.fromkeys(t for t in texts if t not in known))
+        if todo:
+            fresh = dict(zip(todo, self.embed(todo), strict=True))
+            with self._cache_lock:
+                self._cache.update(fresh)
+                while len(self._cache) > CACHE_SIZE:
+                    self._cache.popitem(last=False)
+            known.update(fresh)
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        return np.stack([known[t] for t in texts])
 
     def embed_query(self, text: str) -> np.ndarray[Any, np.dtype[np.float32]]:
         """Embed one question."""

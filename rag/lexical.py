@@ -75,6 +75,10 @@ class LexicalIndex:
         top = top[np.argsort(-scores[top], kind="stable")]
         return [(self.ids[i], float(scores[i])) for i in top if scores[i] > 0]
 
+    def weight(self, term: str) -> float:
+        """A term's weight in a question: its idf, or 0 for a term no chunk uses (no sentence can hold it)."""
+        return self.idf(term) if term in self._df else 0.0
+
     def idf(self, term: str) -> float:
         """BM25 inverse document frequency of a stemmed term (high for rare terms)."""
         n, df = len(self.ids), self._df.get(term, 0)

@@ -43,8 +43,8 @@ class Settings(BaseSettings):
     rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant (with RAG_FUSION=rrf).")
     per_source: int = Field(3, ge=1, description="At most this many passages from one document.")
     abstain_below: float = Field(
-        0.375, ge=0.0, le=1.0,
-        description="Abstain when the best sentence scores below this (see README, Abstention).",
+        0.05, ge=0.0, le=1.0,
+        description="Abstain when no sentence is this likely to answer nor close to the question (README, Abstention).",
     )
     max_sentences: int = Field(3, ge=1, le=10, description="Sentences in an extractive answer.")
     llm: Literal["extractive", "openai", "ollama"] = Field(

@@ -149,7 +149,8 @@ _STEMMERS = threading.local()
 
 
 @lru_cache(maxsize=1)
-def _stopwords() -> frozenset[str]:
+def stopwords() -> frozenset[str]:
+    """English stop words (bm25s's list) plus question words: words that carry no topic."""
     from bm25s.stopwords import STOPWORDS_EN
 
     # Question words carry no topic and would favour passages that happen to ask questions.
@@ -164,5 +165,5 @@ def terms(text: str) -> list[str]:
         import Stemmer
 
         stemmer = _STEMMERS.english = Stemmer.Stemmer("english")
-    stop = _stopwords()
+    stop = stopwords()
     return list(stemmer.stemWords([w for w in words(text) if w not in stop]))

@@ -61,8 +61,16 @@ class Hit:
     dense_rank: int | None = None
     bm25_rank: int | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        """A retrieved passage as the JSON answers carry it (the closest passages of an abstention)."""
+        c = self.chunk
+        return {"source": c.source, "title": c.title, "chunk_id": c.id, "start": c.start, "end": c.end,
+                "page": c.page, "headings": list(c.headings), "similarity": round(self.dense_score or 0.0, 4),
+                "text": c.text}
+
 
 Verdict = Literal["supported", "weak", "unsupported"]
+Confidence = Literal["high", "low"]
 
 
 @dataclass(frozen=True)
@@ -109,7 +117,9 @@ class Answer:
     """What the assistant says: text with `[n]` markers, the citations they name, and the hits used.
 
     When `abstained` is true the corpus does not answer the question: `text` says so, and
-    `hits` holds the closest passages found. `backend` names the answerer (`extractive`, or
+    `hits` holds the closest passages found. Otherwise `confidence` says whether the quoted
+    sentences answer the question (`high`) or are only the closest evidence found (`low`).
+    `backend` names the answerer (`extractive`, or
     `openai:<model>` / `ollama:<model>`); `fallback` says why a generative backend's answer was
     replaced by an extractive one. `packed`/`dropped` list the chunk ids a generative backend
     was given, and those left out for lack of room.
@@ -121,6 +131,7 @@ class Answer:
     hits: tuple[Hit, ...]
     abstained: bool
     standalone_question: str
+    confidence: Confidence | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
     sentences: tuple[Claim, ...] = ()
     backend: str = "extractive"
@@ -128,13 +139,19 @@ class Answer:
     packed: tuple[str, ...] = ()
     dropped: tuple[str, ...] = ()
 
+    def closest(self, n: int = 3) -> list[Hit]:
+        """The `n` retrieved passages most similar to the question, best first (shown with an abstention)."""
+        return sorted(self.hits, key=lambda h: -(h.dense_score or 0.0))[:n]
+
     def to_dict(self) -> dict[str, Any]:
-        """The JSON shape printed by `rag ask --json`."""
+        """The JSON shape printed by `rag ask --json`; `passages` holds the closest passages of an abstention."""
         return {
             "question": self.question,
             "answer": self.text,
             "abstained": self.abstained,
+            "confidence": self.confidence,
             "citations": [c.to_dict() for c in self.citations],
+            "passages": [h.to_dict() for h in self.closest()] if self.abstained else [],
             "sentences": [s.to_dict() for s in self.sentences],
             "standalone_question": self.standalone_question,
             "backend": self.backend,

@@ -23,6 +23,12 @@ from rag.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# The questions the confidence tests ask of the seed corpus (Python, CLI, HTTP, page), in one place:
+# change them here when the answerer changes what it is sure of.
+HIGH_QUESTION = "How many 910C processors will Huawei make this year?"  # answered: confidence "high"
+LOW_QUESTION = "When will Huawei release the 910D?"  # on topic, not answered (no 910D in them): "low"
+OFF_TOPIC_QUESTION = "What is the capital of Australia?"  # nothing relevant: abstains
+
 
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:

@@ -23,7 +23,7 @@ from gradio_client.exceptions import AppError, AuthenticationError
 from openai import OpenAI
 
 from rag.embedding import Embedder
-from tests.conftest import Live, indexed_copy, run_rag, serving
+from tests.conftest import HIGH_QUESTION, LOW_QUESTION, OFF_TOPIC_QUESTION, Live, indexed_copy, run_rag, serving
 
 DEEPSEEK = "corpus/deepseek-huawei-nvidia-buying-frenzy.md"
 INSIGHTS = "corpus/podcast-insights-china-ai-chips.md"
@@ -32,8 +32,8 @@ S_910C = "Huawei aims to crank out 100,000 of its latest 910C processors this ye
 FOLLOW_UP = "And of the older model?"
 S_910B = "They'll make 300,000 of the older 910B chips too."
 OFF_TOPIC = "What is the capital of Australia?"
-ASK_KEYS = ["question", "answer", "abstained", "citations", "sentences", "standalone_question", "backend", "fallback",
-            "context", "timings_ms"]
+ASK_KEYS = ["question", "answer", "abstained", "confidence", "citations", "passages", "sentences",
+            "standalone_question", "backend", "fallback", "context", "timings_ms"]
 CITATION_KEYS = ["n", "source", "title", "quote", "start", "end", "chunk_id", "score", "support", "verdict"]
 
 USER, PASSWORD = "alice", "secret-pass"
@@ -182,6 +182,33 @@ def test_openai_follow_up_through_messages(chat_client: OpenAI) -> None:
     extra = follow.model_extra or {}
     assert extra["standalone_question"].startswith(Q_910C)
     assert any(c["quote"] == S_910B for c in extra["citations"]), follow.choices[0].message.content
+
+
+@pytest.mark.parametrize(("question", "confidence"), [
+    (HIGH_QUESTION, "high"), (LOW_QUESTION, "low"), (OFF_TOPIC_QUESTION, None)])
+def test_confidence_and_closest_passages_over_http(api: httpx.Client, chat_client: OpenAI, question: str,
+                                                   confidence: str | None) -> None:
+    data = ask(api, question)
+    assert data["confidence"] == confidence and data["abstained"] is (confidence is None), data["answer"]
+    if confidence is None:  # an abstention carries its closest passages, best first
+        similarities = [p["similarity"] for p in data["passages"]]
+        assert 1 <= len(similarities) <= 3 and similarities == sorted(similarities, reverse=True)
+        assert all(p["source"].startswith("corpus/") and p["text"] for p in data["passages"])
+    else:
+        assert data["passages"] == [] and data["citations"]
+
+    messages: Any = [{"role": "user", "content": question}]
+    whole = chat_client.chat.completions.create(model="rag", messages=messages)
+    extra = whole.model_extra or {}
+    assert whole.choices[0].message.content == data["answer"]
+    assert extra["confidence"] == confidence and extra["passages"] == data["passages"]
+    assert extra["abstained"] is data["abstained"] and extra["citations"] == data["citations"]
+
+    chunks = list(chat_client.chat.completions.create(model="rag", messages=messages, stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == data["answer"]
+    last = chunks[-1].model_extra or {}
+    assert last["confidence"] == confidence and last["passages"] == data["passages"]
+    assert all("confidence" not in (c.model_extra or {}) for c in chunks[:-1])
 
 
 def test_openai_errors(chat_client: OpenAI) -> None:

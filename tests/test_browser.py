@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, ViewportSize, expect, sync_playwright
 
 from ingest.sources import FORMATS
-from tests.conftest import Live
+from tests.conftest import HIGH_QUESTION, LOW_QUESTION, OFF_TOPIC_QUESTION, Live
 
 CHROMIUM = "/usr/bin/chromium"  # the system's Chromium when there is one; else Playwright's own download
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -209,6 +209,55 @@ def test_chat_page_asks_follows_up_abstains_uploads_and_resets(watched: Watched,
     expect(page.locator("#sources .src-card")).to_have_count(0)
     expect(page.locator("#sources .src-title")).to_have_text(PLACEHOLDER)
     watched.shot("6-new-chat")
+
+    watched.no_errors()
+
+
+def test_low_confidence_answers_look_apart_and_abstentions_rank_their_passages(watched: Watched, live: Live) -> None:
+    page = open_page(watched, live)
+    expect(page.locator("#examples")).to_be_visible()  # the live corpus has a golden.jsonl
+    new_chat = page.locator("#new-chat")
+
+    # Low confidence: a visible label above a muted answer, and source cards that say so.
+    low = ask(page, LOW_QUESTION)
+    label = low.locator(".low-label")
+    expect(label).to_be_visible()
+    expect(label).to_have_text("Low confidence — closest evidence, may not answer the question")
+    expect(low.locator(".answer.low")).to_be_visible()
+    expect(low.locator(".answer.low")).to_have_css("font-style", "italic")  # the page's CSS applies
+    expect(low.locator(".answer.low a.cite").first).to_have_text("[1]")
+    expect(page.locator("#sources .src-title.low")).to_contain_text("low confidence")
+    cards = page.locator("#sources .src-card.low")
+    expect(cards).not_to_have_count(0)
+    expect(page.locator("#sources .src-card:not(.low)")).to_have_count(0)
+    expect(cards.first.locator(".src-note")).to_have_text("Closest evidence found: this quote may not answer "
+                                                          "the question.")
+    watched.shot("low-confidence")
+
+    # A confident answer: none of that.
+    new_chat.click()
+    expect(page.locator("#chat [data-testid=bot]")).to_have_count(0)
+    high = ask(page, HIGH_QUESTION)
+    expect(high.locator(".answer")).to_be_visible()
+    expect(high.locator(".answer")).to_have_css("font-style", "normal")
+    expect(high.locator(".low-label, .answer.low")).to_have_count(0)
+    expect(page.locator("#sources .src-card")).not_to_have_count(0)
+    expect(page.locator("#sources .src-card.low, #sources .src-note, #sources .src-title.low")).to_have_count(0)
+    watched.shot("high-confidence")
+
+    # An abstention: its closest passages, best first, with their similarity, in the message and the panel.
+    new_chat.click()
+    expect(page.locator("#chat [data-testid=bot]")).to_have_count(0)
+    off = ask(page, OFF_TOPIC_QUESTION)
+    expect(off.locator(".low-label")).to_have_count(0)
+    listed = off.locator(".src-list")
+    expect(listed).to_have_text(re.compile(r"^Closest: corpus/\S+ \(similarity -?\d\.\d\d\)"))
+    shown = [float(x) for x in re.findall(r"similarity (-?\d\.\d\d)", listed.inner_text())]
+    scores = page.locator("#sources .src-card.closest .src-score")
+    expect(scores).to_have_count(len(shown))
+    panel = [float(t.removeprefix("similarity ")) for t in scores.all_inner_texts()]
+    assert 1 <= len(shown) <= 3 and panel == shown == sorted(shown, reverse=True), (shown, panel)
+    watched.shot("abstain-closest")
 
     watched.no_errors()
 

@@ -7,16 +7,20 @@ import re
 import socket
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from ingest.pipeline import ingest
+from rag.answer import LOW_NOTE
 from rag.assistant import Assistant
 from rag.embedding import Embedder
 from rag.errors import SourceError
 from rag.settings import Settings
 from rag.types import Answer, Chunk, Citation, Claim, Hit
-from tests.conftest import indexed_copy, run_rag
+from tests.conftest import ROOT, indexed_copy, run_rag
 from ui import render
+from ui.app import build_app
 from ui.handlers import CallbackProgress, Handlers
 from ui.server import _loopback
 from ui.uploads import add_documents, safe_name
@@ -62,6 +66,68 @@ def test_abstention_is_styled_apart_and_names_the_closest_documents() -> None:
     panel = render.sources(_answer(abstained=True), turn=1)
     assert "No passage answers" in panel and 'class="src-card closest"' in panel
     assert "similarity 0.42" in panel and "<mark>" not in panel
+
+
+def _confident(confidence: str, backend: str = "extractive") -> Answer:
+    """`_answer()` as the extractive answerer gives it: `high` quotes supported, `low` ones weak."""
+    base = _answer()
+    verdict = "supported" if confidence == "high" else "weak"
+    citation = replace(base.citations[0], support=0.7 if confidence == "high" else 0.4, verdict=verdict)
+    claim = Claim(citation.quote, (1,), verdict)  # type: ignore[arg-type]
+    note = f"{LOW_NOTE} " if confidence == "low" else ""
+    return replace(base, text=f"{note}{citation.quote} [1]", citations=(citation,), sentences=(claim,),
+                   confidence=confidence, backend=backend)  # type: ignore[arg-type]
+
+
+def test_low_confidence_answer_is_labelled_and_muted_and_its_cards_say_so() -> None:
+    shown = render.answer(_confident("low"), turn=2)
+    assert shown.startswith(f'<div class="low-label">{render.LOW_LABEL}</div>\n<div class="answer low">')
+    assert render.LOW_LABEL == "Low confidence — closest evidence, may not answer the question"
+    assert "The &lt;script&gt;x&lt;/script&gt; fact." in shown and "<script>" not in shown
+    assert 'href="#src-2-1"' in shown
+    assert "claim weak" not in shown  # an extractive sentence is its quote: the label says how sure it is
+    assert LOW_NOTE not in shown  # the label takes the place of the note that opens the text
+    panel = render.sources(_confident("low"), turn=2)
+    assert panel.startswith('<p class="src-title low">Closest evidence for “q?” (low confidence)</p>')
+    assert '<div class="src-card low" id="src-2-1">' in panel
+    assert f'<div class="src-note">{render.LOW_CARD_NOTE}</div>' in panel
+    assert "may not answer the question" in render.LOW_CARD_NOTE
+    assert re.findall(r"<mark>(.*?)</mark>", panel) == ["The &lt;script&gt;x&lt;/script&gt; fact."]
+
+
+def test_confident_answer_has_no_low_confidence_marks() -> None:
+    shown = render.answer(_confident("high"), turn=2)
+    assert shown.startswith('<div class="answer">The &lt;script&gt;x&lt;/script&gt; fact. <a class="cite"')
+    assert "low" not in shown and render.LOW_LABEL not in shown
+    panel = render.sources(_confident("high"), turn=2)
+    assert panel.startswith('<p class="src-title">Sources for “q?”</p><div class="src-card" id="src-2-1">')
+    assert "src-note" not in panel and "low" not in panel
+
+
+def test_low_confidence_generated_answer_keeps_its_sentence_flags() -> None:
+    shown = render.answer(_confident("low", backend="openai:m"), turn=1)
+    assert shown.startswith(f'<div class="low-label">{render.LOW_LABEL_GENERATED}</div>\n<div class="answer low">')
+    assert '<span class="claim weak"' in shown
+    panel = render.sources(_confident("low", backend="openai:m"), turn=1)
+    assert '<span class="verdict weak">weak</span>' in panel and "src-note" not in panel
+
+
+def test_abstention_shows_the_closest_passages_best_first_with_their_similarity() -> None:
+    base = _answer(abstained=True)
+    chunk = base.hits[0].chunk
+
+    def hit(name: str, fused: float, similarity: float) -> Hit:
+        return Hit(replace(chunk, id=name, source=f"docs/{name}.md", title=f"<{name}>"), fused, dense_score=similarity)
+
+    hits = (hit("a", 0.9, 0.20), hit("b", 0.8, 0.61), hit("c", 0.7, 0.43), hit("d", 0.6, 0.05))  # in fused order
+    ans = replace(base, hits=hits)
+    shown = render.answer(ans, turn=1)
+    assert ('<div class="src-list">Closest: <code>docs/b.md</code> (similarity 0.61), '
+            "<code>docs/c.md</code> (similarity 0.43), <code>docs/a.md</code> (similarity 0.20)</div>") in shown
+    panel = render.sources(ans, turn=1)
+    assert re.findall(r"<b>&lt;(\w)&gt;</b> <span class=\"src-score\">similarity (\S+)</span>", panel) == [
+        ("b", "0.61"), ("c", "0.43"), ("a", "0.20")]
+    assert "docs/d.md" not in panel and "low" not in panel
 
 
 def test_source_card_highlights_the_quote_inside_a_window_of_its_passage() -> None:
@@ -125,13 +191,67 @@ def test_status_and_examples_come_from_the_index_and_golden_file(seed_assistant:
     assert not any("Australia" in e for e in examples)
 
 
-def test_examples_fall_back_to_document_titles(seed_home: Path, embedder: Embedder, tmp_path: Path) -> None:
-    settings = Settings.load(home=seed_home / ".rag", corpus=tmp_path)  # no golden.jsonl there
-    examples = Handlers(Assistant(settings, embedder=embedder)).examples()
-    assert sorted(examples) == sorted([
-        "What does “DeepSeek Triggers Buying Frenzy While Huawei Muscles Into Nvidia Territory” say?",
-        "What does “Podcast insights: China, Huawei and Nvidia in the AI chip race” say?",
-    ])
+FAQ = """# Lantern keeping: frequently asked questions
+
+## How often should a Quibbleflux lantern be refilled?
+
+Every eleven days, with lamp oil pressed from green olives.
+
+## Why?
+
+Because the wick dries out.
+
+**Who repairs broken Quibbleflux lanterns in Dundee?**
+
+The Vale workshop on Harbour Street repairs them.
+
+- Can a lantern burn under water?
+- What if this very long question line goes on and on for far more than fifteen words before it ends?
+
+People ask what makes the glass green? The answer is copper. Is the ring safe to touch?
+
+| Question | Answer |
+| --- | --- |
+| Does the lantern hum at night? | Yes |
+
+See [is it safe?](http://example.org/safe?) for more.
+"""
+NOTES = "# Lantern history\n\n## Who built the first Quibbleflux lantern?\n\nOrrin Vale, in 1887.\n"
+
+
+def test_examples_without_golden_file_are_the_documents_own_questions(tmp_path: Path, embedder: Embedder) -> None:
+    corpus = tmp_path / "faq"
+    corpus.mkdir()
+    (corpus / "faq.md").write_text(FAQ, encoding="utf-8")
+    (corpus / "notes.md").write_text(NOTES, encoding="utf-8")
+    settings = Settings.load(home=tmp_path / ".rag", corpus=corpus)  # no golden.jsonl there
+    assert ingest([corpus], settings, embedder=embedder).exit_code == 0
+    handlers = Handlers(Assistant(settings, embedder=embedder))
+    # headings and lines that are one question of 3-15 words, markers and emphasis removed, the
+    # documents taken in turn; not: "Why?" (1 word), the 19-word line, questions inside a paragraph,
+    # a table row, a link
+    assert handlers.examples(limit=10) == [
+        "How often should a Quibbleflux lantern be refilled?", "Who built the first Quibbleflux lantern?",
+        "Who repairs broken Quibbleflux lanterns in Dundee?", "Can a lantern burn under water?",
+    ]
+    assert handlers.examples() == handlers.examples(limit=10)  # four at most
+    assert handlers.examples(limit=2) == handlers.examples(limit=10)[:2]
+
+
+def test_examples_without_golden_file_or_questions_are_none(seed_home: Path, embedder: Embedder,
+                                                            tmp_path: Path) -> None:
+    settings = Settings.load(home=seed_home / ".rag", corpus=tmp_path)  # the seed index; no golden.jsonl
+    handlers = Handlers(Assistant(settings, embedder=embedder))
+    assert handlers.examples() == []  # the seed articles ask no question of their own: no junk offered
+
+    def example_blocks(handlers: Handlers) -> list[list[Any]]:
+        config = build_app(handlers.assistant).get_config_file()
+        return [c["props"]["samples"] for c in config["components"]
+                if c.get("props", {}).get("elem_id") == "examples"]
+
+    assert example_blocks(handlers) == []  # the page has no examples block at all
+    golden = Handlers(Assistant(settings.model_copy(update={"corpus": ROOT / "corpus"}), embedder=embedder))
+    assert example_blocks(golden) == [[[q] for q in golden.examples()]]
 
 
 def test_status_without_an_index_says_how_to_make_one(tmp_path: Path, embedder: Embedder) -> None:

@@ -8,14 +8,12 @@ import sys
 
 import pytest
 
-from rag.answer import ABSTAIN_TEXT
-from rag.answer.extractive import ExtractiveAnswerer
 from rag.chat import queries_for
 from rag.citations import check
 from rag.errors import RagError, SettingsError
 from rag.retrieve import cap_per_source, rrf, zfuse
 from rag.settings import Settings
-from rag.types import Answer, Chunk, Citation, Claim, Hit
+from rag.types import Answer, Citation, Claim
 
 
 def test_rrf_sums_reciprocal_ranks() -> None:
@@ -33,42 +31,6 @@ def test_cap_per_source_keeps_order_and_limits_each_source() -> None:
     assert cap_per_source(ranked, source, cap=1, k=10) == ["a1", "b1", "c1"]
 
 
-def _hit(text: str, source: str = "corpus/a.md", start: int = 0, dense: float = 0.5) -> Hit:
-    chunk = Chunk(id=f"{source}:{start}", source=source, title="T", text=text, start=start,
-                  end=start + len(text), index=0)
-    return Hit(chunk=chunk, score=1.0, dense_score=dense)
-
-
-def _answerer(threshold: float = 0.35) -> ExtractiveAnswerer:
-    return ExtractiveAnswerer(lambda term: 1.0, abstain_below=threshold, max_sentences=3)
-
-
-def test_extractive_quotes_best_sentence_with_offsets_in_source() -> None:
-    text = "Cats sleep a lot. Huawei makes 910C processors in Shenzhen. Dogs bark."
-    draft = _answerer().answer("Where does Huawei make 910C processors?", [_hit(text, start=100)])
-    assert not draft.abstained
-    first = draft.citations[0]
-    assert first.quote == "Huawei makes 910C processors in Shenzhen."
-    assert (first.start, first.end) == (118, 118 + len(first.quote))
-    assert draft.text.startswith("Huawei makes 910C processors in Shenzhen. [1]")
-    assert check(draft.text, draft.citations) == []
-
-
-def test_extractive_abstains_when_evidence_is_weak() -> None:
-    draft = _answerer().answer("What is the capital of France?", [_hit("Cats sleep a lot.", dense=0.1)])
-    assert draft.abstained and draft.citations == () and draft.text == ABSTAIN_TEXT
-    assert _answerer().answer("anything", []).abstained
-
-
-def test_extractive_merges_near_duplicates_and_dedupes_overlap() -> None:
-    sentence = "Huawei will make 100,000 910C processors this year."
-    twin = "Huawei will make 100,000 910C processors this year!"
-    hits = [_hit(sentence, "corpus/a.md"), _hit(sentence, "corpus/a.md"), _hit(twin, "corpus/b.md")]
-    draft = _answerer().answer("How many 910C processors will Huawei make?", hits)
-    assert draft.text == f"{sentence} [1][2]"  # the overlap repeat is dropped, the twin is cited beside
-    assert [c.source for c in draft.citations] == ["corpus/a.md", "corpus/b.md"]
-
-
 def test_citation_check_finds_bad_markers_and_misplaced_quotes() -> None:
     cite = Citation(n=1, source="s", title="t", quote="abc", start=2, end=5, chunk_id="x", score=1.0)
     assert check("abc [1]", [cite], {"s": "xxabcxx"}) == []
@@ -82,8 +44,8 @@ def test_answer_json_has_exactly_the_documented_shape() -> None:
                     standalone_question="q", timings_ms={"retrieve": 1.0, "answer": 2.0, "total": 3.0},
                     sentences=(Claim("Q.", (1,), "supported"),), packed=("c",))
     data = json.loads(json.dumps(answer.to_dict()))
-    assert list(data) == ["question", "answer", "abstained", "citations", "sentences", "standalone_question",
-                          "backend", "fallback", "context", "timings_ms"]
+    assert list(data) == ["question", "answer", "abstained", "confidence", "citations", "passages", "sentences",
+                          "standalone_question", "backend", "fallback", "context", "timings_ms"]
     assert list(data["citations"][0]) == ["n", "source", "title", "quote", "start", "end", "chunk_id", "score",
                                           "support", "verdict"]
     assert data["sentences"] == [{"text": "Q.", "citations": [1], "verdict": "supported"}]
@@ -141,21 +103,6 @@ def test_follow_up_chains_reach_back_to_the_last_standalone_question() -> None:
         "How many 910C processors will Huawei make? And of the older model? Why do they stumble?")
     assert queries_for("What is the capital of France?", history) == ["What is the capital of France?"]
     assert queries_for("And of the older model?", []) == ["And of the older model?"]
-
-
-def test_headings_are_never_quoted_as_answers() -> None:
-    text = "The Quibbleflux lantern\n\nThe Quibbleflux lantern was made by Orrin Vale in 1887. It glows."
-    chunk = Chunk(id="x", source="c/l.md", title="The Quibbleflux lantern", text=text, start=0, end=len(text),
-                  index=0, headings=("The Quibbleflux lantern",))
-    draft = ExtractiveAnswerer(lambda t: 1.0, 0.3).answer("Who made the Quibbleflux lantern?", [Hit(chunk, 1.0, 0.6)])
-    assert draft.text == "The Quibbleflux lantern was made by Orrin Vale in 1887. [1]"
-
-
-def test_a_first_line_used_as_title_is_still_quoted() -> None:
-    text = "Orrin Vale built the first Quibbleflux lantern in 1887."
-    chunk = Chunk(id="x", source="c/l.txt", title=text, text=text, start=0, end=len(text), index=0)
-    question = "Who built the first Quibbleflux lantern?"
-    assert ExtractiveAnswerer(lambda t: 1.0, 0.3).answer(question, [Hit(chunk, 1.0, 0.6)]).text == f"{text} [1]"
 
 
 def test_zscore_fusion_standardises_each_list_and_weights_them() -> None:

@@ -152,9 +152,14 @@ def process_memory() -> dict[str, Any]:
 
 
 def _extra(result: Answer) -> dict[str, Any]:
-    """What an OpenAI response carries besides the text: the citations and how the question was read."""
+    """What an OpenAI response carries besides the text: the citations, confidence and how the question was read.
+
+    `confidence` is `high`, `low` or null (an abstention); `passages` holds the closest passages of an
+    abstention, best first (empty otherwise), as in the JSON of `rag ask --json`.
+    """
     return {key: value for key, value in result.to_dict().items()
-            if key in ("citations", "sentences", "abstained", "standalone_question", "backend", "fallback")}
+            if key in ("citations", "sentences", "abstained", "confidence", "passages", "standalone_question",
+                       "backend", "fallback")}
 
 
 def _sse(ident: str, created: int, first: str | Answer, rest: Iterator[str | Answer]) -> Iterator[str]:

@@ -33,6 +33,12 @@ CSS = """
 .verdict.weak { background: #fef9c3; color: #854d0e; }
 .verdict.unsupported { background: #fee2e2; color: #991b1b; }
 .fallback { font-size: .85em; color: #9a3412; margin-bottom: .3em; }
+.low-label { font-size: .85em; font-weight: 600; color: #52525b; margin-bottom: .2em; }
+.low-label::before { content: "◌ "; }
+.answer.low { color: #52525b; font-style: italic; border-left: 4px solid #a1a1aa; padding-left: .6em; }
+.src-title.low { color: #52525b; }
+.src-card.low { border-style: dotted; background: #fafafa; }
+.src-note { font-size: .85em; font-style: italic; color: #71717a; }
 a.cite { font-weight: 700; text-decoration: none; color: #2563eb; cursor: pointer; }
 """
 
@@ -94,7 +100,9 @@ def build_app(assistant: Assistant) -> Any:
                                      autofocus=True, max_lines=4)
                     send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
                     new = gr.Button("New chat", scale=1, elem_id="new-chat")
-                gr.Examples(handlers.examples(), inputs=box, label="Example questions")
+                examples = handlers.examples()
+                if examples:  # no block at all rather than questions the documents cannot answer
+                    gr.Examples(examples, inputs=box, label="Example questions", elem_id="examples")
                 with gr.Accordion("Settings", open=False):
                     k = gr.Slider(1, 20, value=settings.k, step=1, label="Passages to retrieve", elem_id="k")
                     mode = gr.Radio(["hybrid", "dense", "bm25"], value=settings.mode, label="Retrieval mode",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from itertools import chain, zip_longest
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,10 @@ Message = dict[str, str]  # {"role": "user" | "assistant", "content": str}, as g
 Step = tuple[list[Message], list[Message], str]  # shown messages, raw conversation, sources panel
 
 SOURCES_PLACEHOLDER = '<p class="src-title">Sources appear here: the quoted sentence inside its passage.</p>'
+QUESTION_WORDS = (3, 15)  # a line of a document offered as an example question has this many words
+SCANNED_CHUNKS = 2000  # chunks read for example questions (the page is built once; keep it quick)
+_LINE_MARKER = re.compile(r"^(?:(?:#{1,6}|[-*+•>]|\d{1,3}[.)])\s+|q(?:uestion)?\s*\d*\s*[:.)]\s*)", re.I)
+_NOT_PROSE = re.compile(r"https?://|\]\(|\||[<>{}\[\]]")  # links, tables, markup: not a question to offer
 
 
 class Handlers:
@@ -63,16 +69,18 @@ class Handlers:
             return render.status(None, str(exc))
 
     def examples(self, limit: int = 4) -> list[str]:
-        """Example questions: the answerable ones of `golden.jsonl` beside the corpus, else one per document."""
+        """Example questions: the answerable ones of `golden.jsonl` beside the corpus, else questions the
+        documents themselves ask (headings or lines phrased as questions), else none."""
         try:
             lines = read_golden(self.assistant.settings.corpus / "golden.jsonl")
             found = [g["question"] for g in lines if g.get("answerable", True)]
-        except RagError:  # none there, or not readable: fall back to the titles
+        except RagError:  # none there, or not readable: take them from the documents
             found = []
         if not found:
             try:
                 index, _ = self.assistant.retriever.current()
-                found = [f"What does “{r.title}” say?" for r in index.files().values()]
+                chunks = (record for _, record in zip(range(SCANNED_CHUNKS), index.all_chunks(), strict=False))
+                found = document_questions(chunks)
             except RagError:
                 found = []
         return found[:limit]
@@ -88,6 +96,41 @@ class Handlers:
         except (RagError, OSError) as exc:
             return render.uploads([(", ".join(Path(p).name for p in paths), "failed", str(exc))])
         return render.uploads([(r.name, r.outcome, r.reason) for r in results])
+
+
+def document_questions(chunks: Iterable[tuple[str, str, Mapping[str, Any]]]) -> list[str]:
+    """Questions the documents ask themselves: headings and lines of `chunks` (id, text, metadata) that
+    are one question of 3-15 words, the documents taken in turn (each in reading order), without repeats.
+    """
+    lines: dict[str, list[tuple[int, str]]] = {}
+    for _, text, meta in chunks:
+        headings = str(meta.get("headings") or "").split("\x1f")
+        lines.setdefault(str(meta.get("source", "")), []).extend(
+            (int(meta.get("index", 0)), line) for line in chain(headings, text.splitlines()))
+    per_source = [[q for _, line in sorted(lines[s], key=lambda item: item[0])  # stable: lines keep their order
+                   if (q := _as_question(line)) is not None] for s in sorted(lines)]
+    found: dict[str, str] = {}
+    for row in zip_longest(*per_source):
+        for question in row:
+            if question is not None:
+                found.setdefault(" ".join(question.lower().split()), question)
+    return list(found.values())
+
+
+def _as_question(line: str) -> str | None:
+    """`line` without its list or heading marker and emphasis, if it is one plain question; else None."""
+    line = line.strip()
+    while marker := _LINE_MARKER.match(line):
+        line = line[marker.end():]
+    for wrap, close in (("**", "**"), ("__", "__"), ("*", "*"), ("_", "_"), ("`", "`"), ('"', '"'), ("“", "”")):
+        if len(line) > len(wrap) + len(close) and line.startswith(wrap) and line.endswith(close):
+            line = line[len(wrap):-len(close)].strip()
+    line = " ".join(line.split())
+    low, high = QUESTION_WORDS
+    if (not line.endswith("?") or line.count("?") != 1 or not line[0].isalpha() or _NOT_PROSE.search(line)
+            or not low <= len(line.split()) <= high):
+        return None
+    return line
 
 
 def _turn(question: str, answer: str) -> list[Message]:

@@ -10,6 +10,11 @@ from rag.citations import MARKER
 from rag.types import Answer, Chunk, Citation, Claim, Hit
 
 CONTEXT_CHARS = 300  # passage text shown on each side of a highlighted quote
+# Above a low-confidence answer: an extractive one quotes the closest evidence found; a generated one
+# has sentences that the passages they cite do not fully support.
+LOW_LABEL = "Low confidence — closest evidence, may not answer the question"
+LOW_LABEL_GENERATED = "Low confidence — not every sentence is supported by the passages it cites"
+LOW_CARD_NOTE = "Closest evidence found: this quote may not answer the question."
 
 
 def text(value: str) -> str:
@@ -36,7 +41,8 @@ def answer(ans: Answer, turn: int) -> str:
 
     Each `[n]` becomes a link to its source card (its title attribute shows the quote on hover);
     a line of sources follows, and the standalone question when a follow-up was rewritten.
-    An abstention is styled apart and names the closest documents instead.
+    A low-confidence answer is muted (class `low`) under a `low-label` line. An abstention is
+    styled apart and names the closest passages instead, best first, with their similarity.
     """
     parts = []
     if ans.fallback:
@@ -44,19 +50,24 @@ def answer(ans: Answer, turn: int) -> str:
                      "this is the extractive answer.</div>")
     if ans.abstained:
         parts.append(f'<div class="abstain">⚠ {text(ans.text)}</div>')
-        closest = list(dict.fromkeys(h.chunk.source for h in ans.hits))[:3]
+        closest = ans.closest()
         if closest:
-            parts.append('<div class="src-list">Closest: ' + ", ".join(f"<code>{text(s)}</code>" for s in closest)
-                         + "</div>")
+            parts.append('<div class="src-list">Closest: ' + ", ".join(
+                f"<code>{text(h.chunk.source)}</code> (similarity {h.dense_score or 0.0:.2f})" for h in closest
+            ) + "</div>")
     else:
+        extractive = ans.backend == "extractive"
+        low = ans.confidence == "low"
+        if low:
+            parts.append(f'<div class="low-label">{LOW_LABEL if extractive else LOW_LABEL_GENERATED}</div>')
         by_n = {c.n: c for c in ans.citations}
-        if ans.sentences:
-            body = " ".join(_claim(c, by_n, turn) for c in ans.sentences)
+        if ans.sentences:  # an extractive answer's sentences are its quotes: the label says how sure it is
+            body = " ".join(_claim(c, by_n, turn, flag=not extractive) for c in ans.sentences)
         else:  # an answer from elsewhere: link the markers in its text
             pieces = MARKER.split(ans.text)  # text, n, text, n, ..., text
             body = "".join(text(p) if i % 2 == 0 else _marker(int(p), by_n.get(int(p)), turn)
                            for i, p in enumerate(pieces))
-        parts.append(f'<div class="answer">{body}</div>')
+        parts.append(f'<div class="answer{" low" if low else ""}">{body}</div>')
         by_source: dict[str, list[Citation]] = {}
         for c in ans.citations:
             by_source.setdefault(c.source, []).append(c)
@@ -69,10 +80,10 @@ def answer(ans: Answer, turn: int) -> str:
     return "\n".join(parts)
 
 
-def _claim(claim: Claim, by_n: dict[int, Citation], turn: int) -> str:
+def _claim(claim: Claim, by_n: dict[int, Citation], turn: int, flag: bool = True) -> str:
     """One answer sentence with its linked markers; a sentence its passages do not support is flagged."""
     markers = "".join(_marker(n, by_n.get(n), turn) for n in claim.citations)
-    if claim.verdict == "supported":
+    if claim.verdict == "supported" or not flag:
         return f"{text(claim.text)} {markers}".rstrip()
     why = ("no cited passage supports this sentence" if claim.verdict == "unsupported"
            else "the cited passage only partly supports this sentence")
@@ -89,16 +100,22 @@ def _marker(n: int, citation: Citation | None, turn: int) -> str:
 def sources(ans: Answer, turn: int) -> str:
     """The sources panel for an answer: a card per citation with the quote highlighted in its passage.
 
-    For an abstention, the closest passages, so the reader can judge for themselves.
+    The cards of a low-confidence extractive answer say that the quote may not answer the question.
+    For an abstention, the closest passages, best first, so the reader can judge for themselves.
     """
     chunks = {h.chunk.id: h.chunk for h in ans.hits}
     if ans.abstained:
         head = f'<p class="src-title abstain">No passage answers “{html.escape(ans.question)}”. Closest passages:</p>'
-        cards = [_hit_card(h) for h in ans.hits[:3]]
+        cards = [_hit_card(h) for h in ans.closest()]
     else:
-        head = f'<p class="src-title">Sources for “{html.escape(ans.question)}”</p>'
         checked = ans.backend != "extractive"  # extractive quotes are the answer itself: nothing to check
-        cards = [_citation_card(c, chunks.get(c.chunk_id), turn, checked) for c in ans.citations]
+        low = ans.confidence == "low" and not checked
+        if low:
+            head = (f'<p class="src-title low">Closest evidence for “{html.escape(ans.question)}” '
+                    "(low confidence)</p>")
+        else:
+            head = f'<p class="src-title">Sources for “{html.escape(ans.question)}”</p>'
+        cards = [_citation_card(c, chunks.get(c.chunk_id), turn, checked, low) for c in ans.citations]
     return head + "\n".join(cards)
 
 
@@ -122,8 +139,9 @@ def _where(chunk: Chunk | None) -> str:
     return f'<div class="src-where">{html.escape(" · ".join(bits))}</div>' if bits else ""
 
 
-def _citation_card(c: Citation, chunk: Chunk | None, turn: int, checked: bool) -> str:
+def _citation_card(c: Citation, chunk: Chunk | None, turn: int, checked: bool, low: bool = False) -> str:
     badge = f' <span class="verdict {c.verdict}">{c.verdict}</span>' if checked else ""
+    note = f'<div class="src-note">{LOW_CARD_NOTE}</div>' if low else ""
     if chunk is not None and chunk.start <= c.start and c.end <= chunk.end:
         a, b = c.start - chunk.start, c.end - chunk.start
         passage = (html.escape(_tail(chunk.text[:a])) + f"<mark>{html.escape(chunk.text[a:b])}</mark>"
@@ -131,9 +149,9 @@ def _citation_card(c: Citation, chunk: Chunk | None, turn: int, checked: bool) -
     else:  # the passage is not among the hits: show the quote alone
         passage = f"<mark>{html.escape(c.quote)}</mark>"
     return (
-        f'<div class="src-card" id="{anchor(turn, c.n)}">'
+        f'<div class="src-card{" low" if low else ""}" id="{anchor(turn, c.n)}">'
         f'<div class="src-head"><span class="src-n">[{c.n}]</span> <b>{html.escape(c.title)}</b>'
-        f' <span class="src-score">score {c.score:.2f}</span>{badge}</div>'
+        f' <span class="src-score">score {c.score:.2f}</span>{badge}</div>{note}'
         f'<div class="src-path"><code>{html.escape(c.source)}</code> characters {c.start}–{c.end}</div>'
         f"{_where(chunk)}<div class=\"src-text\">{passage}</div></div>"
     )

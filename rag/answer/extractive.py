@@ -1,26 +1,41 @@
-"""The offline answerer: quotes the sentences of the retrieved passages that best answer the question.
+"""The offline answerer: quotes the sentences of the retrieved passages that answer the question.
 
-Each sentence is scored by how much of the question's weight (BM25 idf of its terms) it contains,
-blended with the dense similarity of its passage to the question; two neighbouring sentences that
-cover clearly more of the question together are a candidate too. The best 1-3 sentences are quoted
-verbatim, each with its citation; when even the best candidate scores below the threshold the
-answerer abstains.
+Every sentence of the retrieved passages, and every two neighbouring sentences of one paragraph,
+is a candidate. A fitted logistic model (`weights.CANDIDATE`) turns each candidate's features
+(`features.py`: question-to-sentence similarity from the shipped embedding model, idf-weighted
+term coverage, the kind of answer asked for) into the probability that it holds the answer. The
+best candidate is quoted; a second one only when it is itself a likely answer. A second fitted
+model (`weights.CONFIDENCE`) says how likely the best candidate is to answer the question: `high`
+from `HIGH_AT` up, unless a name or number of the question is absent from the quoted passage;
+else `low`, and the answer opens with "The closest the documents come:". When no candidate
+reaches `abstain_below`, the answerer abstains.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from rag.answer import ABSTAIN_TEXT, Draft, pieces
+from rag.answer import ABSTAIN_TEXT, LOW_NOTE, Draft, Query, pieces
+from rag.answer.features import (
+    TYPED,
+    Coverage,
+    Features,
+    constraints,
+    has_answer_type,
+    missing_share,
+    question_type,
+)
+from rag.answer.weights import ABSTAIN_SIMILARITY, CANDIDATE, CONFIDENCE, HIGH_AT, SECOND_AT
 from rag.citations import render
-from rag.text import body_spans, terms, words
-from rag.types import Citation, Claim, Hit
+from rag.embedding import Embedder
+from rag.text import body_spans, stopwords, terms, words
+from rag.types import Citation, Claim, Confidence, Hit, Verdict
 
-LEXICAL_WEIGHT = 0.5  # share of a sentence's score from question-term coverage; the rest is dense
-KEEP_RATIO = 0.8  # a further sentence is quoted only if it scores this close to the best one
+SCORED_CHARS = 300  # a longer "sentence" (a list, a table row run-on) is embedded by its opening only
 DUPLICATE_JACCARD = 0.7  # sentences sharing this much of their words say the same thing
-PAIR_GAIN = 0.1  # two neighbouring sentences are quoted together when they cover this much more
+LOW_QUOTES = 2  # a low-confidence answer quotes this many of the closest candidates
 
 
 @dataclass(frozen=True)
@@ -34,91 +49,195 @@ class Quote:
 
 @dataclass(frozen=True)
 class Candidate:
-    """A sentence (or two neighbouring ones that answer together) of a retrieved passage, scored."""
+    """A sentence (or two neighbouring ones of a paragraph) of a retrieved passage, scored.
+
+    `logit` is the fitted model's log-odds that the candidate holds the answer; `probability`
+    the same as a probability.
+    """
 
     hit: Hit
     quotes: tuple[Quote, ...]
-    score: float
+    features: Features
+    logit: float
+
+    @property
+    def probability(self) -> float:
+        return 1.0 / (1.0 + math.exp(-self.logit))
+
+
+@dataclass(frozen=True)
+class _Sentence:
+    quote: Quote
+    terms: frozenset[str]
+    words: frozenset[str]
+    seen: bool  # quoted in an earlier answer of the conversation
+
+    @property
+    def scored(self) -> str:
+        """The text that is embedded: the sentence, or the opening of a very long one."""
+        return self.quote.text[:SCORED_CHARS]
 
 
 class ExtractiveAnswerer:
-    """Picks, quotes and cites the best-supported sentences; abstains when support is too weak."""
+    """Picks, quotes and cites the sentences that answer; says how sure it is; abstains when nothing fits."""
 
     name = "extractive"
 
-    def __init__(self, idf: Callable[[str], float], abstain_below: float, max_sentences: int = 3) -> None:
+    def __init__(self, idf: Callable[[str], float], embedder: Embedder, abstain_below: float,
+                 max_sentences: int = 3) -> None:
         self.idf = idf
+        self.embedder = embedder
         self.abstain_below = abstain_below
         self.max_sentences = max_sentences
 
-    def candidates(self, question: str, hits: Sequence[Hit]) -> list[Candidate]:
-        """Every distinct sentence of `hits`, and pairs of neighbours that cover more together, best first."""
-        weights = {t: self.idf(t) for t in set(terms(question))}
-        total = sum(weights.values()) or 1.0
+    def candidates(self, query: Query, hits: Sequence[Hit]) -> list[Candidate]:
+        """Every distinct sentence of `hits`, and each two neighbours of a paragraph, best first.
 
-        def coverage(present: set[str]) -> float:
-            return sum(w for t, w in weights.items() if t in present) / total
-
+        A follow-up's candidates are measured against the question together with the conversation
+        it follows, except sentences an earlier answer already quoted: those must answer the
+        question asked now on their own.
+        """
+        passages = [(hit, self._sentences(hit, query.earlier)) for hit in hits]
+        texts = list(dict.fromkeys(s.scored for _, sentences in passages for s in sentences))
+        if not texts:
+            return []
+        asked = list(dict.fromkeys((query.text, query.standalone)))
+        vectors = self.embedder.embed_cached([*asked, *texts])
+        row = {text: i for i, text in enumerate(asked + texts)}
+        now, whole = vectors[row[query.text]], vectors[row[query.standalone]]
+        kind = question_type(query.text)
+        if kind == "other":  # "And the older model?" asks what the question it follows asked
+            kind = question_type(query.standalone)
+        cover_now, cover_whole = Coverage(query.text, self.idf), Coverage(query.standalone, self.idf)
+        stop = stopwords()
+        wanted = constraints(query.text, " ".join(h.chunk.text for h in hits), stop)
         best: dict[tuple[str, int, int], Candidate] = {}
-        for hit in hits:
-            chunk, dense = hit.chunk, max(hit.dense_score or 0.0, 0.0)
-            quotes = [Quote(chunk.text[s:e], chunk.start + s, chunk.start + e)
-                      for s, e in body_spans(chunk.text, chunk.headings)]
-            found = [set(terms(q.text)) for q in quotes]
-            options: list[tuple[tuple[Quote, ...], float]] = [
-                ((q,), coverage(f)) for q, f in zip(quotes, found, strict=True)
-            ]
-            for i in range(len(quotes) - 1):  # "The company partnered with SMIC. They developed ..."
-                together = coverage(found[i] | found[i + 1])
-                if together >= max(options[i][1], options[i + 1][1]) + PAIR_GAIN:
-                    options.append(((quotes[i], quotes[i + 1]), together))
-            for parts, cov in options:
-                score = LEXICAL_WEIGHT * cov + (1 - LEXICAL_WEIGHT) * dense
-                key = (chunk.source, parts[0].start, len(parts))  # overlapping chunks repeat sentences
-                if key not in best or best[key].score < score:
-                    best[key] = Candidate(hit, parts, score)
-        return sorted(best.values(), key=lambda c: -c.score)
-
-    def answer(self, question: str, hits: Sequence[Hit]) -> Draft:
-        """Quote up to `max_sentences` sentences with citations, or abstain."""
-        ranked = self.candidates(question, hits)
-        if not ranked or ranked[0].score < self.abstain_below:
-            return Draft(ABSTAIN_TEXT, (), abstained=True)
-        groups: list[list[Candidate]] = []
-        used = 0
-        for cand in ranked:
-            if cand.score < ranked[0].score * KEEP_RATIO:
-                break
-            if any(_overlaps(cand, g[0]) for g in groups):
+        for hit, sentences in passages:
+            if not sentences:
                 continue
-            twin = next((g for g in groups if _same(g[0], cand)), None)
-            if twin is not None:
-                twin.append(cand)  # a near-duplicate: cite it beside the sentence it repeats
-            elif used + len(cand.quotes) <= self.max_sentences:
-                groups.append([cand])
-                used += len(cand.quotes)
+            chunk = hit.chunk
+            head = frozenset(words(" ".join((chunk.title, *chunk.headings))))
+            own = vectors[[row[s.scored] for s in sentences]]
+            cos_now, cos_whole = own @ now, own @ whole
+            for group in _groups(chunk.text, chunk.start, sentences):
+                seen = any(sentences[i].seen for i in group)
+                cos = sum(float(cos_now[i] if seen else max(cos_now[i], cos_whole[i])) for i in group) / len(group)
+                present = frozenset().union(*(sentences[i].terms for i in group))
+                around = head.union(*(s.words for s in sentences[max(0, group[0] - 1):group[-1] + 2]))
+                text = " ".join(sentences[i].quote.text for i in group)
+                features = Features(
+                    cos=cos, coverage=(cover_now if seen else cover_whole)(present), kind=kind,
+                    typed=has_answer_type(kind, text, query.text), pair=len(group) > 1,
+                    missing=missing_share(wanted, around),
+                )
+                quotes = tuple(sentences[i].quote for i in group)
+                key = (chunk.source, quotes[0].start, len(quotes))  # overlapping chunks repeat sentences
+                logit = _logit(CANDIDATE, features.vector())
+                if key not in best or best[key].logit < logit:
+                    best[key] = Candidate(hit, quotes, features, logit)
+        return sorted(best.values(), key=lambda c: -c.logit)
+
+    def _sentences(self, hit: Hit, earlier: Sequence[str]) -> list[_Sentence]:
+        chunk = hit.chunk
+        out = []
+        for s, e in body_spans(chunk.text, chunk.headings):
+            text = chunk.text[s:e]
+            out.append(_Sentence(Quote(text, chunk.start + s, chunk.start + e), frozenset(terms(text)),
+                                 frozenset(words(text)), any(text in answer for answer in earlier)))
+        return out
+
+    def confidence(self, ranked: Sequence[Candidate]) -> tuple[float, Confidence]:
+        """How likely the best candidate answers the question, and the level that says so."""
+        inputs = confidence_inputs(ranked)
+        p = 1.0 / (1.0 + math.exp(-_logit(CONFIDENCE, inputs)))
+        typed, missing = inputs[3], inputs[4]
+        return p, "high" if p >= HIGH_AT and missing == 0 and typed else "low"
+
+    def answer(self, query: Query | str, hits: Sequence[Hit]) -> Draft:
+        """Quote the sentences that answer, with citations and a confidence, or abstain."""
+        query = Query(query) if isinstance(query, str) else query
+        ranked = self.candidates(query, hits)
+        # Nothing relevant: no candidate is a likely answer and no sentence is even close to the question.
+        if not ranked or (ranked[0].probability < self.abstain_below
+                          and max(c.features.cos for c in ranked) < ABSTAIN_SIMILARITY):
+            return Draft(ABSTAIN_TEXT, (), abstained=True)
+        sure, level = self.confidence(ranked)
+        chosen = self._choose(ranked, level)
+        verdict: Verdict = "supported" if level == "high" else "weak"
         citations: list[Citation] = []
         parts, claims = [], []
-        for group in groups:
+        for g, group in enumerate(chosen):
             for i, quote in enumerate(group[0].quotes):
                 numbers = []
                 for cand in group:
                     chunk, q = cand.hit.chunk, cand.quotes[i]
+                    # How well the quote answers: the confidence for the lead quote, its own probability after.
+                    support = round(sure if g == 0 else cand.probability, 4)
                     citations.append(Citation(
                         n=len(citations) + 1, source=chunk.source, title=chunk.title, quote=q.text,
-                        start=q.start, end=q.end, chunk_id=chunk.id, score=round(cand.score, 4),
+                        start=q.start, end=q.end, chunk_id=chunk.id, score=round(cand.probability, 4),
+                        support=support, verdict=verdict,
                     ))
                     numbers.append(len(citations))
                 parts.append(render(quote.text, numbers))
-                claims.append(Claim(quote.text, tuple(numbers), "supported"))
-        return Draft(" ".join(parts), tuple(citations), abstained=False, sentences=tuple(claims))
+                claims.append(Claim(quote.text, tuple(numbers), verdict))
+        text = " ".join(parts) if level == "high" else f"{LOW_NOTE} {' '.join(parts)}"
+        return Draft(text, tuple(citations), abstained=False, sentences=tuple(claims), confidence=level)
 
-    def stream(self, question: str, hits: Sequence[Hit]) -> Iterator[str | Draft]:
+    def _choose(self, ranked: Sequence[Candidate], level: Confidence) -> list[list[Candidate]]:
+        """The best candidate and, if they add to it, more: near-duplicates of a quote are cited beside it."""
+        groups: list[list[Candidate]] = [[ranked[0]]]
+        used = len(ranked[0].quotes)
+        for cand in ranked[1:]:
+            if any(overlaps(cand, g[0]) for g in groups):
+                continue
+            twin = next((g for g in groups if _same(g[0], cand)), None)
+            if twin is not None:
+                twin.append(cand)  # the same sentence in another document: cite both
+                continue
+            # A further quote must itself be a likely answer (high), or one of the closest (low).
+            wanted = cand.probability >= SECOND_AT if level == "high" else len(groups) < LOW_QUOTES
+            if wanted and used + len(cand.quotes) <= self.max_sentences:
+                groups.append([cand])
+                used += len(cand.quotes)
+        return groups
+
+    def stream(self, query: Query, hits: Sequence[Hit]) -> Iterator[str | Draft]:
         """The answer sentence by sentence, then the draft (it is computed at once: nothing to wait for)."""
-        return pieces(self.answer(question, hits))
+        return pieces(self.answer(query, hits))
 
 
-def _overlaps(a: Candidate, b: Candidate) -> bool:
+CONFIDENCE_MARGIN_CAP = 5.0  # log-odds: a lead this large over every rival counts as unrivalled
+
+
+def confidence_inputs(ranked: Sequence[Candidate]) -> list[float]:
+    """The confidence model's inputs, from candidates ranked best first: the best one's log-odds, its
+    lead over the best rival that does not overlap it, its cosine, whether it holds the kind of answer
+    asked for, and the share of the question's names and numbers missing around it."""
+    top = ranked[0]
+    rival = next((c for c in ranked[1:] if not overlaps(c, top)), None)
+    margin = top.logit - rival.logit if rival is not None else CONFIDENCE_MARGIN_CAP
+    f = top.features
+    typed = f.typed if f.kind in TYPED else True
+    return [top.logit, min(margin, CONFIDENCE_MARGIN_CAP), f.cos, float(typed), f.missing]
+
+
+def _logit(model: tuple[tuple[float, ...], float], x: Sequence[float]) -> float:
+    coefficients, intercept = model
+    return intercept + sum(c * v for c, v in zip(coefficients, x, strict=True))
+
+
+def _groups(text: str, offset: int, sentences: Sequence[_Sentence]) -> list[tuple[int, ...]]:
+    """Each sentence alone, and each two neighbours of one paragraph (no blank line between them):
+    "Chinese tech giants hoard H20 chips. Tencent, Alibaba and ByteDance can't get enough of them."."""
+    singles: list[tuple[int, ...]] = [(i,) for i in range(len(sentences))]
+    pairs = [(i, i + 1) for i in range(len(sentences) - 1)
+             if "\n\n" not in text[sentences[i].quote.end - offset:sentences[i + 1].quote.start - offset]]
+    return singles + pairs
+
+
+def overlaps(a: Candidate, b: Candidate) -> bool:
+    """Whether two candidates quote some of the same text."""
     return a.hit.chunk.source == b.hit.chunk.source and any(
         x.start < y.end and y.start < x.end for x in a.quotes for y in b.quotes
     )

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rag.answer import ABSTAIN_TEXT, Draft
+from rag.answer import ABSTAIN_TEXT, Draft, Query, claims_text, confidence_of
 from rag.citations import MARKER, render
 from rag.errors import RagError
 from rag.settings import Settings
@@ -183,9 +183,9 @@ class LLMAnswerer:
 
         return [ChatMessage(role="system", content=SYSTEM), ChatMessage(role="user", content=packed.prompt)]
 
-    def stream(self, question: str, hits: Sequence[Hit]) -> Iterator[str | Draft]:
+    def stream(self, query: Query, hits: Sequence[Hit]) -> Iterator[str | Draft]:
         """Yield each checked sentence as soon as the model has finished it, then the `Draft`."""
-        packed = pack(question, hits, self.settings.llm_context_tokens)
+        packed = pack(query.standalone, hits, self.settings.llm_context_tokens)
         state = _Checked(self, packed)
         buffer = ""
         for delta in self.backend.deltas(self.messages(packed)):
@@ -239,9 +239,8 @@ class _Checked:
     def draft(self) -> Draft:
         if not self.claims:
             return Draft(ABSTAIN_TEXT, (), abstained=True, packed=self.packed_ids, dropped=self.dropped_ids)
-        text = " ".join(render(c.text, c.citations) for c in self.claims)
-        return Draft(text, tuple(self.citations), abstained=False, sentences=tuple(self.claims),
-                     packed=self.packed_ids, dropped=self.dropped_ids)
+        return Draft(claims_text(self.claims), tuple(self.citations), abstained=False, sentences=tuple(self.claims),
+                     confidence=confidence_of(self.claims), packed=self.packed_ids, dropped=self.dropped_ids)
 
 
 def _begun(rest: str) -> bool:

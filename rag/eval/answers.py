@@ -85,11 +85,12 @@ def evaluate_squad(path: Path, settings: Settings, index_fn: IndexFn, say: Say =
                 "contains": any(contains(text, g) for g in golds),
                 "em": max(exact_match(text, g) for g in golds), "f1": max(f1(text, g) for g in golds),
                 "cited": any(c.source == f"squad/{p.name}" for c in answer.citations),
-                "abstained": answer.abstained, "ms": answer.timings_ms["total"],
+                "abstained": answer.abstained, "high": answer.confidence == "high", "ms": answer.timings_ms["total"],
             })
     say(f"asked {len(rows)} answerable questions")
     unanswerable = Assistant(half, embedder=embedder)
-    missing = [unanswerable.ask(q).abstained for p in paragraphs if p.article % 2 for q, _ in p.questions]
+    refused = [unanswerable.ask(q) for p in paragraphs if p.article % 2 for q, _ in p.questions]
+    missing = [a.abstained for a in refused]
     say(f"asked {len(missing)} questions whose article is not in the half index")
     predicted = [bool(r["abstained"]) for r in rows] + missing
     actual = [False] * len(rows) + [True] * len(missing)
@@ -103,66 +104,127 @@ def evaluate_squad(path: Path, settings: Settings, index_fn: IndexFn, say: Say =
         "abstention_rate": round(mean([float(r["abstained"]) for r in rows]), 4),
         "unanswerable_questions": len(missing),
         "abstention_precision": round(precision, 4), "abstention_recall": round(recall, 4),
+        # Confidence: how often a confident answer holds the gold answer, and how often a question
+        # whose article is missing is still answered confidently.
+        "high_confidence": round(mean([float(r["high"]) for r in rows]), 4),
+        "high_contains_gold": round(mean([float(r["contains"]) for r in rows if r["high"]]), 4)
+        if any(r["high"] for r in rows) else None,
+        "unanswerable_high": round(mean([float(a.confidence == "high") for a in refused]), 4) if refused else None,
         "latency_ms": {"p50": round(percentile(latencies, 50), 1), "p95": round(percentile(latencies, 95), 1)},
         "settings": {"abstain_below": settings.abstain_below, "llm": settings.llm},
     }
 
 
 def read_golden(path: Path) -> list[dict[str, Any]]:
-    """Golden questions: `{"question", "answer"?, "source"?, "answerable"?}` per line."""
+    """Golden questions: `{"question", "answer"?, "source"?, "answerable"?, "history"?, "split"?}` per line.
+
+    `answer` is a string or a list of acceptable strings; `history` lists the user questions asked
+    before it in the same conversation (oldest first); `split` names a part of the set (`--split`).
+    """
     lines = list(read_jsonl(path))
     for number, line in enumerate(lines, start=1):
         if not isinstance(line, dict) or not isinstance(line.get("question"), str) or not line["question"].strip():
             raise RagError(f"{path}:{number}: each line needs a non-empty \"question\"")
         if line.get("answerable", True) is False and (line.get("answer") or line.get("source")):
             raise RagError(f"{path}:{number}: an unanswerable question cannot have an answer or source")
+        answer, history = line.get("answer"), line.get("history", [])
+        if answer is not None and not (isinstance(answer, str) or _strings(answer)):
+            raise RagError(f"{path}:{number}: \"answer\" must be a string or a list of strings")
+        if not _strings(history):
+            raise RagError(f"{path}:{number}: \"history\" must be a list of earlier questions (strings)")
     if not lines:
         raise RagError(f"{path}: no questions; write one JSON object per line")
     return lines
 
 
-def evaluate_golden(path: Path, assistant: Assistant, say: Say = print) -> dict[str, Any]:
-    """Ask each golden question of the live index and score retrieval, answers, citations and abstention."""
-    lines = read_golden(path)
+def _strings(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value)
+
+
+def golden_assistant(settings: Settings, name: str, folders: Sequence[Path], squad: Path | None,
+                     index_fn: IndexFn, say: Say = print) -> Assistant:
+    """An assistant over an evaluation index of its own holding `folders` and the paragraphs of a SQuAD
+    file (as `squad/aNNN-pNN.md`, like `rag eval answers`), so a golden set can name documents that
+    the user's index does not hold."""
+    embedder = cached_embedder(settings)
+    home = eval_home(settings, "golden", name)
+    documents = [folder.resolve() for folder in folders]
+    for folder in documents:
+        if not folder.is_dir():
+            raise RagError(f"{folder}: no such folder; give --docs a folder of documents")
+    if squad is not None:
+        _write(read_squad(squad), home.home / "documents" / "squad")
+        documents.append(home.home / "documents" / "squad")
+    build_index(documents, home, embedder, index_fn, say)
+    return Assistant(home, embedder=embedder)
+
+
+def evaluate_golden(path: Path, assistant: Assistant, say: Say = print, split: str | None = None) -> dict[str, Any]:
+    """Ask each golden question of the assistant's index and score retrieval, answers, citations,
+    confidence and abstention."""
+    lines = [line for line in read_golden(path) if split is None or line.get("split") == split]
+    if not lines:
+        raise RagError(f"{path}: no questions with \"split\": {split!r}")
     results = []
     for line in lines:
-        answer = assistant.ask(line["question"])
-        expected_source, gold = line.get("source"), line.get("answer")
+        history: list[dict[str, str]] = []
+        for earlier in line.get("history", []):
+            history += [{"role": "user", "content": earlier},
+                        {"role": "assistant", "content": assistant.ask(earlier, history).text}]
+        answer = assistant.ask(line["question"], history)
+        expected_source = line.get("source")
+        golds = [line["answer"]] if isinstance(line.get("answer"), str) else line.get("answer") or []
         sources = [h.chunk.source for h in answer.hits]
         result: dict[str, Any] = {
             "question": line["question"], "answerable": line.get("answerable", True) is not False,
-            "abstained": answer.abstained, "answer": answer.text, "ms": round(answer.timings_ms["total"], 1),
+            "abstained": answer.abstained, "confidence": answer.confidence, "answer": answer.text,
+            "ms": round(answer.timings_ms["total"], 1),
         }
         if expected_source:
             result["source_retrieved"] = expected_source in sources
             if answer.citations:
                 cited = [c.source == expected_source for c in answer.citations]
                 result["citation_precision"] = sum(cited) / len(cited)
-        if gold and not answer.abstained:
-            result["contains_answer"] = contains(answer_text(answer), gold)
-        elif gold:
-            result["contains_answer"] = False
+        if golds:
+            text = answer_text(answer) if not answer.abstained else ""
+            result["contains_answer"] = any(contains(text, g) for g in golds)
+            result["fact_cited"] = not answer.abstained and any(
+                contains(c.quote, g) for c in answer.citations for g in golds)
         results.append(result)
     say(f"asked {len(results)} questions")
+    return {"data": str(path), **({"split": split} if split else {}), **_golden_figures(results, assistant.settings.k),
+            "failures": [r for r in results if _failed(r)]}
 
+
+def _golden_figures(results: list[dict[str, Any]], k: int) -> dict[str, Any]:
     def share(key: str) -> float | None:
         values = [float(r[key]) for r in results if key in r]
         return round(mean(values), 4) if values else None
 
+    answerable = [r for r in results if r["answerable"]]
+    unanswerable = [r for r in results if not r["answerable"]]
+    high = [r for r in results if r["confidence"] == "high"]
     precision, recall = precision_recall([r["abstained"] for r in results], [not r["answerable"] for r in results])
     latencies = [r["ms"] for r in results]
     return {
-        "data": str(path), "questions": len(results),
-        "unanswerable": sum(1 for r in results if not r["answerable"]),
-        f"hit@{assistant.settings.k}": share("source_retrieved"),
+        "questions": len(results), "unanswerable": len(unanswerable),
+        f"hit@{k}": share("source_retrieved"),
         "answer_contains": share("contains_answer"), "citation_precision": share("citation_precision"),
+        # The figures a user feels: is the fact in a quote, is a confident answer right, and is an
+        # unanswerable question refused or marked unsure?
+        "fact_cited": share("fact_cited"),
+        "high_confidence": round(mean([float(r["confidence"] == "high") for r in answerable]), 4)
+        if answerable else None,
+        "high_holds_fact": round(mean([float(r.get("fact_cited", False)) for r in high]), 4) if high else None,
+        "unanswerable_abstained_or_low": round(mean([float(r["confidence"] != "high") for r in unanswerable]), 4)
+        if unanswerable else None,
         "abstention_precision": round(precision, 4), "abstention_recall": round(recall, 4),
         "latency_ms": {"p50": round(percentile(latencies, 50), 1), "p95": round(percentile(latencies, 95), 1)},
-        "failures": [r for r in results if _failed(r)],
     }
 
 
 def _failed(result: dict[str, Any]) -> bool:
-    return (result["abstained"] != (not result["answerable"]) or result.get("source_retrieved") is False
-            or result.get("contains_answer") is False or result.get("citation_precision", 1.0) < 1.0)
-
+    if not result["answerable"]:  # refusing, or quoting the closest evidence marked as unsure, is right
+        return bool(result["confidence"] == "high")
+    return (result["abstained"] or result.get("source_retrieved") is False or result.get("fact_cited") is False
+            or result.get("citation_precision", 1.0) < 1.0)

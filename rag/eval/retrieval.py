@@ -95,15 +95,17 @@ def cached_embedder(settings: Settings) -> CachedEmbedder:
                           settings.embed_batch_size)
 
 
-def build_index(documents: Path, settings: Settings, embedder: CachedEmbedder, index_fn: IndexFn,
+def build_index(documents: Path | list[Path], settings: Settings, embedder: CachedEmbedder, index_fn: IndexFn,
                 say: Say) -> dict[str, Any]:
-    """Index `documents` through the normal ingest path (incremental: a second run only checks hashes)."""
+    """Index `documents` (a folder, or several) through the normal ingest path (incremental: a second
+    run only checks hashes)."""
     began = time.perf_counter()
-    report = index_fn([documents], settings, embedder=embedder)
+    folders = documents if isinstance(documents, list) else [documents]
+    report = index_fn(folders, settings, embedder=embedder)
     if report.failed:
         raise RagError(f"{len(report.failed)} documents could not be indexed, e.g. {next(iter(report.failed.items()))}")
     count = Store(settings).open().count()
-    say(f"indexed {documents}: {count} chunks ({report.chunks} embedded or re-used now, "
+    say(f"indexed {', '.join(map(str, folders))}: {count} chunks ({report.chunks} embedded or re-used now, "
         f"{embedder.hits} vectors from the cache) in {time.perf_counter() - began:.0f} s")
     return {"chunks": count, "seconds": round(time.perf_counter() - began, 1)}
 
