@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from ingest.sources import SourceFile, read_document
+from rag.answer import LOW_NOTE
 from rag.assistant import Assistant
 from rag.citations import check
 from rag.errors import IndexMismatchError, IndexMissingError, RagError
@@ -46,7 +47,7 @@ def test_answers_quote_the_right_sentence(seed_assistant: Assistant, seed_home: 
     assert not answer.abstained, answer.text
     assert 1 <= len(answer.citations) <= 3
     assert any(expected in c.quote and c.source == source for c in answer.citations), answer.text
-    assert answer.text.startswith(f"{answer.citations[0].quote} [1]")
+    assert answer.text.removeprefix(f"{LOW_NOTE} ").startswith(f"{answer.citations[0].quote} [1]")
     assert check(answer.text, answer.citations, _source_texts(seed_home)) == []  # quotes stand at their spans
 
 
