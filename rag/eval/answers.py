@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -147,8 +148,10 @@ def golden_assistant(settings: Settings, name: str, folders: Sequence[Path], squ
     file (as `squad/aNNN-pNN.md`, like `rag eval answers`), so a golden set can name documents that
     the user's index does not hold."""
     embedder = cached_embedder(settings)
-    home = eval_home(settings, "golden", name)
     documents = [folder.resolve() for folder in folders]
+    # One index per set of documents: an index built from other folders would keep their documents.
+    given = "\n".join(sorted(map(str, documents)) + ([str(squad.resolve())] if squad else []))
+    home = eval_home(settings, "golden", f"{name}-{hashlib.sha256(given.encode()).hexdigest()[:8]}")
     for folder in documents:
         if not folder.is_dir():
             raise RagError(f"{folder}: no such folder; give --docs a folder of documents")
