@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from rag.answer.features import Coverage
 from rag.citations import MARKER
 from rag.embedding import Embedder
 from rag.text import body_spans, sentence_spans, terms, words
@@ -112,12 +113,7 @@ class SupportChecker:
             s, e = spans[0]
             return Support(0.0, "unsupported", sentences[0], chunk.start + s, chunk.start + e)
         dense = np.clip(vectors[[row[t] for t in sentences]] @ vectors[row[job.claim]], 0.0, 1.0)
-        weights = {t: self.idf(t) for t in set(terms(job.claim))}
-        total = sum(weights.values())
-
-        def coverage(found: set[str]) -> float:
-            return sum(w for t, w in weights.items() if t in found) / total if total > 0 else 0.0
-
+        coverage = Coverage(job.claim, self.idf)
         found = [set(terms(s)) for s in sentences]
         cover = [coverage(f) for f in found]
         single = [DENSE_WEIGHT * float(d) + (1 - DENSE_WEIGHT) * c for d, c in zip(dense, cover, strict=True)]
