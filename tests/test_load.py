@@ -25,15 +25,18 @@ def live(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterat
         yield Live(url, base)
 
 
-def test_twenty_clients_get_cited_answers_or_abstentions(live: Live) -> None:
+def test_twenty_clients_get_cited_answers_abstentions_or_low_answers(live: Live) -> None:
     questions = read_questions(GOLDEN)
     assert any(q.answerable for q in questions) and any(not q.answerable for q in questions)
     result = run_load(live.url, questions, clients=20, per_client=10)
     assert result["requests"] == result["ok"] == 200 and result["errors"] == 0 and result["errors_by_kind"] == {}
     answers = result["answers"]
     assert answers["answerable"] + answers["unanswerable"] == 200 and answers["unanswerable"] > 0
-    assert answers["answerable_cited"] == answers["answerable"] == answers["cited"]
-    assert answers["unanswerable_abstained"] == answers["unanswerable"] == answers["abstained"]
+    assert answers["answerable_cited"] == answers["answerable"]
+    assert answers["cited"] == answers["answerable"] + answers["unanswerable"] - answers["unanswerable_abstained"]
+    # An unanswerable question abstains, or quotes the closest evidence marked low: never high.
+    assert answers["unanswerable_abstained_or_low"] == answers["unanswerable"] >= answers["abstained"] > 0
+    assert answers["unanswerable_abstained"] == answers["abstained"]
     server = result["server"]
     assert server["rss_mib_start"] > 0 and server["rss_mib_end"] > 0 and server["peak_rss_mib_since_start"] > 0
     assert server["samples"] and all(s["rss_mib"] > 0 for s in server["samples"])

@@ -41,6 +41,7 @@ class Outcome:
     detail: str = ""
     abstained: bool = False
     cited: bool = False
+    high: bool = False  # answered with high confidence
     server_ms: float | None = None
 
 
@@ -84,7 +85,7 @@ def _ask(client: httpx.Client, url: str, question: Question, timeout: float) -> 
     try:
         body = response.json()
         return Outcome(question, ms, abstained=bool(body["abstained"]), cited=bool(body["citations"]),
-                       server_ms=float(body["timings_ms"]["total"]))
+                       high=body["confidence"] == "high", server_ms=float(body["timings_ms"]["total"]))
     except (ValueError, KeyError, TypeError) as exc:
         return Outcome(question, ms, "bad response", f"{type(exc).__name__}: {exc}")
 
@@ -184,7 +185,8 @@ def _result(url: str, clients: int, per_client: int, questions: Sequence[Questio
                     "answerable": len(answerable),
                     "answerable_cited": sum(o.cited and not o.abstained for o in answerable),
                     "unanswerable": len(unanswerable),
-                    "unanswerable_abstained": sum(o.abstained for o in unanswerable)},
+                    "unanswerable_abstained": sum(o.abstained for o in unanswerable),
+                    "unanswerable_abstained_or_low": sum(not o.high for o in unanswerable)},
         "server": {"pid": end.get("pid"), "rss_mib_start": start["rss_mib"], "rss_mib_end": end["rss_mib"],
                    "rss_mib_peak_sampled": max((r for r in rss if r is not None), default=None),
                    "peak_rss_mib_since_start": end.get("peak_rss_mib"),
@@ -206,7 +208,8 @@ def format_load(result: dict[str, Any]) -> str:
         ("server ms (answering)", f"p50 {srv['p50']:.0f}, p95 {srv['p95']:.0f}, max {srv['max']:.0f}"),
         ("answers", f"{a['cited']} cited, {a['abstained']} abstained; answerable cited "
                     f"{a['answerable_cited']}/{a['answerable']}, unanswerable abstained "
-                    f"{a['unanswerable_abstained']}/{a['unanswerable']}"),
+                    f"{a['unanswerable_abstained']}/{a['unanswerable']} (or low: "
+                    f"{a['unanswerable_abstained_or_low']})"),
         ("server RSS MiB", f"start {mem['rss_mib_start']}, peak {mem['rss_mib_peak_sampled']} (sampled every "
                            f"{mem['sample_every_s']} s), end {mem['rss_mib_end']}; "
                            f"peak since server start {mem['peak_rss_mib_since_start']}"),
