@@ -7,8 +7,9 @@ term coverage, the kind of answer asked for) into the probability that it holds 
 best candidate is quoted; a second one only when it is itself a likely answer. A second fitted
 model (`weights.CONFIDENCE`) says how likely the best candidate is to answer the question: `high`
 from `HIGH_AT` up, unless a name or number of the question is absent from the quoted passage;
-else `low`, and the answer opens with "The closest the documents come:". When no candidate
-reaches `abstain_below`, the answerer abstains.
+else `low`, and the answer opens with "The closest the documents come:". When nothing is
+relevant (no candidate reaches `abstain_below` and none is even `ABSTAIN_SIMILARITY` close to the
+question), the answerer abstains.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ class Candidate:
 
     @property
     def probability(self) -> float:
-        return 1.0 / (1.0 + math.exp(-self.logit))
+        return _sigmoid(self.logit)
 
 
 @dataclass(frozen=True)
@@ -83,9 +84,18 @@ class ExtractiveAnswerer:
 
     name = "extractive"
 
-    def __init__(self, idf: Callable[[str], float], embedder: Embedder, abstain_below: float,
+    def __init__(self, weight: Callable[[str], float], embedder: Embedder, abstain_below: float,
                  max_sentences: int = 3) -> None:
-        self.idf = idf
+        """Make an answerer.
+
+        Args:
+            weight: a stemmed term's weight in a question (`LexicalIndex.weight`: its idf, 0 when no
+                chunk uses it).
+            embedder: the embedding model, for the question and the passages' sentences.
+            abstain_below: `RAG_ABSTAIN_BELOW`.
+            max_sentences: at most this many sentences are quoted.
+        """
+        self.weight = weight
         self.embedder = embedder
         self.abstain_below = abstain_below
         self.max_sentences = max_sentences
@@ -108,7 +118,7 @@ class ExtractiveAnswerer:
         kind = question_type(query.text)
         if kind == "other":  # "And the older model?" asks what the question it follows asked
             kind = question_type(query.standalone)
-        cover_now, cover_whole = Coverage(query.text, self.idf), Coverage(query.standalone, self.idf)
+        cover_now, cover_whole = Coverage(query.text, self.weight), Coverage(query.standalone, self.weight)
         stop = stopwords()
         wanted = constraints(query.text, " ".join(h.chunk.text for h in hits), stop)
         best: dict[tuple[str, int, int], Candidate] = {}
@@ -149,7 +159,7 @@ class ExtractiveAnswerer:
     def confidence(self, ranked: Sequence[Candidate]) -> tuple[float, Confidence]:
         """How likely the best candidate answers the question, and the level that says so."""
         inputs = confidence_inputs(ranked)
-        p = 1.0 / (1.0 + math.exp(-_logit(CONFIDENCE, inputs)))
+        p = _sigmoid(_logit(CONFIDENCE, inputs))
         typed, missing = inputs[3], inputs[4]
         return p, "high" if p >= HIGH_AT and missing == 0 and typed else "low"
 
@@ -220,6 +230,10 @@ def confidence_inputs(ranked: Sequence[Candidate]) -> list[float]:
     f = top.features
     typed = f.typed if f.kind in TYPED else True
     return [top.logit, min(margin, CONFIDENCE_MARGIN_CAP), f.cos, float(typed), f.missing]
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
 
 
 def _logit(model: tuple[tuple[float, ...], float], x: Sequence[float]) -> float:
