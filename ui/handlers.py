@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from itertools import chain, zip_longest
+from itertools import chain, islice, zip_longest
 from pathlib import Path
 from typing import Any
 
@@ -79,8 +79,7 @@ class Handlers:
         if not found:
             try:
                 index, _ = self.assistant.retriever.current()
-                chunks = (record for _, record in zip(range(SCANNED_CHUNKS), index.all_chunks(), strict=False))
-                found = document_questions(chunks)
+                found = document_questions(islice(index.all_chunks(), SCANNED_CHUNKS))
             except RagError:
                 found = []
         return found[:limit]

@@ -63,7 +63,7 @@ class Candidate:
 
     @property
     def probability(self) -> float:
-        return _sigmoid(self.logit)
+        return sigmoid(self.logit)
 
 
 @dataclass(frozen=True)
@@ -142,9 +142,9 @@ class ExtractiveAnswerer:
                 )
                 quotes = tuple(sentences[i].quote for i in group)
                 key = (chunk.source, quotes[0].start, len(quotes))  # overlapping chunks repeat sentences
-                logit = _logit(CANDIDATE, features.vector())
-                if key not in best or best[key].logit < logit:
-                    best[key] = Candidate(hit, quotes, features, logit)
+                odds = logit(CANDIDATE, features.vector())
+                if key not in best or best[key].logit < odds:
+                    best[key] = Candidate(hit, quotes, features, odds)
         return sorted(best.values(), key=lambda c: -c.logit)
 
     def _sentences(self, hit: Hit, earlier: Sequence[str]) -> list[_Sentence]:
@@ -159,7 +159,7 @@ class ExtractiveAnswerer:
     def confidence(self, ranked: Sequence[Candidate]) -> tuple[float, Confidence]:
         """How likely the best candidate answers the question, and the level that says so."""
         inputs = confidence_inputs(ranked)
-        p = _sigmoid(_logit(CONFIDENCE, inputs))
+        p = sigmoid(logit(CONFIDENCE, inputs))
         typed, missing = inputs[3], inputs[4]
         return p, "high" if p >= HIGH_AT and missing == 0 and typed else "low"
 
@@ -232,11 +232,13 @@ def confidence_inputs(ranked: Sequence[Candidate]) -> list[float]:
     return [top.logit, min(margin, CONFIDENCE_MARGIN_CAP), f.cos, float(typed), f.missing]
 
 
-def _sigmoid(x: float) -> float:
+def sigmoid(x: float) -> float:
+    """Log-odds as a probability."""
     return 1.0 / (1.0 + math.exp(-x))
 
 
-def _logit(model: tuple[tuple[float, ...], float], x: Sequence[float]) -> float:
+def logit(model: tuple[tuple[float, ...], float], x: Sequence[float]) -> float:
+    """The log-odds a fitted logistic model (coefficients, intercept) gives the inputs `x`."""
     coefficients, intercept = model
     return intercept + sum(c * v for c, v in zip(coefficients, x, strict=True))
 

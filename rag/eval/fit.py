@@ -13,14 +13,13 @@ model is fitted on every candidate; the confidence model on each question's best
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from rag.answer import Query
-from rag.answer.extractive import Candidate, ExtractiveAnswerer, confidence_inputs
+from rag.answer.extractive import Candidate, ExtractiveAnswerer, confidence_inputs, logit, sigmoid
 from rag.assistant import Assistant
 from rag.chat import queries_for
 from rag.errors import RagError
@@ -102,8 +101,7 @@ def fit(settings: Settings, squad: Path, golden: Sequence[Path], docs: Sequence[
 
     rows, labels = [], []
     for a in asked:
-        rescored = [replace(c, logit=candidate[1] + sum(
-            k * v for k, v in zip(candidate[0], c.features.vector(), strict=True))) for c in a.candidates]
+        rescored = [replace(c, logit=logit(candidate, c.features.vector())) for c in a.candidates]
         best = max(range(len(rescored)), key=lambda i: rescored[i].logit)
         rows.append(confidence_inputs(sorted(rescored, key=lambda c: -c.logit)))
         labels.append(a.answerable and a.labels[best])
@@ -123,7 +121,7 @@ def fit(settings: Settings, squad: Path, golden: Sequence[Path], docs: Sequence[
                           "high_precision": round(right / len(high), 3) if high else None})
     return {"questions": len(asked), "natural_questions": sum(a.natural for a in asked),
             "candidates": len(x), "CANDIDATE": candidate, "CONFIDENCE": confidence,
-            "best_candidate_probability": _quantiles([1 / (1 + math.exp(-r[0])) for r in rows]),
+            "best_candidate_probability": _quantiles([sigmoid(r[0]) for r in rows]),
             "thresholds": table}
 
 
