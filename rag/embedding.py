@@ -6,18 +6,31 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from rag.errors import SettingsError
 from rag.settings import DEFAULT_EMBED_MODEL
+from rag.text import stopwords
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-CACHE_SIZE = 20_000  # sentence vectors kept by `embed_cached` (about 30 MB at 384 dimensions)
+# Sentences kept by `embed_pieces`: at 384 dimensions about 12 KB each (a float32 vector, and float16
+# vectors of a dozen content word pieces on average), so about 120 MB when full.
+CACHE_SIZE = 10_000
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """A text as the model sees it: its unit vector, and a unit vector for each of its content word
+    pieces (not stop words, punctuation or the model's markers), as the model read them in context."""
+
+    vector: np.ndarray[Any, np.dtype[np.float32]]
+    pieces: np.ndarray[Any, np.dtype[np.float16]]  # shape (pieces, dimension); may have no rows
 
 
 def model_path(name: str) -> str:
@@ -40,7 +53,7 @@ class Embedder:
         self._model: SentenceTransformer | None = None
         # Hugging Face fast tokenizers are not safe to call from two threads at once.
         self._lock = threading.Lock()
-        self._cache: OrderedDict[str, np.ndarray[Any, np.dtype[np.float32]]] = OrderedDict()
+        self._cache: OrderedDict[str, Embedded] = OrderedDict()
         self._cache_lock = threading.Lock()
 
     def _load(self) -> SentenceTransformer:
@@ -100,26 +113,62 @@ class Embedder:
         vectors[order] = np.concatenate(out)
         return vectors
 
-    def embed_cached(self, texts: Sequence[str]) -> np.ndarray[Any, np.dtype[np.float32]]:
-        """Embed `texts`, keeping the last `CACHE_SIZE` vectors in memory: the sentences of passages
-        that come back question after question are embedded once."""
+    def embed_pieces(self, texts: Sequence[str]) -> list[Embedded]:
+        """Embed `texts` with their content word pieces, keeping the last `CACHE_SIZE` in memory: the
+        sentences of passages that come back question after question are embedded once."""
         with self._cache_lock:
             known = {t: self._cache[t] for t in texts if t in self._cache}
             for t in known:
                 self._cache.move_to_end(t)
         todo = list(dict.fromkeys(t for t in texts if t not in known))
         if todo:
-            fresh = dict(zip(todo, self.embed(todo), strict=True))
+            fresh = dict(zip(todo, self._embed_pieces(todo), strict=True))
             with self._cache_lock:
                 self._cache.update(fresh)
                 while len(self._cache) > CACHE_SIZE:
                     self._cache.popitem(last=False)
             known.update(fresh)
-        if not texts:
-            return np.zeros((0, 0), dtype=np.float32)
-        return np.stack([known[t] for t in texts])
+        return [known[t] for t in texts]
+
+    def _embed_pieces(self, texts: Sequence[str]) -> list[Embedded]:
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out: list[Embedded | None] = [None] * len(texts)
+        stop = stopwords()
+        for i in range(0, len(texts), self.batch_size):
+            batch = order[i:i + self.batch_size]
+            with self._lock:
+                model = self._load()
+                # Every output of the model per text: its word pieces' vectors and the sentence's.
+                outputs = cast("list[dict[str, Any]]", model.encode(
+                    [texts[j] for j in batch], batch_size=self.batch_size, output_value=None,
+                    convert_to_numpy=False, show_progress_bar=False))
+                tokenizer = model.tokenizer
+                special = set(tokenizer.all_special_ids)
+                for j, features in zip(batch, outputs, strict=True):
+                    mask = features["attention_mask"].numpy().astype(bool)
+                    ids = features["input_ids"].numpy()[mask].tolist()
+                    names = tokenizer.convert_ids_to_tokens(ids)
+                    keep = [k for k, (id_, name) in enumerate(zip(ids, names, strict=True))
+                            if id_ not in special and _content(name, stop)]
+                    pieces = features["token_embeddings"].numpy()[mask][keep]
+                    vector = features["sentence_embedding"].numpy()
+                    out[j] = Embedded(_unit(vector).astype(np.float32), _unit(pieces).astype(np.float16))
+        return [e for e in out if e is not None]
 
     def embed_query(self, text: str) -> np.ndarray[Any, np.dtype[np.float32]]:
         """Embed one question."""
         vector: np.ndarray[Any, np.dtype[np.float32]] = self.embed([text])[0]
         return vector
+
+
+def _content(piece: str, stop: frozenset[str]) -> bool:
+    """Whether a word piece carries content: not a stop word, not punctuation ("##s" does)."""
+    word = piece.lstrip("▁Ġ").lower()  # SentencePiece and byte-level BPE word starts
+    return any(ch.isalnum() for ch in word) and word not in stop
+
+
+def _unit(x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """Rows (or a vector) scaled to unit length; zero rows stay zero."""
+    norm = np.linalg.norm(x, axis=-1, keepdims=True)
+    unit: np.ndarray[Any, Any] = np.divide(x, norm, out=np.zeros_like(x), where=norm > 0)
+    return unit

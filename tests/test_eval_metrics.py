@@ -145,6 +145,9 @@ def test_contains_on_token_boundaries() -> None:
     assert contains("concatenate", "cat") is False
     assert contains("The cat sat.", "Cat") is True
     assert contains("red dog", "big red dog") is False
+    # A Unicode dash separates words; the ASCII hyphen still joins them, as in SQuAD.
+    assert contains("profitable for the first time—champagne corks popped", "first time") is True
+    assert contains("high-pressure engines", "high pressure") is False
 
 
 # --- percentiles and means ----------------------------------------------------------------------

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from rag.answer import LOW_NOTE, Query
 from rag.answer.extractive import ExtractiveAnswerer
-from rag.answer.features import constraints, has_answer_type, mentions, question_type
+from rag.answer.features import SoftCoverage, constraints, has_answer_type, mentions, piece_matches, question_type
 from rag.citations import check
 from rag.embedding import Embedder
 from rag.text import stopwords
@@ -60,6 +61,33 @@ def test_constraints_are_the_names_and_numbers_of_a_question() -> None:
     assert constraints("How many chips in 2016?", passages, stop) == ["2016"]
     assert mentions("chinese", {"china", "market"}) and mentions("h20s", {"h20"})
     assert not mentions("h20", {"h200"}) and not mentions("amd", {"huawei"})
+
+
+def test_embedded_pieces_are_the_content_words_as_read_in_context(embedder: Embedder) -> None:
+    text = "Huawei just doubled its AI chip yields to 40 percent."
+    (e,), vector = embedder.embed_pieces([text]), embedder.embed([text])[0]
+    assert np.allclose(e.vector, vector, atol=1e-5)  # the same sentence vector as `embed`
+    # hua ##wei just doubled its ai chip yields 40 percent: not "to", the full stop or [CLS]/[SEP].
+    assert len(e.pieces) == 10
+    assert np.allclose(np.linalg.norm(e.pieces.astype(np.float32), axis=1), 1.0, atol=1e-2)
+    (none,) = embedder.embed_pieces(["It is to the."])
+    assert none.pieces.shape == (0, len(vector))
+    assert embedder.embed_pieces([text])[0] is e  # kept: a passage's sentence is embedded once
+
+
+def test_soft_coverage_matches_other_words_for_the_same_thing(embedder: Embedder) -> None:
+    question, answer, other = embedder.embed_pieces([
+        "What yield rate has Huawei reached?",
+        "Huawei just doubled its AI chip yields to 40 percent.",
+        "Huawei's founder recently told President Xi that worries have eased.",
+    ])
+    right, wrong = SoftCoverage.of([piece_matches(question, answer)]), SoftCoverage.of([piece_matches(question, other)])
+    assert right.mean > wrong.mean + 0.1
+    assert 0.0 < right.weakest <= right.mean <= 1.0
+    # A pair matches where either of its sentences does.
+    both = SoftCoverage.of([piece_matches(question, answer), piece_matches(question, other)])
+    assert both.mean >= right.mean and both.weakest >= right.weakest
+    assert SoftCoverage.of([piece_matches(embedder.embed_pieces(["Is it the?"])[0], answer)]) == SoftCoverage(0.0, 0.0)
 
 
 def test_quotes_the_answering_sentence_with_its_span(answerer: ExtractiveAnswerer) -> None:

@@ -23,9 +23,11 @@ from rag.answer.features import (
     TYPED,
     Coverage,
     Features,
+    SoftCoverage,
     constraints,
     has_answer_type,
     missing_share,
+    piece_matches,
     question_type,
 )
 from rag.answer.weights import ABSTAIN_SIMILARITY, CANDIDATE, CONFIDENCE, HIGH_AT, SECOND_AT
@@ -112,9 +114,8 @@ class ExtractiveAnswerer:
         if not texts:
             return []
         asked = list(dict.fromkeys((query.text, query.standalone)))
-        vectors = self.embedder.embed_cached([*asked, *texts])
-        row = {text: i for i, text in enumerate(asked + texts)}
-        now, whole = vectors[row[query.text]], vectors[row[query.standalone]]
+        embedded = dict(zip([*asked, *texts], self.embedder.embed_pieces([*asked, *texts]), strict=True))
+        now, whole = embedded[query.text], embedded[query.standalone]
         kind = question_type(query.text)
         if kind == "other":  # "And the older model?" asks what the question it follows asked
             kind = question_type(query.standalone)
@@ -127,16 +128,23 @@ class ExtractiveAnswerer:
                 continue
             chunk = hit.chunk
             head = frozenset(words(" ".join((chunk.title, *chunk.headings))))
-            own = vectors[[row[s.scored] for s in sentences]]
-            cos_now, cos_whole = own @ now, own @ whole
+            own = [embedded[s.scored] for s in sentences]
+            matches_now = [piece_matches(now, e) for e in own]
+            matches_whole = matches_now if whole is now else [piece_matches(whole, e) for e in own]
+            cos_now = [float(e.vector @ now.vector) for e in own]
+            cos_whole = [float(e.vector @ whole.vector) for e in own]
             for group in _groups(chunk.text, chunk.start, sentences):
                 seen = any(sentences[i].seen for i in group)
-                cos = sum(float(cos_now[i] if seen else max(cos_now[i], cos_whole[i])) for i in group) / len(group)
+                cos = sum(cos_now[i] if seen else max(cos_now[i], cos_whole[i]) for i in group) / len(group)
+                soft = SoftCoverage.of([matches_now[i] for i in group])
+                if not seen and whole is not now:
+                    soft = max(soft, SoftCoverage.of([matches_whole[i] for i in group]), key=lambda c: c.mean)
                 present = frozenset().union(*(sentences[i].terms for i in group))
                 around = head.union(*(s.words for s in sentences[max(0, group[0] - 1):group[-1] + 2]))
                 text = " ".join(sentences[i].quote.text for i in group)
                 features = Features(
-                    cos=cos, coverage=(cover_now if seen else cover_whole)(present), kind=kind,
+                    cos=cos, coverage=(cover_now if seen else cover_whole)(present), soft=soft.mean,
+                    weakest=soft.weakest, kind=kind,
                     typed=has_answer_type(kind, text, query.text), pair=len(group) > 1,
                     missing=missing_share(wanted, around),
                 )

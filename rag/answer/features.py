@@ -2,10 +2,12 @@
 
 A candidate is a sentence of a retrieved passage, or two neighbouring sentences of one paragraph.
 Its features: the cosine similarity of the question and the candidate's sentences (the shipped
-embedding model), the share of the question's BM25 weight whose terms the candidate contains,
-whether the candidate holds the kind of answer the question asks for (a number for "how many",
-a date for "when", a name for "who", a cause for "why", a place for "where"), and whether the
-names and numbers of the question appear around it. `weights.py` combines them.
+embedding model), how closely the candidate's word pieces match each of the question's (the same
+model's vectors for the pieces as it read them in context: a soft term match), the share of the
+question's BM25 weight whose terms the candidate contains, whether the candidate holds the kind of
+answer the question asks for (a number for "how many", a date for "when", a name for "who", a
+cause for "why", a place for "where"), and whether the names and numbers of the question appear
+around it. `weights.py` combines them.
 """
 
 from __future__ import annotations
@@ -13,8 +15,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
+import numpy as np
+
+from rag.embedding import Embedded
 from rag.text import terms, words
 
 QuestionType = Literal["number", "time", "reason", "name", "place", "yesno", "other"]
@@ -111,6 +116,8 @@ class Features:
 
     cos: float  # cosine of the question and the candidate's sentence (a pair: the mean of its two)
     coverage: float  # share of the question's idf weight whose terms the candidate contains
+    soft: float  # mean over the question's content word pieces of their best match in the candidate
+    weakest: float  # the question's worst-matched content word piece: its best match in the candidate
     kind: QuestionType
     typed: bool  # the candidate holds an answer of the kind asked for
     pair: bool  # two neighbouring sentences
@@ -120,7 +127,7 @@ class Features:
         """The inputs of the fitted scorer, in the order of `weights.CANDIDATE`."""
         by_kind = [float(self.typed and self.kind == k) for k in TYPED]
         kinds = [float(self.kind == k) for k in (*TYPED, "yesno")]
-        return [self.cos, self.coverage, *by_kind, *kinds, float(self.pair)]
+        return [self.cos, self.coverage, self.soft, self.weakest, *by_kind, *kinds, float(self.pair)]
 
 
 class Coverage:
@@ -134,6 +141,31 @@ class Coverage:
         if self.total <= 0:
             return 0.0
         return sum(w for t, w in self.weights.items() if t in present) / self.total
+
+
+def piece_matches(question: Embedded, text: Embedded) -> np.ndarray[Any, np.dtype[np.float32]]:
+    """For each content word piece of the question, the cosine of its closest piece in `text`, both
+    as the model read them in context ("yield" is close to "yields", "making money" to "profitable")."""
+    if not len(question.pieces) or not len(text.pieces):
+        return np.zeros(len(question.pieces), dtype=np.float32)
+    sims = question.pieces.astype(np.float32) @ text.pieces.astype(np.float32).T
+    return np.asarray(sims.max(axis=1), dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class SoftCoverage:
+    """How well a candidate covers the question's word pieces, in meaning rather than spelling."""
+
+    mean: float
+    weakest: float
+
+    @staticmethod
+    def of(matches: Sequence[np.ndarray[Any, np.dtype[np.float32]]]) -> SoftCoverage:
+        """From `piece_matches` of each sentence of a candidate (a pair matches where either does)."""
+        best = np.maximum.reduce(list(matches))
+        if not len(best):
+            return SoftCoverage(0.0, 0.0)
+        return SoftCoverage(float(best.mean()), float(best.min()))
 
 
 def missing_share(wanted: Sequence[str], around: Set[str]) -> float:

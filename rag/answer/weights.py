@@ -9,14 +9,15 @@ were chosen from that command's table and `rag eval answers`, as the README says
 from __future__ import annotations
 
 # P(candidate holds the answer) = sigmoid(intercept + coefficients . Features.vector()), inputs:
-# cos (a pair: the mean of its two sentences'), coverage, typed x {number, time, reason, name, place},
-# kind = {number, time, reason, name, place, yesno}, pair.
+# cos (a pair: the mean of its two sentences'), coverage, soft coverage and its weakest piece match,
+# typed x {number, time, reason, name, place}, kind = {number, time, reason, name, place, yesno}, pair.
 CANDIDATE: tuple[tuple[float, ...], float] = (
-    (5.956, 4.84, 2.552, 1.143, 1.201, 1.084, 0.011, -2.201, -0.671, -0.096, -0.716, 0.228, 1.16, 0.518), -7.41)
+    (3.264, 2.951, 4.085, 2.038, 2.314, 1.202, 1.105, 1.045,
+     -0.13, -2.048, -0.747, -0.101, -0.711, 0.133, 1.259, 0.196), -7.951)
 # P(the best candidate answers) = sigmoid(intercept + coefficients . inputs), inputs: its logit,
 # its lead over the best rival (capped), its cosine, whether it holds the kind asked for, and
 # the share of the question's names and numbers missing around it.
-CONFIDENCE: tuple[tuple[float, ...], float] = ((0.558, 0.481, 1.407, -0.159, -0.999), -0.909)
+CONFIDENCE: tuple[tuple[float, ...], float] = ((0.533, 0.622, 1.847, 0.006, -0.353), -1.66)
 # Nothing relevant: abstain when no candidate is RAG_ABSTAIN_BELOW likely to answer and none has this
 # cosine with the question.
 ABSTAIN_SIMILARITY = 0.40

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCTUATION = frozenset(string.punctuation)
+_DASHES = re.compile(r"[\u2010-\u2015\u2212]")  # Unicode dashes and the minus sign, not "-"
 
 
 def _top_k(ranked: Sequence[str], k: int) -> list[str]:
@@ -152,7 +153,9 @@ def contains(prediction: str, truth: str) -> bool:
     """Whether the normalised `truth` occurs in the normalised `prediction` on token boundaries.
 
     Both normalised texts are padded with a space, so "cat" is not found in "concatenate". An
-    empty normalised truth is found only in an empty normalised prediction.
+    empty normalised truth is found only in an empty normalised prediction. Dashes other than the
+    ASCII hyphen separate words ("the first time—champagne" holds "first time"); SQuAD's
+    normalisation would keep them inside the word.
 
     Args:
         prediction: Predicted answer (or any longer text).
@@ -161,7 +164,7 @@ def contains(prediction: str, truth: str) -> bool:
     Returns:
         True when the truth's tokens appear consecutively in the prediction.
     """
-    return f" {normalize_answer(truth)} " in f" {normalize_answer(prediction)} "
+    return f" {normalize_answer(_DASHES.sub(' ', truth))} " in f" {normalize_answer(_DASHES.sub(' ', prediction))} "
 
 
 def percentile(values: Sequence[float], q: float) -> float:
