@@ -57,7 +57,7 @@ def run_rag(*args: str, home: Path, env: dict[str, str] | None = None,
             cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """Run the real `rag` command in a subprocess against the index at `home`."""
     full_env = {**os.environ, "RAG_HOME": str(home), **(env or {})}
-    return subprocess.run([sys.executable, "-m", "rag.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "ui.cli", *args], capture_output=True, text=True,
                           env=full_env, cwd=cwd or home.parent, timeout=600)
 
 
@@ -73,7 +73,7 @@ def serving(base: Path, *args: str, env: dict[str, str] | None = None) -> Iterat
     port = free_port()
     log = open(base / f"serve-{port}.log", "w+")  # noqa: SIM115 - closed below
     full_env = {**os.environ, "RAG_HOME": str(base / ".rag"), "RAG_CORPUS": str(base / "corpus"), **(env or {})}
-    proc = subprocess.Popen([sys.executable, "-m", "rag.cli", "serve", "--port", str(port), *args],
+    proc = subprocess.Popen([sys.executable, "-m", "ui.cli", "serve", "--port", str(port), *args],
                             stdout=log, stderr=subprocess.STDOUT, env=full_env, cwd=base)
     url = f"http://127.0.0.1:{port}"
     try:

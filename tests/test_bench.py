@@ -1,4 +1,4 @@
-"""`rag.eval.bench` on tiny inputs with the real model, pipeline and Chroma; figures are reported, never asserted."""
+"""`ui.eval.bench` on tiny inputs with the real model, pipeline and Chroma; figures are reported, never asserted."""
 
 from __future__ import annotations
 
@@ -7,13 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from ingest.chunking import chunk_document
-from ingest.pipeline import ingest, publish
 from rag.embedding import Embedder
-from rag.eval.bench import bench_ingest, bench_query, bench_startup, format_bench
-from rag.eval.cache import CachedEmbedder
 from rag.settings import Settings
 from rag.store import Store
+from ui.eval.bench import bench_ingest, bench_query, bench_startup, format_bench
+from ui.eval.cache import CachedEmbedder
 
 TOPICS = ["graphene", "insulin", "malaria", "telomeres", "microbiome", "vaccines", "neurons", "zebrafish",
           "antibiotics", "photosynthesis"]
@@ -41,7 +39,7 @@ def test_bench_ingest_matches_pipeline_chunks(tmp_path: Path, embedder: Embedder
     corpus, _ = tiny_beir(tmp_path / "data")
     settings = Settings.load(home=tmp_path / ".rag")
     work = tmp_path / "work"
-    result = bench_ingest(corpus, settings, work, ingest, docs=10, runs=2, embedder=embedder)
+    result = bench_ingest(corpus, settings, work, docs=10, runs=2, embedder=embedder)
     assert result["documents"] == 10 and result["files_failed"] == 0
     built = Store(settings.model_copy(update={"home": work / "ingest-home", "collection": "bench-ingest"})).open()
     assert result["chunks"] == result["bare_chunks"] == built.count() > 0
@@ -54,7 +52,7 @@ def test_bench_ingest_refuses_a_cached_embedder(tmp_path: Path) -> None:
     corpus, _ = tiny_beir(tmp_path / "data")
     cached = CachedEmbedder(tmp_path / "cache.sqlite", "all-MiniLM-L6-v2")
     with pytest.raises(ValueError, match="uncached"):
-        bench_ingest(corpus, Settings.load(home=tmp_path / ".rag"), tmp_path / "work", ingest, embedder=cached)
+        bench_ingest(corpus, Settings.load(home=tmp_path / ".rag"), tmp_path / "work", embedder=cached)
 
 
 def test_bench_query_builds_exact_sizes_and_reuses_them(tmp_path: Path, embedder: Embedder) -> None:
@@ -62,8 +60,8 @@ def test_bench_query_builds_exact_sizes_and_reuses_them(tmp_path: Path, embedder
     settings = Settings.load(home=tmp_path / ".rag")
     work = tmp_path / "work"
     lines: list[str] = []
-    result = bench_query(corpus, claims, settings, work, publish, sizes=(50, 120), questions=5,
-                         chunk_fn=chunk_document, embedder=embedder, chunk_embedder=embedder,
+    result = bench_query(corpus, claims, settings, work, sizes=(50, 120), questions=5,
+                         embedder=embedder, chunk_embedder=embedder,
                          serving_rss=False, progress=lines.append)
     assert [row["size"] for row in result["sizes"]] == [50, 120]
     for row in result["sizes"]:
@@ -79,8 +77,8 @@ def test_bench_query_builds_exact_sizes_and_reuses_them(tmp_path: Path, embedder
     assert "synthetic" in result["note"] and "synthetic" in format_bench("query", result)
     assert lines  # progress was reported
 
-    again = bench_query(corpus, claims, settings, work, publish, sizes=(50,), questions=2,
-                        chunk_fn=chunk_document, embedder=embedder, chunk_embedder=embedder)
+    again = bench_query(corpus, claims, settings, work, sizes=(50,), questions=2,
+                        embedder=embedder, chunk_embedder=embedder)
     row = again["sizes"][0]
     assert row["reused"] and row["serving"]["peak_rss_mib"] > 0
 

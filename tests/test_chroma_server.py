@@ -115,7 +115,7 @@ def test_cli_ingest_then_ask_from_two_homes(chroma: Chroma, tmp_path: Path) -> N
     for home in readers:
         home.mkdir()
         procs.append(subprocess.Popen(
-            [sys.executable, "-m", "rag.cli", "ask", Q_910C, "--json"], cwd=home, text=True,
+            [sys.executable, "-m", "ui.cli", "ask", Q_910C, "--json"], cwd=home, text=True,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             env={**os.environ, "RAG_HOME": str(home / ".rag"), "RAG_CHROMA_URL": chroma.url, "RAG_COLLECTION": "cli"},
         ))

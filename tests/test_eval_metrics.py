@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from rag.eval.metrics import (
+from ui.eval.metrics import (
     contains,
     exact_match,
     f1,

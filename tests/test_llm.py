@@ -21,7 +21,7 @@ from ingest.pipeline import ingest
 from rag.answer.llm import SYSTEM, LLMError
 from rag.assistant import Assistant
 from rag.embedding import Embedder
-from rag.eval.answers import read_golden
+from rag.golden import read_golden
 from rag.settings import Settings
 from rag.types import Answer
 from tests.conftest import ROOT, free_port, indexed_copy, run_rag, serving

@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from rag.assistant import Assistant
 from rag.errors import IndexMissingError, RagError, StoreError
-from rag.eval.bench import memory_mib
+from rag.memory import memory_mib
 from rag.text import count_tokens
 from rag.types import Answer
 from ui.uploads import add_documents

@@ -11,7 +11,7 @@ from typing import Any
 from ingest.pipeline import Progress
 from rag.assistant import Assistant
 from rag.errors import RagError
-from rag.eval.answers import read_golden
+from rag.golden import read_golden
 from rag.types import Answer
 from ui import render
 from ui.uploads import add_documents

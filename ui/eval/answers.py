@@ -9,22 +9,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ingest.pipeline import Progress
 from rag.assistant import Assistant
 from rag.citations import MARKER
 from rag.errors import RagError
-from rag.eval.metrics import contains, exact_match, f1, mean, percentile, precision_recall
-from rag.eval.retrieval import (
-    IndexFn,
-    Say,
-    build_index,
-    cached_embedder,
-    eval_home,
-    markdown,
-    read_jsonl,
-    write_documents,
-)
+from rag.golden import read_golden
 from rag.settings import Settings
 from rag.types import Answer
+from ui.eval.metrics import contains, exact_match, f1, mean, percentile, precision_recall
+from ui.eval.retrieval import Say, build_index, cached_embedder, eval_home, markdown, write_documents
 
 
 @dataclass(frozen=True)
@@ -65,7 +58,8 @@ def _write(paragraphs: Sequence[Paragraph], folder: Path) -> None:
     write_documents({p.name: markdown(p.title.replace("_", " "), p.text) for p in paragraphs}, folder, prune=True)
 
 
-def evaluate_squad(path: Path, settings: Settings, index_fn: IndexFn, say: Say = print) -> dict[str, Any]:
+def evaluate_squad(path: Path, settings: Settings, say: Say = print, progress: Progress | None = None
+                   ) -> dict[str, Any]:
     """Ask every question of `path` against its paragraphs; then ask the odd articles' questions of an
     index holding only the even articles (unanswerable by construction) to score abstention."""
     paragraphs = read_squad(path)
@@ -74,8 +68,8 @@ def evaluate_squad(path: Path, settings: Settings, index_fn: IndexFn, say: Say =
     half = eval_home(settings, "squad", f"{path.stem}-even-articles")
     _write(paragraphs, full.home / "documents" / "squad")
     _write([p for p in paragraphs if p.article % 2 == 0], half.home / "documents" / "squad")
-    built = build_index(full.home / "documents" / "squad", full, embedder, index_fn, say)
-    build_index(half.home / "documents" / "squad", half, embedder, index_fn, say)
+    built = build_index(full.home / "documents" / "squad", full, embedder, say, progress)
+    build_index(half.home / "documents" / "squad", half, embedder, say, progress)
     answerable = Assistant(full, embedder=embedder)
     rows = []
     for p in paragraphs:
@@ -116,34 +110,8 @@ def evaluate_squad(path: Path, settings: Settings, index_fn: IndexFn, say: Say =
     }
 
 
-def read_golden(path: Path) -> list[dict[str, Any]]:
-    """Golden questions: `{"question", "answer"?, "source"?, "answerable"?, "history"?, "split"?}` per line.
-
-    `answer` is a string or a list of acceptable strings; `history` lists the user questions asked
-    before it in the same conversation (oldest first); `split` names a part of the set (`--split`).
-    """
-    lines = list(read_jsonl(path))
-    for number, line in enumerate(lines, start=1):
-        if not isinstance(line, dict) or not isinstance(line.get("question"), str) or not line["question"].strip():
-            raise RagError(f"{path}:{number}: each line needs a non-empty \"question\"")
-        if line.get("answerable", True) is False and (line.get("answer") or line.get("source")):
-            raise RagError(f"{path}:{number}: an unanswerable question cannot have an answer or source")
-        answer, history = line.get("answer"), line.get("history", [])
-        if answer is not None and not (isinstance(answer, str) or _strings(answer)):
-            raise RagError(f"{path}:{number}: \"answer\" must be a string or a list of strings")
-        if not _strings(history):
-            raise RagError(f"{path}:{number}: \"history\" must be a list of earlier questions (strings)")
-    if not lines:
-        raise RagError(f"{path}: no questions; write one JSON object per line")
-    return lines
-
-
-def _strings(value: object) -> bool:
-    return isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value)
-
-
 def golden_assistant(settings: Settings, name: str, folders: Sequence[Path], squad: Path | None,
-                     index_fn: IndexFn, say: Say = print) -> Assistant:
+                     say: Say = print, progress: Progress | None = None) -> Assistant:
     """An assistant over an evaluation index of its own holding `folders` and the paragraphs of a SQuAD
     file (as `squad/aNNN-pNN.md`, like `rag eval answers`), so a golden set can name documents that
     the user's index does not hold."""
@@ -158,7 +126,7 @@ def golden_assistant(settings: Settings, name: str, folders: Sequence[Path], squ
     if squad is not None:
         _write(read_squad(squad), home.home / "documents" / "squad")
         documents.append(home.home / "documents" / "squad")
-    build_index(documents, home, embedder, index_fn, say)
+    build_index(documents, home, embedder, say, progress)
     return Assistant(home, embedder=embedder)
 
 

@@ -1,4 +1,4 @@
-"""The `rag` command: ingest, ask, chat, serve, status. The composition root: ingest and ui are imported here only."""
+"""The `rag` command: ingest, ask, chat, serve, status, eval, bench: the composition root, above `ingest` and `ui`."""
 
 from __future__ import annotations
 
@@ -307,14 +307,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _eval_retrieval(args: argparse.Namespace, settings: Settings) -> int:
-    from functools import partial
-
-    from ingest.pipeline import ingest
-    from rag.eval.retrieval import MODES, evaluate
+    from ui.eval.retrieval import MODES, evaluate
 
     modes = MODES if args.mode == "all" else (args.mode,)
     with _Bar() as bar:
-        result = evaluate(args.beir, settings, partial(ingest, progress=bar), modes, say=_say)
+        result = evaluate(args.beir, settings, modes, say=_say, progress=bar)
     if args.json:
         print(json.dumps(result))
     else:
@@ -326,29 +323,21 @@ def _eval_retrieval(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _eval_answers(args: argparse.Namespace, settings: Settings) -> int:
-    from functools import partial
-
-    from ingest.pipeline import ingest
-    from rag.eval.answers import evaluate_squad
+    from ui.eval.answers import evaluate_squad
 
     with _Bar() as bar:
-        result = evaluate_squad(args.squad, settings, partial(ingest, progress=bar), say=_say)
+        result = evaluate_squad(args.squad, settings, say=_say, progress=bar)
     _print_figures(result, args.json)
     return 0
 
 
 def _eval_golden(args: argparse.Namespace, settings: Settings) -> int:
-    from functools import partial
-
     from rag.assistant import Assistant
-    from rag.eval.answers import evaluate_golden, golden_assistant
+    from ui.eval.answers import evaluate_golden, golden_assistant
 
     if args.docs or args.squad:
-        from ingest.pipeline import ingest
-
         with _Bar() as bar:
-            assistant = golden_assistant(settings, args.file.stem, args.docs, args.squad,
-                                         partial(ingest, progress=bar), say=_say)
+            assistant = golden_assistant(settings, args.file.stem, args.docs, args.squad, say=_say, progress=bar)
     else:
         assistant = Assistant.open(settings)
     result = evaluate_golden(args.file, assistant, say=_say, split=args.split)
@@ -360,13 +349,10 @@ def _eval_golden(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _eval_fit(args: argparse.Namespace, settings: Settings) -> int:
-    from functools import partial
-
-    from ingest.pipeline import ingest
-    from rag.eval.fit import fit
+    from ui.eval.fit import fit
 
     with _Bar() as bar:
-        result = fit(settings, args.squad, args.golden, args.docs, partial(ingest, progress=bar), say=_say)
+        result = fit(settings, args.squad, args.golden, args.docs, say=_say, progress=bar)
     if args.json:
         print(json.dumps(result))
         return 0
@@ -391,27 +377,22 @@ def _print_figures(result: dict[str, Any], as_json: bool) -> None:
 def _bench(args: argparse.Namespace, settings: Settings) -> int:
     if args.run_kind == "load":
         return _bench_load(args, settings)
-    from rag.eval import bench
+    from ui.eval import bench
 
     work = settings.home / "bench"
     kind = args.run_kind
     if kind in ("ingest", "query") and not (args.beir / "corpus.jsonl").is_file():
         raise RagError(f"{args.beir}: no corpus.jsonl; give a BEIR folder with --beir")
     if kind == "ingest":
-        from ingest.pipeline import ingest
-
-        result = bench.bench_ingest(args.beir / "corpus.jsonl", settings, work, ingest, args.docs,
-                                    runs=args.runs, progress=_say)
+        result = bench.bench_ingest(args.beir / "corpus.jsonl", settings, work, args.docs, runs=args.runs,
+                                    progress=_say)
     elif kind == "query":
-        from ingest.chunking import chunk_document
-        from ingest.pipeline import publish
-
         try:
             sizes = [int(n) for n in args.sizes.split(",")]
         except ValueError:
             raise RagError(f"--sizes: expected comma-separated chunk counts, got {args.sizes!r}") from None
         result = bench.bench_query(args.beir / "corpus.jsonl", args.beir / "queries.jsonl", settings, work,
-                                   publish, sizes, args.questions, chunk_fn=chunk_document, progress=_say)
+                                   sizes, args.questions, progress=_say)
     else:
         result = bench.bench_startup(settings.home.resolve(), args.question, args.runs, progress=_say)
     print(json.dumps(result) if args.json else bench.format_bench(kind, result))
@@ -419,7 +400,7 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _bench_load(args: argparse.Namespace, settings: Settings) -> int:
-    from rag.eval.load import format_load, read_questions, run_load
+    from ui.eval.load import format_load, read_questions, run_load
 
     user, colon, password = (args.auth or "").partition(":")
     if args.auth is not None and not (user and colon):

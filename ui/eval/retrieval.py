@@ -2,38 +2,24 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ingest.pipeline import Progress, ingest
 from rag.errors import RagError
-from rag.eval.cache import CachedEmbedder
-from rag.eval.metrics import mean, mrr_at, ndcg_at, recall_at
+from rag.golden import read_jsonl
 from rag.retrieve import Mode, Retriever
 from rag.settings import Settings
 from rag.store import Store
+from ui.eval.cache import CachedEmbedder
+from ui.eval.metrics import mean, mrr_at, ndcg_at, recall_at
 
 Say = Callable[[str], None]
-IndexFn = Callable[..., Any]  # ingest.pipeline.ingest, passed in by the CLI
 MODES: tuple[Mode, ...] = ("dense", "bm25", "hybrid")
 DEPTH = 100  # documents ranked per query (Recall@100)
-
-
-def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    """The objects of a JSON-lines file; a bad line is a `RagError` naming the file and line."""
-    try:
-        with path.open(encoding="utf-8") as lines:
-            for number, line in enumerate(lines, start=1):
-                if line.strip():
-                    try:
-                        yield json.loads(line)
-                    except ValueError as exc:
-                        raise RagError(f"{path}:{number}: not JSON ({exc}); fix or remove the line") from None
-    except OSError as exc:
-        raise RagError(f"{path}: cannot read ({exc.strerror}); check the path") from None
 
 
 def read_beir(folder: Path, split: str = "test") -> tuple[dict[str, dict[str, str]], dict[str, str],
@@ -95,13 +81,13 @@ def cached_embedder(settings: Settings) -> CachedEmbedder:
                           settings.embed_batch_size)
 
 
-def build_index(documents: Path | list[Path], settings: Settings, embedder: CachedEmbedder, index_fn: IndexFn,
-                say: Say) -> dict[str, Any]:
+def build_index(documents: Path | list[Path], settings: Settings, embedder: CachedEmbedder, say: Say,
+                progress: Progress | None = None) -> dict[str, Any]:
     """Index `documents` (a folder, or several) through the normal ingest path (incremental: a second
     run only checks hashes)."""
     began = time.perf_counter()
     folders = documents if isinstance(documents, list) else [documents]
-    report = index_fn(folders, settings, embedder=embedder)
+    report = ingest(folders, settings, embedder=embedder, progress=progress)
     if report.failed:
         raise RagError(f"{len(report.failed)} documents could not be indexed, e.g. {next(iter(report.failed.items()))}")
     count = Store(settings).open().count()
@@ -115,8 +101,8 @@ def rank_documents(retriever: Retriever, question: str, mode: Mode, doc_of: Call
     return [doc_of(hit.chunk.source) for hit in retriever.search([question], DEPTH, mode)]
 
 
-def evaluate(folder: Path, settings: Settings, index_fn: IndexFn, modes: Iterable[Mode] = MODES,
-             split: str = "test", say: Say = print) -> dict[str, Any]:
+def evaluate(folder: Path, settings: Settings, modes: Iterable[Mode] = MODES, split: str = "test",
+             say: Say = print, progress: Progress | None = None) -> dict[str, Any]:
     """Index the BEIR corpus at `folder` with the product's pipeline and score each retrieval mode."""
     corpus, queries, qrels = read_beir(folder, split)
     say(f"{folder.name}: {len(corpus)} documents, {len(queries)} queries with judgments ({split})")
@@ -126,7 +112,7 @@ def evaluate(folder: Path, settings: Settings, index_fn: IndexFn, modes: Iterabl
     documents = settings.home / "documents" / "docs"
     write_documents({f"{file_stem(d)}.md": markdown(doc["title"], doc["text"]) for d, doc in corpus.items()},
                     documents)
-    built = build_index(documents, settings, embedder, index_fn, say)
+    built = build_index(documents, settings, embedder, say, progress)
     retriever = Retriever(settings, Store(settings), embedder)
     ids = {f"docs/{file_stem(d)}.md": d for d in corpus}
     results: dict[str, Any] = {}

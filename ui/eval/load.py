@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 
 from rag.errors import RagError
-from rag.eval.answers import read_golden
-from rag.eval.bench import percentiles
+from rag.golden import read_golden
+from ui.eval.bench import percentiles
 
 Say = Callable[[str], None]
 Auth = httpx.BasicAuth | None

@@ -18,15 +18,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from ingest.pipeline import Progress
 from rag.answer import Query
 from rag.answer.extractive import Candidate, ExtractiveAnswerer, confidence_inputs, logit, sigmoid
 from rag.assistant import Assistant
 from rag.chat import queries_for
 from rag.errors import RagError
-from rag.eval.answers import golden_assistant, read_golden, read_squad
-from rag.eval.metrics import contains
-from rag.eval.retrieval import IndexFn, Say
+from rag.golden import read_golden
 from rag.settings import Settings
+from ui.eval.answers import golden_assistant, read_squad
+from ui.eval.metrics import contains
+from ui.eval.retrieval import Say
 
 NATURAL_WEIGHT = 5.0
 K = 5  # passages per question, as `RAG_K` defaults
@@ -59,20 +61,20 @@ def _ask(assistant: Assistant, answerer: ExtractiveAnswerer, question: str, hist
     return _Asked(candidates, labels, answerable, weight, natural) if candidates else None
 
 
-def fit(settings: Settings, squad: Path, golden: Sequence[Path], docs: Sequence[Path], index_fn: IndexFn,
-        say: Say = print) -> dict[str, Any]:
+def fit(settings: Settings, squad: Path, golden: Sequence[Path], docs: Sequence[Path], say: Say = print,
+        progress: Progress | None = None) -> dict[str, Any]:
     """Fit both models; return their weights and, for the tune lines, the confidence threshold table."""
     from sklearn.linear_model import LogisticRegression  # a dependency of sentence-transformers
 
     asked: list[_Asked] = []
     used_articles: set[int] = set()
-    squad_assistant = golden_assistant(settings, "xquad", [], squad, index_fn, say)
+    squad_assistant = golden_assistant(settings, "xquad", [], squad, say, progress)
     for path in golden:
         lines = read_golden(path)
         where = [str(line.get("source") or line.get("about") or "") for line in lines]
         on_squad = all(w.startswith("squad/") for w in where if w)
         used_articles |= {int(w[len("squad/a"):][:3]) for w in where if w.startswith("squad/a")}
-        assistant = squad_assistant if on_squad else golden_assistant(settings, path.stem, docs, None, index_fn, say)
+        assistant = squad_assistant if on_squad else golden_assistant(settings, path.stem, docs, None, say, progress)
         answerer = _answerer(assistant)
         for line in lines:
             if line.get("split") != "tune":

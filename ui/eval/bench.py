@@ -1,8 +1,7 @@
 """`rag bench`: ingest throughput, warm query latency at several index sizes, and cold-start time.
 
 Benchmarks report figures; they never assert timings. Each returns a plain dict (the `--json`
-output) and `format_bench` renders it for people. Only `rag/cli.py` may import `ingest`, so the
-ingest functions a benchmark needs (`ingest`, `publish`, `chunk_document`) are passed in.
+output) and `format_bench` renders it for people.
 """
 
 from __future__ import annotations
@@ -19,23 +18,25 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
+from ingest.chunking import chunk_document
+from ingest.pipeline import ingest, publish
 from rag.assistant import Assistant
 from rag.embedding import Embedder
 from rag.errors import RagError
-from rag.eval.cache import CachedEmbedder
-from rag.eval.metrics import mean, percentile
-from rag.eval.retrieval import file_stem, markdown, read_jsonl, write_documents
+from rag.golden import read_jsonl
+from rag.memory import memory_mib
 from rag.settings import Settings
-from rag.store import FileRecord, Index, Store, chunk_from_record, fingerprint
+from rag.store import FileRecord, Store, chunk_from_record, fingerprint
 from rag.types import Chunk, Section, SourceDocument
+from ui.eval.cache import CachedEmbedder
+from ui.eval.metrics import mean, percentile
+from ui.eval.retrieval import file_stem, markdown, write_documents
 
 Say = Callable[[str], None]
-ChunkFn = Callable[[SourceDocument, int, int], list[Chunk]]  # ingest.chunking.chunk_document
-PublishFn = Callable[[Store, Index, dict[str, FileRecord]], None]  # ingest.pipeline.publish
 
 VARIANT_NOTE = (
     "chunks beyond the real SciFact chunks are synthetic variants: copies of real chunks under a new "
@@ -46,40 +47,8 @@ VARIANT_NOTE = (
 )
 
 
-class IngestReport(Protocol):
-    """What `bench_ingest` reads from `ingest.pipeline.Report`."""
-
-    chunks: int
-    seconds: float
-    write_seconds: float
-    failed: dict[str, str]
-
-
-class IngestFn(Protocol):
-    """`ingest.pipeline.ingest`."""
-
-    def __call__(self, paths: list[Path], settings: Settings, *, rebuild: bool = ...,
-                 progress: Any = ..., embedder: Embedder | None = ...) -> IngestReport: ...
-
-
 def _quiet(_: str) -> None:
     pass
-
-
-def memory_mib() -> dict[str, float | None]:
-    """This process's resident memory now (`rss`) and at its peak (`peak`), in MiB.
-
-    Linux's VmRSS and VmHWM; both None where there is no `/proc` (macOS, Windows).
-    """
-    found: dict[str, float] = {}
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                found[key] = round(int(value.split()[0]) / 1024, 1)
-    except (OSError, ValueError, IndexError):
-        pass
-    return {"rss": found.get("VmRSS"), "peak": found.get("VmHWM")}
 
 
 def peak_rss_mib() -> float:
@@ -152,7 +121,7 @@ class _Phases:
         self.say(f"  failed: {source}: {reason}")
 
 
-def bench_ingest(corpus_jsonl: Path, settings: Settings, work: Path, ingest_fn: IngestFn, docs: int = 400, *,
+def bench_ingest(corpus_jsonl: Path, settings: Settings, work: Path, docs: int = 400, *,
                  runs: int = 3, embedder: Embedder | None = None, progress: Say | None = None) -> dict[str, Any]:
     """Ingest throughput of the real pipeline against a bare encode of the same chunks.
 
@@ -179,7 +148,7 @@ def bench_ingest(corpus_jsonl: Path, settings: Settings, work: Path, ingest_fn: 
     for n in range(1, runs + 1):
         say(f"round {n}/{runs}: pipeline")
         began = time.perf_counter()
-        report = ingest_fn([folder], bench, rebuild=True, progress=_Phases(say), embedder=plain)
+        report = ingest([folder], bench, rebuild=True, progress=_Phases(say), embedder=plain)
         wall = time.perf_counter() - began
         if not report.chunks:
             raise RagError(f"the pipeline wrote no chunks from {folder} ({len(report.failed)} files failed)")
@@ -223,14 +192,14 @@ def _torch_threads() -> int | None:
     return int(torch.get_num_threads()) if torch is not None else None
 
 
-def real_chunks(corpus_jsonl: Path, settings: Settings, chunk_fn: ChunkFn) -> list[tuple[Chunk, str]]:
+def real_chunks(corpus_jsonl: Path, settings: Settings) -> list[tuple[Chunk, str]]:
     """Every SciFact document as title + text (source `scifact/<id>`), cut by the product chunker; with its hash."""
     out: list[tuple[Chunk, str]] = []
     for doc in read_beir_corpus(corpus_jsonl):
         sha = hashlib.sha256(f"{doc['title']}\n{doc['text']}".encode()).hexdigest()
         source = SourceDocument(source=f"scifact/{file_stem(doc['_id'])}", title=doc["title"], text=doc["text"],
                                 sha256=sha, sections=(Section(0),))
-        out.extend((c, sha) for c in chunk_fn(source, settings.chunk_tokens, settings.chunk_overlap))
+        out.extend((c, sha) for c in chunk_document(source, settings.chunk_tokens, settings.chunk_overlap))
     return out
 
 
@@ -285,7 +254,7 @@ def _reusable(settings: Settings, size: int, recipe: str) -> bool:
 
 
 def build_index(settings: Settings, real: list[tuple[Chunk, str]], vectors: np.ndarray[Any, Any], size: int,
-                publish_fn: PublishFn, recipe: str, noise: float = 0.02, seed: int = 0,
+                recipe: str, noise: float = 0.02, seed: int = 0,
                 say: Say = _quiet) -> dict[str, float]:
     """Write exactly `size` chunks (real, then variants) into a new generation and publish it."""
     began = time.perf_counter()
@@ -306,15 +275,15 @@ def build_index(settings: Settings, real: list[tuple[Chunk, str]], vectors: np.n
     recorded = time.perf_counter()
     say(f"  {len(ledger)} ledger records ({recorded - upserted:.0f} s); publishing (BM25)")
     index.set_metadata(bench_recipe=recipe, last_ingest=time.time())
-    publish_fn(store, index, index.files())
+    publish(store, index, index.files())
     done = time.perf_counter()
     return {"build_seconds": round(done - began, 1), "upsert_seconds": round(upserted - began, 1),
             "ledger_seconds": round(recorded - upserted, 1), "publish_seconds": round(done - recorded, 1),
             "sources": len(ledger)}
 
 
-def bench_query(corpus_jsonl: Path, queries_jsonl: Path, settings: Settings, work: Path, publish_fn: PublishFn,
-                sizes: Sequence[int] = (1000, 10000, 100000), questions: int = 100, *, chunk_fn: ChunkFn,
+def bench_query(corpus_jsonl: Path, queries_jsonl: Path, settings: Settings, work: Path,
+                sizes: Sequence[int] = (1000, 10000, 100000), questions: int = 100, *,
                 embedder: Embedder | None = None, chunk_embedder: Embedder | None = None, warmup: int = 5,
                 noise: float = 0.02, seed: int = 0, serving_rss: bool = True,
                 progress: Say | None = None) -> dict[str, Any]:
@@ -335,7 +304,7 @@ def bench_query(corpus_jsonl: Path, queries_jsonl: Path, settings: Settings, wor
     timed = queries[:questions]
     warm = queries[questions:questions + warmup] or timed[:warmup]
     chunked = time.perf_counter()
-    everything = real_chunks(corpus_jsonl, settings, chunk_fn)
+    everything = real_chunks(corpus_jsonl, settings)
     real = everything[:max(sizes)]
     say(f"query: {len(everything)} real chunks ({time.perf_counter() - chunked:.1f} s to chunk); "
         f"embedding {len(real)} of them")
@@ -356,7 +325,7 @@ def bench_query(corpus_jsonl: Path, queries_jsonl: Path, settings: Settings, wor
             row.update(reused=True, build_seconds=None)
         else:
             say(f"size {size}: building {bench.home}")
-            row.update(reused=False, **build_index(bench, real, vectors, size, publish_fn, recipe, noise, seed, say))
+            row.update(reused=False, **build_index(bench, real, vectors, size, recipe, noise, seed, say))
         row.update(_time_questions(bench, asker, timed, warm, say))
         if serving_rss:
             row["serving"] = _serving_probe(bench, timed)
@@ -479,7 +448,7 @@ def _stats(values: list[float]) -> dict[str, Any]:
 
 def bench_startup(home: Path, question: str, runs: int = 5, *, collection: str | None = None,
                   progress: Say | None = None) -> dict[str, Any]:
-    """Wall-clock seconds from launching `python -m rag.cli ask QUESTION` to its answer, and import costs.
+    """Wall-clock seconds from launching `python -m ui.cli ask QUESTION` to its answer, and import costs.
 
     `first_output` is when the answer's first line arrives (stdout unbuffered), `exit` when the
     process has ended; `import rag` and a bare `python -c pass` show what the interpreter and our
@@ -492,7 +461,7 @@ def bench_startup(home: Path, question: str, runs: int = 5, *, collection: str |
     if collection:
         env["RAG_COLLECTION"] = collection
     cwd = home.parent
-    ask = [sys.executable, "-m", "rag.cli", "ask", question]
+    ask = [sys.executable, "-m", "ui.cli", "ask", question]
     first, ended, line = [], [], ""
     for n in range(runs):
         f, e, line = _timed_run(ask, env, cwd)
