@@ -107,7 +107,7 @@ def make_plan(paths: list[Path], index: Index | None, settings: Settings) -> Pla
     # A record counts only if all its chunks are there (not so after a kill, then a revert).
     counts = index.chunk_counts() if index is not None and records else Counter()
     plan = Plan()
-    max_bytes = int(settings.max_file_mb * 2**20)
+    max_bytes = settings.max_file_bytes
     for file in files:
         try:
             digest = hashlib.sha256(read_bytes(file.path, max_bytes)).hexdigest()
@@ -175,7 +175,7 @@ def ingest(
     began = time.perf_counter()
     progress = progress or _Quiet()
     store = Store(settings)
-    embedder = embedder or Embedder(settings.embed_model, settings.embed_batch_size)
+    embedder = embedder or Embedder.from_settings(settings)
     with _writer_lock(settings):
         live = _live_index(store, settings, rebuild)
         index = live or store.create(embedder.dimension)
@@ -205,7 +205,7 @@ def _read(
 ) -> dict[str, tuple[str, str, list[Chunk]]]:
     """Read and chunk each file: source -> (sha256, title, chunks). Failures go to the report."""
     out = {}
-    max_bytes = int(settings.max_file_mb * 2**20)
+    max_bytes = settings.max_file_bytes
     progress.start("reading", len(files))
     for file in files:
         try:

@@ -6,19 +6,20 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any
 
 from rag.answer import Answerer, Draft, Query
 from rag.answer.extractive import ExtractiveAnswerer
-from rag.answer.llm import Backend, LLMAnswerer, LLMError
+from rag.answer.llm import Backend, LLMAnswerer
 from rag.chat import History, clean_text, normalise, queries_for
 from rag.embedding import Embedder
-from rag.errors import RagError
-from rag.retrieve import Mode, Retriever
+from rag.errors import LLMError, RagError
+from rag.retrieve import Retriever
 from rag.settings import Settings
-from rag.store import Store
+from rag.store import Store, chunk_from_record
 from rag.support import SupportChecker
-from rag.types import Answer, Hit
+from rag.types import Answer, Chunk, Hit, Mode
 
 MAX_QUESTION_CHARS = 4000
 
@@ -38,7 +39,7 @@ class Assistant:
     def __init__(self, settings: Settings, store: Store | None = None, embedder: Embedder | None = None) -> None:
         self.settings = settings
         self.store = store or Store(settings)
-        self.embedder = embedder or Embedder(settings.embed_model, settings.embed_batch_size)
+        self.embedder = embedder or Embedder.from_settings(settings)
         self.retriever = Retriever(settings, self.store, self.embedder)
         self._lock = threading.Lock()
         self._llm: Backend | None = None
@@ -141,6 +142,19 @@ class Assistant:
         if _best(mine) >= _best(hits):
             return [condensed], mine
         return queries, hits
+
+    def warm_up(self) -> None:
+        """Load the embedding model now, so that the first question does not wait for it."""
+        self.embedder.embed(["warm up"])
+
+    def refresh(self) -> None:
+        """Answer from the index as it is now: call after this process wrote to it (uploads)."""
+        self.retriever.refresh()
+
+    def passages(self, limit: int) -> list[Chunk]:
+        """The first `limit` chunks of the index, in the store's order (the page's example questions)."""
+        index, _ = self.retriever.current()
+        return [chunk_from_record(*record) for record in islice(index.all_chunks(), limit)]
 
     def _backend(self) -> Backend:
         """The generative backend, made once (it contacts nothing until the first question)."""

@@ -5,9 +5,25 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from rag.types import Citation
+from rag.types import Chunk, Citation, Verdict
 
 MARKER = re.compile(r"\[(\d+)\]")
+
+
+class Numbered:
+    """The citations of one answer, numbered from 1 in the order they are added."""
+
+    def __init__(self) -> None:
+        self.items: list[Citation] = []
+
+    def add(self, chunk: Chunk, quote: str, start: int, end: int, score: float, support: float,
+            verdict: Verdict) -> int:
+        """Cite `quote` (at `start`-`end` of `chunk`'s source); return its number."""
+        self.items.append(Citation(
+            n=len(self.items) + 1, source=chunk.source, title=chunk.title, quote=quote, start=start, end=end,
+            chunk_id=chunk.id, score=round(score, 4), support=round(support, 4), verdict=verdict,
+        ))
+        return len(self.items)
 
 
 def render(sentence: str, numbers: Sequence[int]) -> str:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 
 from rag.errors import SettingsError
-from rag.settings import DEFAULT_EMBED_MODEL
+from rag.settings import DEFAULT_EMBED_MODEL, Settings
 from rag.text import stopwords
 
 if TYPE_CHECKING:
@@ -55,6 +55,11 @@ class Embedder:
         self._lock = threading.Lock()
         self._cache: OrderedDict[str, Embedded] = OrderedDict()
         self._cache_lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Embedder:
+        """The embedder `RAG_EMBED_MODEL` and `RAG_EMBED_BATCH_SIZE` name (the model loads on first use)."""
+        return cls(settings.embed_model, settings.embed_batch_size)
 
     def _load(self) -> SentenceTransformer:
         if self._model is None:
@@ -154,11 +159,6 @@ class Embedder:
                     vector = features["sentence_embedding"].numpy()
                     out[j] = Embedded(_unit(vector).astype(np.float32), _unit(pieces).astype(np.float16))
         return [e for e in out if e is not None]
-
-    def embed_query(self, text: str) -> np.ndarray[Any, np.dtype[np.float32]]:
-        """Embed one question."""
-        vector: np.ndarray[Any, np.dtype[np.float32]] = self.embed([text])[0]
-        return vector
 
 
 def _content(piece: str, stop: frozenset[str]) -> bool:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 
@@ -16,9 +16,8 @@ from rag.errors import IndexMissingError
 from rag.lexical import LexicalIndex, build_from_index, lexical_folder
 from rag.settings import Settings
 from rag.store import Index, Store
-from rag.types import Chunk, Hit
+from rag.types import Chunk, Fusion, Hit, Mode
 
-Mode = Literal["dense", "bm25", "hybrid"]
 RECHECK_S = 1.0  # how often a reader looks for a newer index
 
 
@@ -115,57 +114,99 @@ class Retriever:
         with self._lock:
             self._checked = 0.0
 
-    def search(self, queries: Sequence[str], k: int | None = None, mode: Mode | None = None,
-               retry: bool = True) -> list[Hit]:
+    def search(self, queries: Sequence[str], k: int | None = None, mode: Mode | None = None) -> list[Hit]:
         """The best `k` chunks for `queries` (fused when several), at most `per_source` per document."""
         k = k or self.settings.k
         mode = mode or self.settings.mode
-        index, lexical = self.current()
-        n = max(self.settings.candidates, k)
+        for attempt in range(2):
+            index, lexical = self.current()
+            found = self._find(index, lexical, queries, max(self.settings.candidates, k), mode)
+            fused = FUSIONS[self.settings.fusion]([(run.weight, run.scored) for run in found.runs], self.settings)
+            missing = [cid for cid in fused if cid not in found.chunks]
+            stored = index.get(missing)
+            if len(stored) == len(missing) or attempt:
+                break
+            self.refresh()  # deleted by a newer publish: this snapshot is out of date, search the new one
+        return self._hits(found, fused, stored, queries, k)
+
+    def _find(self, index: Index, lexical: LexicalIndex, queries: Sequence[str], n: int, mode: Mode) -> _Found:
+        """Each retriever's `n` best chunks for each query, in query order (dense before BM25)."""
         vectors = self.embedder.embed(list(queries)) if mode != "bm25" else None
-        rankings: list[list[str]] = []
-        lists: list[tuple[float, list[tuple[str, float]]]] = []
         weight = self.settings.dense_weight if mode == "hybrid" else 1.0
-        chunks: dict[str, Chunk] = {}
-        dense: dict[str, float] = {}
-        bm25: dict[str, float] = {}
+        found = _Found(vectors)
         for i, query in enumerate(queries):
             if vectors is not None:
                 # Chunks an ingest has written but not yet published are not in this snapshot.
-                found = [(c, sim) for c, sim in index.query(vectors[i], n) if c.id in lexical]
-                rankings.append([c.id for c, _ in found])
-                lists.append((weight, [(c.id, sim) for c, sim in found]))
-                for chunk, sim in found:
-                    chunks[chunk.id] = chunk
-                    dense[chunk.id] = max(dense.get(chunk.id, -1.0), sim)
+                dense = [(c, sim) for c, sim in index.query(vectors[i], n) if c.id in lexical]
+                found.runs.append(_Run("dense", weight, [(c.id, sim) for c, sim in dense]))
+                found.chunks.update((c.id, c) for c, _ in dense)
             if mode != "dense":
-                scored = lexical.search(query, n)
-                rankings.append([cid for cid, _ in scored])
-                lists.append((1.0 - weight if mode == "hybrid" else 1.0, scored))
-                for cid, score in scored:
-                    bm25[cid] = max(bm25.get(cid, 0.0), score)
-        fused = rrf(rankings, self.settings.rrf_k) if self.settings.fusion == "rrf" else zfuse(lists)
-        missing = [cid for cid in fused if cid not in chunks]
-        stored = index.get(missing)
-        if retry and len(stored) < len(missing):  # deleted by a newer publish: this snapshot is out of date
-            self.refresh()
-            return self.search(queries, k, mode, retry=False)
-        for cid, (chunk, _) in stored.items():
-            chunks[cid] = chunk
+                found.runs.append(_Run("bm25", 1.0 - weight if mode == "hybrid" else 1.0, lexical.search(query, n)))
+        return found
+
+    def _hits(self, found: _Found, fused: dict[str, float], stored: dict[str, tuple[Chunk, np.ndarray[Any, Any]]],
+              queries: Sequence[str], k: int) -> list[Hit]:
+        """The fused best `k`, capped per source, each with its dense similarity and both retrievers' ranks."""
+        chunks = {**found.chunks, **{cid: chunk for cid, (chunk, _) in stored.items()}}
         ranked = [cid for cid in sorted(fused, key=lambda c: -fused[c]) if cid in chunks]
         top = cap_per_source(ranked, {cid: chunks[cid].source for cid in ranked}, self.settings.per_source, k)
-        if vectors is None:
-            vectors = self.embedder.embed(list(queries))
+        dense, bm25 = found.best("dense"), found.best("bm25")
+        vectors = found.vectors if found.vectors is not None else self.embedder.embed(list(queries))
         for cid in top:  # a dense similarity for every hit, also those only BM25 found
             if cid not in dense:
                 dense[cid] = float(np.max(vectors @ stored[cid][1]))
-        dense_ranks = _ranks(rankings[0::2] if mode == "hybrid" else (rankings if mode == "dense" else []))
-        bm25_ranks = _ranks(rankings[1::2] if mode == "hybrid" else (rankings if mode == "bm25" else []))
+        dense_ranks, bm25_ranks = found.ranks("dense"), found.ranks("bm25")
         return [
             Hit(chunk=chunks[cid], score=fused[cid], dense_score=dense.get(cid), bm25_score=bm25.get(cid),
                 dense_rank=dense_ranks.get(cid), bm25_rank=bm25_ranks.get(cid))
             for cid in top
         ]
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One retriever's scored ids for one query, best first, and its weight in z-score fusion."""
+
+    retriever: Literal["dense", "bm25"]
+    weight: float
+    scored: list[tuple[str, float]]
+
+
+@dataclass
+class _Found:
+    """What the retrievers found: their runs in query order, and the chunks the dense search returned."""
+
+    vectors: np.ndarray[Any, Any] | None  # the queries' vectors (None in BM25 mode)
+    runs: list[_Run] = field(default_factory=list)
+    chunks: dict[str, Chunk] = field(default_factory=dict)
+
+    def best(self, retriever: str) -> dict[str, float]:
+        """Each id's best score from one retriever over all queries."""
+        out: dict[str, float] = {}
+        for run in self.runs:
+            if run.retriever == retriever:
+                for cid, score in run.scored:
+                    out[cid] = max(out.get(cid, score), score)
+        return out
+
+    def ranks(self, retriever: str) -> dict[str, int]:
+        """Each id's best rank (from 1) from one retriever over all queries."""
+        return _ranks([[cid for cid, _ in run.scored] for run in self.runs if run.retriever == retriever])
+
+
+def _rrf_fusion(lists: Sequence[tuple[float, Sequence[tuple[str, float]]]], settings: Settings) -> dict[str, float]:
+    return rrf([[cid for cid, _ in scored] for _, scored in lists], settings.rrf_k)
+
+
+def _zscore_fusion(lists: Sequence[tuple[float, Sequence[tuple[str, float]]]], settings: Settings
+                   ) -> dict[str, float]:
+    return zfuse(lists)
+
+
+# RAG_FUSION -> how the ranked lists (weight, [(id, score)]) become one score per id.
+FUSIONS: dict[Fusion, Callable[[Sequence[tuple[float, Sequence[tuple[str, float]]]], Settings], dict[str, float]]] = {
+    "rrf": _rrf_fusion, "zscore": _zscore_fusion,
+}
 
 
 def _ranks(rankings: Sequence[Sequence[str]]) -> dict[str, int]:

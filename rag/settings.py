@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rag.errors import SettingsError
+from rag.types import Fusion, Mode
 
 DEFAULT_EMBED_MODEL = "all-MiniLM-L6-v2"
 
@@ -35,8 +36,8 @@ class Settings(BaseSettings):
     max_file_mb: float = Field(50.0, gt=0, description="Files larger than this are skipped.")
     k: int = Field(5, ge=1, le=50, description="Passages given to the answerer.")
     candidates: int = Field(50, ge=1, le=1000, description="Hits taken from each retriever before fusion.")
-    mode: Literal["dense", "bm25", "hybrid"] = Field("hybrid", description="Retrieval mode.")
-    fusion: Literal["zscore", "rrf"] = Field(
+    mode: Mode = Field("hybrid", description="Retrieval mode.")
+    fusion: Fusion = Field(
         "zscore", description="How hybrid mode fuses dense and BM25: weighted z-scores, or reciprocal ranks.",
     )
     dense_weight: float = Field(0.5, ge=0.0, le=1.0, description="Weight of dense scores in `zscore` fusion.")
@@ -78,9 +79,8 @@ class Settings(BaseSettings):
     @field_validator("auth")
     @classmethod
     def _check_auth(cls, value: SecretStr | None) -> SecretStr | None:
-        user, _, password = value.get_secret_value().partition(":") if value else ("u", "", "p")
-        if not user or not password:
-            raise ValueError("must be USER:PASS with both parts non-empty")
+        if value is not None:
+            credentials(value.get_secret_value())
         return value
 
     @field_validator("api_token")
@@ -105,6 +105,11 @@ class Settings(BaseSettings):
             )
         return self
 
+    @property
+    def max_file_bytes(self) -> int:
+        """`RAG_MAX_FILE_MB` in bytes: larger files are refused."""
+        return int(self.max_file_mb * 2**20)
+
     @classmethod
     def load(cls, **overrides: object) -> Settings:
         """Read the environment (plus `overrides`) and turn validation errors into one line."""
@@ -112,6 +117,18 @@ class Settings(BaseSettings):
             return cls(**overrides)  # type: ignore[arg-type]
         except ValidationError as exc:
             raise SettingsError(_describe(exc)) from None
+
+
+def credentials(value: str) -> tuple[str, str]:
+    """`USER:PASS` as (user, password).
+
+    Raises:
+        ValueError: either part is empty or there is no colon.
+    """
+    user, _, password = value.partition(":")
+    if not user or not password:
+        raise ValueError("must be USER:PASS with both parts non-empty")
+    return user, password
 
 
 def _describe(exc: ValidationError) -> str:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
+
+from rag.errors import RagError
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,21 @@ class Hit:
                 "text": c.text}
 
 
+Mode = Literal["dense", "bm25", "hybrid"]  # which retrievers answer: the embedding model, BM25, or both fused
+MODES: tuple[Mode, ...] = get_args(Mode)
+
+
+def as_mode(value: str | None) -> Mode | None:
+    """A retrieval mode given as text (None or "" for the default); a `RagError` names the choices."""
+    if not value:
+        return None
+    found = next((mode for mode in MODES if mode == value), None)
+    if found is None:
+        raise RagError(f"retrieval mode {value!r}: use one of {', '.join(MODES)}")
+    return found
+
+
+Fusion = Literal["zscore", "rrf"]  # how hybrid mode fuses: weighted z-scores, or reciprocal ranks
 Verdict = Literal["supported", "weak", "unsupported"]
 Confidence = Literal["high", "low"]
 

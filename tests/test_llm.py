@@ -18,9 +18,10 @@ import openai
 import pytest
 
 from ingest.pipeline import ingest
-from rag.answer.llm import SYSTEM, LLMError
+from rag.answer.llm import SYSTEM
 from rag.assistant import Assistant
 from rag.embedding import Embedder
+from rag.errors import LLMError
 from rag.golden import read_golden
 from rag.settings import Settings
 from rag.types import Answer

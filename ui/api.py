@@ -20,7 +20,7 @@ from rag.assistant import Assistant
 from rag.errors import IndexMissingError, RagError, StoreError
 from rag.memory import memory_mib
 from rag.text import count_tokens
-from rag.types import Answer
+from rag.types import Answer, Mode
 from ui.uploads import add_documents
 
 MODEL = "rag"
@@ -35,7 +35,7 @@ class AskRequest(BaseModel):
     question: str = Field(description="The question.")
     history: list[Turn] = Field(default_factory=list, description="Earlier turns of the conversation, oldest first.")
     k: int | None = Field(None, ge=1, le=50, description="Passages to retrieve (default: RAG_K).")
-    mode: Literal["dense", "bm25", "hybrid"] | None = Field(None, description="Retrieval mode (default: RAG_MODE).")
+    mode: Mode | None = Field(None, description="Retrieval mode (default: RAG_MODE).")
 
 
 class ChatMessage(BaseModel):
@@ -75,9 +75,9 @@ def router(assistant: Assistant, guard: Callable[..., None]) -> APIRouter:
     slots = threading.BoundedSemaphore(assistant.settings.concurrency)  # questions answered at once
 
     def answer(question: str, history: list[dict[str, str]], k: int | None = None,
-               mode: str | None = None) -> Answer:
+               mode: Mode | None = None) -> Answer:
         with slots:
-            return assistant.ask(question, history, k=k, mode=mode)  # type: ignore[arg-type]
+            return assistant.ask(question, history, k=k, mode=mode)
 
     @api.post("/ask", summary="Answer a question with citations (the JSON of `rag ask --json`)")
     def ask(body: AskRequest) -> Any:
@@ -128,7 +128,7 @@ def router(assistant: Assistant, guard: Callable[..., None]) -> APIRouter:
 
     @api.post("/documents", summary="Upload documents (.txt .md .html .pdf .docx) into the index")
     async def documents(files: Annotated[list[UploadFile], File()], replace: Annotated[bool, Form()] = False) -> Any:
-        limit = int(assistant.settings.max_file_mb * 2**20)
+        limit = assistant.settings.max_file_bytes
         items = [(f.filename or "", await f.read(limit + 1)) for f in files]  # one byte more shows "too large"
         try:
             results = await run_in_threadpool(add_documents, assistant, items, replace)

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.errors import RagError
-from rag.settings import Settings
+from rag.settings import Settings, credentials
+from rag.types import MODES
 
 if TYPE_CHECKING:
     from rag.assistant import Assistant
@@ -71,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     e = kinds.add_parser("retrieval", help="nDCG@10, Recall@10/100, MRR@10 on a BEIR folder")
     e.add_argument("--beir", type=Path, required=True, metavar="DIR",
                    help="folder with corpus.jsonl, queries.jsonl, qrels/test.tsv")
-    e.add_argument("--mode", choices=["dense", "bm25", "hybrid", "all"], default="all")
+    e.add_argument("--mode", choices=[*MODES, "all"], default="all")
     e.add_argument("--json", action="store_true", help="print the figures as JSON")
     e.set_defaults(run=_eval_retrieval)
     e = kinds.add_parser("answers", help="answer quality and abstention on SQuAD-format data")
@@ -141,7 +142,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _retrieval_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-k", type=_positive, default=None, help="passages to retrieve (default: RAG_K)")
-    p.add_argument("--mode", choices=["dense", "bm25", "hybrid"], default=None,
+    p.add_argument("--mode", choices=MODES, default=None,
                    help="retrieval mode (default: RAG_MODE)")
 
 
@@ -307,7 +308,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _eval_retrieval(args: argparse.Namespace, settings: Settings) -> int:
-    from ui.eval.retrieval import MODES, evaluate
+    from ui.eval.retrieval import evaluate
 
     modes = MODES if args.mode == "all" else (args.mode,)
     with _Bar() as bar:
@@ -402,15 +403,16 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
 def _bench_load(args: argparse.Namespace, settings: Settings) -> int:
     from ui.eval.load import format_load, read_questions, run_load
 
-    user, colon, password = (args.auth or "").partition(":")
-    if args.auth is not None and not (user and colon):
-        raise RagError("--auth: expected USER:PASS")
+    try:
+        login = credentials(args.auth) if args.auth is not None else None
+    except ValueError as exc:
+        raise RagError(f"--auth: {exc}") from None
     if args.timeout <= 0:
         raise RagError(f"--timeout: must be more than 0 seconds, got {args.timeout}")
     token = settings.api_token.get_secret_value() if settings.api_token else None
     questions = read_questions(args.questions_file or settings.corpus / "golden.jsonl")
     result = run_load(args.url, questions, args.clients, args.questions, token=token,
-                      auth=(user, password) if args.auth else None, timeout=args.timeout, progress=_say)
+                      auth=login, timeout=args.timeout, progress=_say)
     print(json.dumps(result) if args.json else format_load(result))
     if result["errors"]:
         kinds = ", ".join(f"{kind} {n}" for kind, n in result["errors_by_kind"].items())

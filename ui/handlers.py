@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from itertools import chain, islice, zip_longest
+from collections.abc import Callable, Iterable, Iterator
+from itertools import chain, zip_longest
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,7 @@ from ingest.pipeline import Progress
 from rag.assistant import Assistant
 from rag.errors import RagError
 from rag.golden import read_golden
-from rag.types import Answer
+from rag.types import Answer, Chunk, as_mode
 from ui import render
 from ui.uploads import add_documents
 
@@ -44,7 +44,7 @@ class Handlers:
         final: Answer | None = None
         partial = ""
         try:
-            for piece in self.assistant.stream(question, history, k=k, mode=mode or None):  # type: ignore[arg-type]
+            for piece in self.assistant.stream(question, history, k=k, mode=as_mode(mode)):
                 if isinstance(piece, Answer):
                     final = piece
                 else:
@@ -78,8 +78,7 @@ class Handlers:
             found = []
         if not found:
             try:
-                index, _ = self.assistant.retriever.current()
-                found = document_questions(islice(index.all_chunks(), SCANNED_CHUNKS))
+                found = document_questions(self.assistant.passages(SCANNED_CHUNKS))
             except RagError:
                 found = []
         return found[:limit]
@@ -97,15 +96,14 @@ class Handlers:
         return render.uploads([(r.name, r.outcome, r.reason) for r in results])
 
 
-def document_questions(chunks: Iterable[tuple[str, str, Mapping[str, Any]]]) -> list[str]:
-    """Questions the documents ask themselves: headings and lines of `chunks` (id, text, metadata) that
-    are one question of 3-15 words, the documents taken in turn (each in reading order), without repeats.
+def document_questions(chunks: Iterable[Chunk]) -> list[str]:
+    """Questions the documents ask themselves: headings and lines of `chunks` that are one question of
+    3-15 words, the documents taken in turn (each in reading order), without repeats.
     """
     lines: dict[str, list[tuple[int, str]]] = {}
-    for _, text, meta in chunks:
-        headings = str(meta.get("headings") or "").split("\x1f")
-        lines.setdefault(str(meta.get("source", "")), []).extend(
-            (int(meta.get("index", 0)), line) for line in chain(headings, text.splitlines()))
+    for chunk in chunks:
+        lines.setdefault(chunk.source, []).extend(
+            (chunk.index, line) for line in chain(chunk.headings, chunk.text.splitlines()))
     per_source = [[q for _, line in sorted(lines[s], key=lambda item: item[0])  # stable: lines keep their order
                    if (q := _as_question(line)) is not None] for s in sorted(lines)]
     found: dict[str, str] = {}

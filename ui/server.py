@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
-import math
 import os
 import secrets
 import socket
@@ -22,7 +21,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from rag.assistant import Assistant
 from rag.errors import IndexMissingError, RagError
-from rag.settings import Settings
+from rag.settings import Settings, credentials
 from ui.api import error, router
 from ui.app import CSS, HEAD, build_app
 
@@ -39,7 +38,7 @@ def create_app(assistant: Assistant) -> Any:
     settings = assistant.settings
     auth = settings.auth.get_secret_value() if settings.auth else None
     token = settings.api_token.get_secret_value() if settings.api_token else None
-    user, _, password = (auth or "").partition(":")
+    user, password = credentials(auth) if auth else ("", "")
 
     def guard(request: Request) -> None:
         """Let a request through when no credentials are configured or it carries valid ones."""
@@ -88,7 +87,7 @@ def create_app(assistant: Assistant) -> Any:
     blocks = build_app(assistant)
     return gr.mount_gradio_app(
         app, blocks, path="/", auth=(user, password) if auth else None, css=CSS, head=HEAD,
-        footer_links=[], run_history=False, max_file_size=math.ceil(settings.max_file_mb * 2**20),
+        footer_links=[], run_history=False, max_file_size=settings.max_file_bytes,
         show_error=True, mcp_server=False, ssr_mode=False,
     )
 
@@ -102,7 +101,7 @@ def serve(settings: Settings, host: str, port: int) -> None:
         print(f"warning: serving on {host} without --auth: anyone who can reach this address can read "
               "and add documents", file=sys.stderr)
     assistant = Assistant(settings)
-    assistant.embedder.embed(["warm up"])  # load the model now, not on the first question
+    assistant.warm_up()  # load the model now, not on the first question
     try:
         status = assistant.status()
         print(f"index: {status['documents']} documents, {status['chunks']} chunks ({status['location']})")

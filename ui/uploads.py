@@ -82,7 +82,7 @@ def add_documents(assistant: Assistant, files: list[tuple[str, bytes]], replace:
         if saved:
             report = ingest([path for path, _ in saved.values()], settings, progress=progress,
                             embedder=assistant.embedder)
-            assistant.retriever.refresh()
+            assistant.refresh()
             for i, (path, outcome) in saved.items():
                 source, name = f"{folder.name}/{path.name}", files[i][0]
                 if source in report.failed:
@@ -94,7 +94,7 @@ def add_documents(assistant: Assistant, files: list[tuple[str, bytes]], replace:
 
 def _save(folder: Path, base: str, data: bytes, settings: Settings, replace: bool) -> tuple[Path, str]:
     """Write one upload into `folder` once it has been read successfully; return its path and outcome."""
-    if len(data) > settings.max_file_mb * 2**20:
+    if len(data) > settings.max_file_bytes:
         raise SourceError(f"larger than the {settings.max_file_mb:g} MB limit (RAG_MAX_FILE_MB); "
                           "split the file or raise the limit")
     if not data:

@@ -31,10 +31,10 @@ from rag.answer.features import (
     question_type,
 )
 from rag.answer.weights import ABSTAIN_SIMILARITY, CANDIDATE, CONFIDENCE, HIGH_AT, SECOND_AT
-from rag.citations import render
+from rag.citations import Numbered, render
 from rag.embedding import Embedder
 from rag.text import body_spans, stopwords, terms, words
-from rag.types import Citation, Claim, Confidence, Hit, Verdict
+from rag.types import Claim, Confidence, Hit, Verdict
 
 SCORED_CHARS = 300  # a longer "sentence" (a list, a table row run-on) is embedded by its opening only
 DUPLICATE_JACCARD = 0.7  # sentences sharing this much of their words say the same thing
@@ -182,7 +182,7 @@ class ExtractiveAnswerer:
         sure, level = self.confidence(ranked)
         chosen = self._choose(ranked, level)
         verdict: Verdict = "supported" if level == "high" else "weak"
-        citations: list[Citation] = []
+        citations = Numbered()
         parts, claims = [], []
         for g, group in enumerate(chosen):
             for i, quote in enumerate(group[0].quotes):
@@ -190,17 +190,12 @@ class ExtractiveAnswerer:
                 for cand in group:
                     chunk, q = cand.hit.chunk, cand.quotes[i]
                     # How well the quote answers: the confidence for the lead quote, its own probability after.
-                    support = round(sure if g == 0 else cand.probability, 4)
-                    citations.append(Citation(
-                        n=len(citations) + 1, source=chunk.source, title=chunk.title, quote=q.text,
-                        start=q.start, end=q.end, chunk_id=chunk.id, score=round(cand.probability, 4),
-                        support=support, verdict=verdict,
-                    ))
-                    numbers.append(len(citations))
+                    support = sure if g == 0 else cand.probability
+                    numbers.append(citations.add(chunk, q.text, q.start, q.end, cand.probability, support, verdict))
                 parts.append(render(quote.text, numbers))
                 claims.append(Claim(quote.text, tuple(numbers), verdict))
         text = " ".join(parts) if level == "high" else f"{LOW_NOTE} {' '.join(parts)}"
-        return Draft(text, tuple(citations), abstained=False, sentences=tuple(claims), confidence=level)
+        return Draft(text, tuple(citations.items), abstained=False, sentences=tuple(claims), confidence=level)
 
     def _choose(self, ranked: Sequence[Candidate], level: Confidence) -> list[list[Candidate]]:
         """The best candidate and, if they add to it, more: near-duplicates of a quote are cited beside it."""

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from rag.answer import ABSTAIN_TEXT, Draft, Query, claims_text, confidence_of
-from rag.citations import MARKER, render
-from rag.errors import RagError
+from rag.citations import MARKER, Numbered, render
+from rag.errors import LLMError
 from rag.settings import Settings
 from rag.support import SupportChecker
 from rag.text import count_tokens, sentence_spans
-from rag.types import Citation, Claim, Hit, Verdict
+from rag.types import Claim, Hit, Verdict
 
 ANSWER_RESERVE = 512  # tokens of the context budget kept for the model's answer
 NOT_IN_CORPUS = "NOT IN CORPUS"
@@ -45,10 +45,6 @@ Conversation:
 {conversation}
 
 Last question: {question}"""
-
-
-class LLMError(RagError):
-    """The generative backend failed; the message names the backend, its URL and what to do."""
 
 
 @dataclass(frozen=True)
@@ -208,7 +204,7 @@ class _Checked:
     def __init__(self, answerer: LLMAnswerer, packed: Packed) -> None:
         self.answerer = answerer
         self.packed = packed
-        self.citations: list[Citation] = []
+        self.citations = Numbered()
         self.claims: list[Claim] = []
         self.packed_ids = tuple(h.chunk.id for h in packed.hits)
         self.dropped_ids = tuple(h.chunk.id for h in packed.dropped)
@@ -227,20 +223,17 @@ class _Checked:
             return
         mine = []
         for chunk, result in zip(chunks, results, strict=True):
-            self.citations.append(Citation(
-                n=len(self.citations) + 1, source=chunk.source, title=chunk.title, quote=result.quote,
-                start=result.start, end=result.end, chunk_id=chunk.id, score=round(result.score, 4),
-                support=round(result.score, 4), verdict=result.verdict,
-            ))
-            mine.append(len(self.citations))
+            mine.append(self.citations.add(chunk, result.quote, result.start, result.end, result.score,
+                                           result.score, result.verdict))
         self.claims.append(Claim(sentence, tuple(mine), verdict))
         yield ("" if len(self.claims) == 1 else " ") + render(sentence, mine)
 
     def draft(self) -> Draft:
         if not self.claims:
             return Draft(ABSTAIN_TEXT, (), abstained=True, packed=self.packed_ids, dropped=self.dropped_ids)
-        return Draft(claims_text(self.claims), tuple(self.citations), abstained=False, sentences=tuple(self.claims),
-                     confidence=confidence_of(self.claims), packed=self.packed_ids, dropped=self.dropped_ids)
+        return Draft(claims_text(self.claims), tuple(self.citations.items), abstained=False,
+                     sentences=tuple(self.claims), confidence=confidence_of(self.claims), packed=self.packed_ids,
+                     dropped=self.dropped_ids)
 
 
 def _begun(rest: str) -> bool:

@@ -134,7 +134,7 @@ def bench_ingest(corpus_jsonl: Path, settings: Settings, work: Path, docs: int =
     (the two halves of a round run back to back, so machine noise hits both alike).
     """
     say = progress or _quiet
-    plain = embedder or Embedder(settings.embed_model, settings.embed_batch_size)
+    plain = embedder or Embedder.from_settings(settings)
     if isinstance(plain, CachedEmbedder):
         raise ValueError("bench_ingest needs an uncached Embedder: a cache would hide the encoding cost")
     folder = work / "ingest-docs" / "scifact"
@@ -313,7 +313,7 @@ def bench_query(corpus_jsonl: Path, queries_jsonl: Path, settings: Settings, wor
     began = time.perf_counter()
     vectors = cache.embed([c.embed_text() for c, _ in real])
     embed_s = time.perf_counter() - began
-    asker = embedder or Embedder(settings.embed_model, settings.embed_batch_size)
+    asker = embedder or Embedder.from_settings(settings)
     results = []
     for size in sizes:
         bench = _bench_settings(settings, work / f"query-{size}", "bench")

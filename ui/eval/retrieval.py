@@ -11,14 +11,14 @@ from typing import Any
 from ingest.pipeline import Progress, ingest
 from rag.errors import RagError
 from rag.golden import read_jsonl
-from rag.retrieve import Mode, Retriever
+from rag.retrieve import Retriever
 from rag.settings import Settings
 from rag.store import Store
+from rag.types import MODES, Mode
 from ui.eval.cache import CachedEmbedder
 from ui.eval.metrics import mean, mrr_at, ndcg_at, recall_at
 
 Say = Callable[[str], None]
-MODES: tuple[Mode, ...] = ("dense", "bm25", "hybrid")
 DEPTH = 100  # documents ranked per query (Recall@100)
 
 
