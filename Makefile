@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint browser clean
+.PHONY: install demo test test-fast lint browser clean
 
 install: $(STAMP)
 
@@ -33,6 +33,10 @@ browser:
 
 test: lint browser
 	$(BIN)/pytest
+
+# The unit layer, for the inner loop (under a minute): no model, index, server or browser.
+test-fast: install
+	$(BIN)/pytest -m "not integration and not server and not browser"
 
 # A Chroma server for RAG_CHROMA_URL=http://127.0.0.1:8000 (the `chroma` command comes with chromadb, works offline).
 .PHONY: chroma

@@ -9,51 +9,25 @@ whole; the next run redoes the unrecorded files and ends where an uninterrupted 
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
-import os
-import shutil
 import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from ingest.chunking import chunk_document
 from ingest.sources import SourceFile, discover, read_bytes, read_document
 from rag.embedding import Embedder
-from rag.errors import IngestLockedError, SourceError
-from rag.lexical import build_from_index, lexical_folder
-from rag.retrieve import RECHECK_S
+from rag.errors import SourceError
+from rag.lifecycle import publish, writer_lock
 from rag.settings import Settings
 from rag.store import FileRecord, Index, Store
-from rag.types import Chunk
-
-READERS_SWITCH_S = 2 * RECHECK_S  # readers look for a new stamp before a question, at most once per RECHECK_S
-
-
-class Progress(Protocol):
-    """Where the pipeline reports what it does (the CLI draws a progress bar from it)."""
-
-    def start(self, phase: str, total: int) -> None: ...
-    def advance(self, n: int) -> None: ...
-    def failed(self, source: str, reason: str) -> None: ...
-
-
-class _Quiet:
-    def start(self, phase: str, total: int) -> None:
-        pass
-
-    def advance(self, n: int) -> None:
-        pass
-
-    def failed(self, source: str, reason: str) -> None:
-        pass
+from rag.types import Chunk, Progress, Quiet
 
 
 @dataclass
@@ -173,10 +147,10 @@ def ingest(
     Returns a `Report`; bad files are listed in `report.failed` and skipped.
     """
     began = time.perf_counter()
-    progress = progress or _Quiet()
+    progress = progress or Quiet()
     store = Store(settings)
     embedder = embedder or Embedder.from_settings(settings)
-    with _writer_lock(settings):
+    with writer_lock(store):
         live = _live_index(store, settings, rebuild)
         index = live or store.create(embedder.dimension)
         index.check(settings, embedder.dimension)
@@ -272,61 +246,3 @@ def _batches(
                 batch = []
     if batch:
         yield batch
-
-
-def publish(store: Store, index: Index, records: dict[str, FileRecord], progress: Progress | None = None) -> None:
-    """Build and save BM25 over the chunks the ledger accounts for, make it live, then drop the rest.
-
-    Readers answer from the chunks their BM25 snapshot holds (see `Retriever`), so until the new
-    stamp is live they keep seeing the old versions. Old versions and the previous generation are
-    deleted only once every reader has had time to notice the new stamp (`READERS_SWITCH_S`).
-    """
-    active = store.active()
-    rebuilt = active is not None and active[0] != index.name  # the old generation goes too
-    progress = progress or _Quiet()
-    progress.start("BM25 index", 1)
-    lexical, orphans = build_from_index(index, records)
-    stamp = f"{time.time_ns()}"
-    folder = lexical_folder(store.settings.home, index.name, stamp)
-    lexical.save(folder)
-    store.activate(index, stamp)
-    if orphans or rebuilt:
-        time.sleep(READERS_SWITCH_S)  # readers in other processes move to the new stamp meanwhile
-    index.delete_chunks(orphans)  # old versions, removed files, and chunks left by a killed run
-    store.drop_stale_generations()
-    for old in folder.parent.iterdir():
-        if old != folder and old.name.startswith(f"{store.settings.collection}-g"):
-            shutil.rmtree(old, ignore_errors=True)
-    progress.advance(1)
-
-
-@contextmanager
-def _writer_lock(settings: Settings) -> Iterator[None]:
-    """One writer at a time per index: a file lock in RAG_HOME, or a lock held inside the Chroma server.
-
-    Two writers of one index would delete each other's unrecorded chunks as orphans, or drop each
-    other's generations, so a Chroma server shared by several machines needs a lock of its own.
-    """
-    if settings.chroma_url:
-        with Store(settings).writer_lock():
-            yield
-        return
-    settings.home.mkdir(parents=True, exist_ok=True)
-    path = settings.home / "ingest.lock"
-    with open(path, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            pid = handle.read().strip() or "unknown"
-            raise IngestLockedError(
-                f"another ingest (pid {pid}) is writing to {settings.home}; wait for it to finish"
-            ) from None
-        handle.truncate(0)
-        handle.write(str(os.getpid()))
-        handle.flush()
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-

@@ -20,24 +20,23 @@ if TYPE_CHECKING:
 
     from rag.store import Store
 
-LOCK_TTL_S = 60.0  # a dead writer's lock on a Chroma server lapses after this; a live one renews it
-CONNECT_S, REQUEST_S = 10.0, 300.0  # a Chroma server that does not answer is an error, not a hang
 
 
 @contextmanager
-def writer_lock(store: Store, ttl: float = LOCK_TTL_S) -> Iterator[None]:
+def server_writer_lock(store: Store) -> Iterator[None]:
     """Be the only writer of the index on a Chroma server while the block runs.
 
     Chroma has no conditional write, but collection names are unique, so creating the collection
     `<collection>-lock` is an atomic test-and-set across processes and machines. Its metadata
     names the owner and an expiry that a background thread renews every `ttl / 4` seconds, so
-    the lock of a writer that died lapses `ttl` seconds later and is then taken over.
+    the lock of a writer that died lapses `ttl` (`RAG_LOCK_TTL_S`) seconds later and is then taken over.
 
     Raises:
         IngestLockedError: another writer holds the lock and has renewed it within `ttl` seconds.
         StoreError: the server cannot be reached.
     """
     client = store.client()
+    ttl = store.settings.lock_ttl_s
     name = f"{store.settings.collection}-lock"
     owner: dict[str, str | int] = {"token": uuid.uuid4().hex, "pid": os.getpid(), "host": socket.gethostname()}
     lock = _take_lock(store, client, name, owner, ttl)
@@ -109,24 +108,24 @@ def server_address(url: str) -> tuple[str, int]:
     return f"{parsed.scheme}://{host}:{port}{parsed.path.rstrip('/')}", port
 
 
-def check_heartbeat(base: str) -> None:
+def check_heartbeat(base: str, connect_s: float) -> None:
     """Fail in seconds, with the reason, when nothing (or something other than Chroma) answers at `base`."""
     import httpx
 
     try:
-        response = httpx.get(f"{base}/api/v2/heartbeat", timeout=CONNECT_S)
+        response = httpx.get(f"{base}/api/v2/heartbeat", timeout=connect_s)
     except httpx.TimeoutException:
-        raise ConnectionError(f"no answer within {CONNECT_S:.0f} s") from None
+        raise ConnectionError(f"no answer within {connect_s:g} s") from None
     except httpx.HTTPError as exc:
         raise ConnectionError(f"{type(exc).__name__}: {exc}") from None
     if response.status_code != 200 or "heartbeat" not in response.text:
         raise ConnectionError(f"HTTP {response.status_code} from {base}/api/v2/heartbeat: not a Chroma server")
 
 
-def limit_wait(client: ClientAPI) -> None:
+def limit_wait(client: ClientAPI, request_s: float, connect_s: float) -> None:
     """chromadb's HTTP client waits forever for an answer; bound it (a server that hangs is then an error)."""
     import httpx
 
     session = getattr(getattr(client, "_server", None), "_session", None)
     if isinstance(session, httpx.Client):
-        session.timeout = httpx.Timeout(REQUEST_S, connect=CONNECT_S)
+        session.timeout = httpx.Timeout(request_s, connect=connect_s)

@@ -18,8 +18,6 @@ from rag.settings import Settings
 from rag.store import Index, Store
 from rag.types import Chunk, Fusion, Hit, Mode
 
-RECHECK_S = 1.0  # how often a reader looks for a newer index
-
 
 def rrf(rankings: Sequence[Sequence[str]], k: int = 60) -> dict[str, float]:
     """Reciprocal rank fusion: each id scores the sum of 1 / (k + rank) over the rankings."""
@@ -90,7 +88,7 @@ class Retriever:
         """The live index and its BM25 index, reloaded when an ingest has published a new one."""
         with self._lock:
             now = time.monotonic()
-            if self._loaded is None or now - self._checked > RECHECK_S:
+            if self._loaded is None or now - self._checked > self.settings.reader_recheck_s:
                 self._checked = now
                 active = self.store.active()
                 if active is None:

@@ -75,6 +75,18 @@ class Settings(BaseSettings):
         None, description="Bearer token the HTTP API accepts (besides `--auth` credentials).",
     )
     concurrency: int = Field(4, ge=1, le=64, description="Questions `rag serve` answers at once.")
+    # The index lifecycle's timings (README, Architecture). Tests shorten them; users rarely need to.
+    reader_recheck_s: float = Field(
+        1.0, gt=0, le=3600, description="How often a reader (`rag serve`, `rag chat`) looks for a newer index.")
+    publish_grace_s: float = Field(
+        2.0, ge=0, le=3600, description="After an ingest publishes, how long the chunks it replaced stay for "
+                                        "readers still on the old index (keep it above RAG_READER_RECHECK_S).")
+    lock_ttl_s: float = Field(
+        60.0, ge=1, le=86400, description="A writer's lock on a Chroma server lapses this long after its "
+                                          "writer died (a live writer renews it).")
+    chroma_connect_s: float = Field(10.0, gt=0, le=600, description="Seconds to wait for a Chroma server to answer "
+                                                                   "at all before calling it unreachable.")
+    chroma_request_s: float = Field(300.0, gt=0, le=86400, description="Seconds one Chroma server request may take.")
 
     @field_validator("auth")
     @classmethod

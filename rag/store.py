@@ -5,7 +5,7 @@ Layout inside Chroma, for the index named `rag`:
   one upsert, so a rebuild becomes visible all at once, and readers notice a new stamp.
 - `rag-g<time>` is a generation's chunk collection; its metadata holds the fingerprint.
 - `rag-g<time>-files` is that generation's ledger: one record per file that is completely in.
-- `rag-lock` exists while an ingest writes to a Chroma server (see `rag.chroma_server.writer_lock`).
+- `rag-lock` exists while an ingest writes to a Chroma server (see `rag.lifecycle.writer_lock`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import hashlib
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -205,11 +204,11 @@ class Store:
             try:
                 if self.settings.chroma_url:
                     base, port = server_address(self.settings.chroma_url)
-                    check_heartbeat(base)
+                    check_heartbeat(base, self.settings.chroma_connect_s)
                     self._client = chromadb.HttpClient(
                         host=base, port=port, ssl=base.startswith("https:"), settings=chroma_settings,
                     )
-                    limit_wait(self._client)
+                    limit_wait(self._client, self.settings.chroma_request_s, self.settings.chroma_connect_s)
                 else:
                     path = self.settings.home / "chroma"
                     path.mkdir(parents=True, exist_ok=True)
@@ -290,12 +289,6 @@ class Store:
                 self.client().delete_collection(name)
                 dropped.append(name)
         return dropped
-
-    def writer_lock(self, ttl: float | None = None) -> AbstractContextManager[None]:
-        """Be the only writer of the index on a Chroma server while the block runs (see `rag.chroma_server`)."""
-        from rag.chroma_server import LOCK_TTL_S, writer_lock
-
-        return writer_lock(self, LOCK_TTL_S if ttl is None else ttl)
 
 
 def _file_id(source: str) -> str:

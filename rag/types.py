@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any, Literal, Protocol, get_args
 
 from rag.errors import RagError
 
@@ -176,3 +176,24 @@ class Answer:
             "context": {"packed": list(self.packed), "dropped": list(self.dropped)},
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
         }
+
+
+class Progress(Protocol):
+    """Where long work (an ingest, publishing) reports what it does: the CLI draws a bar, the page a line."""
+
+    def start(self, phase: str, total: int) -> None: ...
+    def advance(self, n: int) -> None: ...
+    def failed(self, source: str, reason: str) -> None: ...
+
+
+class Quiet:
+    """A `Progress` that reports nothing."""
+
+    def start(self, phase: str, total: int) -> None:
+        pass
+
+    def advance(self, n: int) -> None:
+        pass
+
+    def failed(self, source: str, reason: str) -> None:
+        pass

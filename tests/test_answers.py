@@ -15,7 +15,7 @@ from rag.citations import check
 from rag.errors import IndexMismatchError, IndexMissingError, RagError
 from rag.settings import Settings
 from rag.types import Answer
-from tests.conftest import run_rag
+from tests.helpers import run_rag
 
 DEEPSEEK = "corpus/deepseek-huawei-nvidia-buying-frenzy.md"
 INSIGHTS = "corpus/podcast-insights-china-ai-chips.md"
@@ -105,7 +105,8 @@ def test_mismatched_or_missing_index_is_refused(seed_home: Path, tmp_path: Path)
 
 
 def test_cli_ask_json_shape_and_exit_codes(seed_home: Path) -> None:
-    out = run_rag("ask", "How many 910C processors will Huawei make?", "--json", home=seed_home / ".rag")
+    out = run_rag("ask", "How many 910C processors will Huawei make?", "--json", home=seed_home / ".rag",
+                  process=True)  # the real command: its output and exit status
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert list(data) == ["question", "answer", "abstained", "confidence", "citations", "passages", "sentences",

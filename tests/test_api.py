@@ -23,7 +23,7 @@ from gradio_client.exceptions import AppError, AuthenticationError
 from openai import OpenAI
 
 from rag.embedding import Embedder
-from tests.conftest import HIGH_QUESTION, LOW_QUESTION, OFF_TOPIC_QUESTION, Live, indexed_copy, run_rag, serving
+from tests.helpers import HIGH_QUESTION, LOW_QUESTION, OFF_TOPIC_QUESTION, Live, indexed_copy, run_rag, serving
 
 DEEPSEEK = "corpus/deepseek-huawei-nvidia-buying-frenzy.md"
 INSIGHTS = "corpus/podcast-insights-china-ai-chips.md"

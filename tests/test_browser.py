@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, ViewportSize, expect, sync_playwright
 
 from ingest.sources import FORMATS
-from tests.conftest import HIGH_QUESTION, LOW_QUESTION, OFF_TOPIC_QUESTION, Live
+from tests.helpers import HIGH_QUESTION, LOW_QUESTION, OFF_TOPIC_QUESTION, Live
 
 CHROMIUM = "/usr/bin/chromium"  # the system's Chromium when there is one; else Playwright's own download
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

@@ -27,9 +27,10 @@ import pytest
 from ingest.pipeline import ingest
 from rag.embedding import Embedder
 from rag.errors import IngestLockedError, SettingsError, StoreError
+from rag.lifecycle import writer_lock
 from rag.settings import Settings
 from rag.store import Store
-from tests.conftest import ROOT, free_port, run_rag, serving, stop
+from tests.helpers import ROOT, free_port, run_rag, serving, stop
 
 DEEPSEEK = "corpus/deepseek-huawei-nvidia-buying-frenzy.md"
 Q_910C = "How many 910C processors will Huawei make?"
@@ -260,7 +261,7 @@ def test_upload_through_one_replica_is_answered_by_the_other(replicas: Replicas)
 
 def test_second_writer_gets_a_one_line_error(chroma: Chroma, tmp_path: Path) -> None:
     base = _copy_corpus(tmp_path)
-    with Store(_settings(chroma, "locked", base)).writer_lock():
+    with writer_lock(Store(_settings(chroma, "locked", base))):
         result = run_rag("ingest", home=base / ".rag", env=_server_env(chroma, "locked", base))
     line = _one_line_error(result)
     assert f"another ingest (pid {os.getpid()} on " in line and chroma.url in line, line
@@ -278,7 +279,7 @@ def test_writer_lock_has_one_winner_is_renewed_and_lapses_when_its_writer_dies(c
         store.client()
         go.wait()
         try:
-            with store.writer_lock():
+            with writer_lock(store):
                 outcomes.append("won")
                 time.sleep(1)
         except IngestLockedError:
@@ -291,23 +292,26 @@ def test_writer_lock_has_one_winner_is_renewed_and_lapses_when_its_writer_dies(c
         thread.join()
     assert sorted(outcomes) == ["refused"] * 5 + ["won"]
 
-    with Store(settings).writer_lock(ttl=1.0):  # renewed every 0.25 s: still held after several ttl
+    short = settings.model_copy(update={"lock_ttl_s": 1.0})
+    with writer_lock(Store(short)):  # renewed every 0.25 s: still held after several ttl
         time.sleep(2.5)
-        with pytest.raises(IngestLockedError, match="another ingest"), Store(settings).writer_lock():
+        with pytest.raises(IngestLockedError, match="another ingest"), writer_lock(Store(settings)):
             pass
 
     # A writer killed while holding the lock: refused until its lock lapses, then taken over.
     holder = subprocess.run(
         [sys.executable, "-c", "import os, signal; from rag.settings import Settings; from rag.store import Store\n"
-         "with Store(Settings.load()).writer_lock(ttl=3.0): os.kill(os.getpid(), signal.SIGKILL)"],
-        env={**os.environ, "RAG_HOME": str(tmp_path / ".rag"), "RAG_CHROMA_URL": chroma.url, "RAG_COLLECTION": "race"},
+         "from rag.lifecycle import writer_lock\n"
+         "with writer_lock(Store(Settings.load())): os.kill(os.getpid(), signal.SIGKILL)"],
+        env={**os.environ, "RAG_HOME": str(tmp_path / ".rag"), "RAG_CHROMA_URL": chroma.url, "RAG_COLLECTION": "race",
+             "RAG_LOCK_TTL_S": "3"},
         capture_output=True, text=True, timeout=120,
     )
     assert holder.returncode == -signal.SIGKILL, holder.stderr
-    with pytest.raises(IngestLockedError, match=r"lapses in [0-3] s"), Store(settings).writer_lock():
+    with pytest.raises(IngestLockedError, match=r"lapses in [0-3] s"), writer_lock(Store(settings)):
         pass
     time.sleep(3.2)
-    with Store(settings).writer_lock():
+    with writer_lock(Store(settings)):
         pass
     assert "race-lock" not in [c.name for c in Store(settings).client().list_collections()]
 
@@ -327,13 +331,13 @@ def test_nothing_listening_is_a_store_error(tmp_path: Path) -> None:
         Store(Settings.load(home=tmp_path, chroma_url=f"http://127.0.0.1:{free_port()}")).client()
 
 
-def test_a_silent_server_is_an_error_not_a_hang(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("rag.chroma_server.CONNECT_S", 1.0)  # chromadb's own client would wait forever
+def test_a_silent_server_is_an_error_not_a_hang(tmp_path: Path) -> None:
     with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts connections, never answers
         url = f"http://127.0.0.1:{silent.getsockname()[1]}"
         began = time.monotonic()
         with pytest.raises(StoreError, match=r"no answer within 1 s"):
-            Store(Settings.load(home=tmp_path, chroma_url=url)).client()
+            # chromadb's own client would wait forever
+            Store(Settings.load(home=tmp_path, chroma_url=url, chroma_connect_s=1.0)).client()
     assert time.monotonic() - began < 10
 
 

@@ -18,7 +18,7 @@ import pytest
 from rag.answer import LOW_NOTE
 from rag.assistant import Assistant
 from rag.types import Answer
-from tests.conftest import HIGH_QUESTION, LOW_QUESTION, OFF_TOPIC_QUESTION
+from tests.helpers import HIGH_QUESTION, LOW_QUESTION, OFF_TOPIC_QUESTION
 from ui.cli import main
 
 LOW_LINE = "(low confidence: the quoted passages may not answer the question directly)"

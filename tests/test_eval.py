@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.conftest import ROOT, run_rag
+from tests.helpers import ROOT, run_rag
 
 DATA = ROOT / "tests" / "data"
 

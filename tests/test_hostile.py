@@ -31,7 +31,7 @@ from rag.errors import RagError, SourceError
 from rag.settings import Settings
 from rag.store import Store
 from rag.text import count_tokens
-from tests.conftest import Live, run_rag
+from tests.helpers import Live, run_rag
 from tests.hostile import MAX_FILE_MB, good_files, make_hostile_corpus, shown
 
 ENV = {"RAG_MAX_FILE_MB": MAX_FILE_MB}

@@ -21,7 +21,7 @@ from rag.lexical import LexicalIndex, lexical_folder
 from rag.retrieve import Retriever
 from rag.settings import Settings
 from rag.store import Store
-from tests.conftest import run_rag
+from tests.helpers import run_rag
 
 TOPICS = ["volcanoes", "glaciers", "coral reefs", "deserts", "rainforests", "tundra", "estuaries", "caves"]
 
@@ -258,13 +258,13 @@ def test_missing_path_is_a_usage_error(tmp_path: Path) -> None:
 def test_a_reader_picks_up_a_newer_index_without_restart(tmp_path: Path, embedder: Embedder) -> None:
     corpus = tmp_path / "corpus"
     _write_corpus(corpus, 2)
-    settings = Settings.load(home=tmp_path / ".rag")
+    settings = Settings.load(home=tmp_path / ".rag", reader_recheck_s=0.2, publish_grace_s=0.4)
     ingest([corpus], settings, embedder=embedder)
     reader = Assistant(settings, embedder=embedder)
     question = "How many moons does the comet Zarquon have?"
     assert reader.ask(question).abstained
     (corpus / "comet.md").write_text("# Zarquon\n\nThe comet Zarquon has exactly seven tiny moons.\n")
     ingest([corpus], settings, embedder=embedder)  # another writer, as `rag ingest` would be
-    time.sleep(1.2)  # readers look for a new stamp at most once a second
+    time.sleep(0.25)  # readers look for a new stamp at most once per RAG_READER_RECHECK_S
     answer = reader.ask(question)
     assert not answer.abstained and answer.citations[0].source == "corpus/comet.md"

@@ -25,7 +25,7 @@ from rag.errors import LLMError
 from rag.golden import read_golden
 from rag.settings import Settings
 from rag.types import Answer
-from tests.conftest import ROOT, free_port, indexed_copy, run_rag, serving
+from tests.helpers import ROOT, free_port, indexed_copy, run_rag, serving
 from tests.llm_servers import Reply, Script, ollama_app, openai_app, running
 from ui.handlers import Handlers
 

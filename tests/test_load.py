@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from rag.embedding import Embedder
-from tests.conftest import ROOT, Live, free_port, indexed_copy, run_rag, serving
+from tests.helpers import ROOT, Live, free_port, indexed_copy, run_rag, serving
 from ui.eval.load import format_load, read_questions, run_load
 
 GOLDEN = ROOT / "corpus" / "golden.jsonl"

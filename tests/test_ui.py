@@ -18,7 +18,7 @@ from rag.embedding import Embedder
 from rag.errors import SourceError
 from rag.settings import Settings
 from rag.types import Answer, Chunk, Citation, Claim, Hit
-from tests.conftest import ROOT, indexed_copy, run_rag
+from tests.helpers import ROOT, indexed_copy, run_rag
 from ui import render
 from ui.app import build_app
 from ui.handlers import CallbackProgress, Handlers
@@ -321,14 +321,14 @@ def test_serve_refuses_a_busy_port_and_a_bad_login_in_one_line(seed_home: Path) 
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = str(busy.getsockname()[1])
-        taken = run_rag("serve", "--port", port, home=seed_home / ".rag")
+        taken = run_rag("serve", "--port", port, home=seed_home / ".rag", process=True)
     assert taken.returncode == 2 and taken.stderr.count("\n") == 1
     assert f"cannot listen on 127.0.0.1:{port}" in taken.stderr and "--port" in taken.stderr
-    bad = run_rag("serve", "--auth", "nopassword", home=seed_home / ".rag")
+    bad = run_rag("serve", "--auth", "nopassword", home=seed_home / ".rag", process=True)
     assert bad.returncode == 2 and "RAG_AUTH: must be USER:PASS" in bad.stderr and "nopassword" not in bad.stderr
-    short = run_rag("serve", home=seed_home / ".rag", env={"RAG_API_TOKEN": "short"})
+    short = run_rag("serve", home=seed_home / ".rag", env={"RAG_API_TOKEN": "short"}, process=True)
     assert short.returncode == 2 and "RAG_API_TOKEN: must be at least 16 characters" in short.stderr
-    other = run_rag("serve", "--port", port, home=seed_home / ".rag", env={"RAG_CHUNK_TOKENS": "128"})
+    other = run_rag("serve", "--port", port, home=seed_home / ".rag", env={"RAG_CHUNK_TOKENS": "128"}, process=True)
     assert other.returncode == 2 and other.stderr.count("\n") == 1 and "rag ingest --rebuild" in other.stderr
 
 

@@ -8,11 +8,10 @@ from itertools import chain, zip_longest
 from pathlib import Path
 from typing import Any
 
-from ingest.pipeline import Progress
 from rag.assistant import Assistant
 from rag.errors import RagError
 from rag.golden import read_golden
-from rag.types import Answer, Chunk, as_mode
+from rag.types import Answer, Chunk, Progress, as_mode
 from ui import render
 from ui.uploads import add_documents
 

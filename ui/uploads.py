@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.chunking import chunk_document
-from ingest.pipeline import Progress, ingest
+from ingest.pipeline import ingest
 from ingest.sources import FORMATS, SourceFile, read_document
 from rag.assistant import Assistant
 from rag.errors import SourceError
 from rag.settings import Settings
+from rag.types import Progress
 
 _UNSAFE = re.compile(r"[^\w.\- ()+,]")
 _one_writer = threading.Lock()  # uploads in one server take turns instead of failing on the ingest lock

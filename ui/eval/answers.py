@@ -9,13 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ingest.pipeline import Progress
 from rag.assistant import Assistant
 from rag.citations import MARKER
 from rag.errors import RagError
 from rag.golden import read_golden
 from rag.settings import Settings
-from rag.types import Answer
+from rag.types import Answer, Progress
 from ui.eval.metrics import contains, exact_match, f1, mean, percentile, precision_recall
 from ui.eval.retrieval import Say, build_index, cached_embedder, eval_home, markdown, write_documents
 

@@ -23,11 +23,12 @@ from typing import Any
 import numpy as np
 
 from ingest.chunking import chunk_document
-from ingest.pipeline import ingest, publish
+from ingest.pipeline import ingest
 from rag.assistant import Assistant
 from rag.embedding import Embedder
 from rag.errors import RagError
 from rag.golden import read_jsonl
+from rag.lifecycle import publish
 from rag.memory import memory_mib
 from rag.settings import Settings
 from rag.store import FileRecord, Store, chunk_from_record, fingerprint

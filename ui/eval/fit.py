@@ -18,7 +18,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ingest.pipeline import Progress
 from rag.answer import Query
 from rag.answer.extractive import Candidate, ExtractiveAnswerer, confidence_inputs, logit, sigmoid
 from rag.assistant import Assistant
@@ -26,6 +25,7 @@ from rag.chat import queries_for
 from rag.errors import RagError
 from rag.golden import read_golden
 from rag.settings import Settings
+from rag.types import Progress
 from ui.eval.answers import golden_assistant, read_squad
 from ui.eval.metrics import contains
 from ui.eval.retrieval import Say

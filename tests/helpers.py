@@ -1,0 +1,117 @@
+"""Helpers the tests share: the `rag` command in or out of process, a real `rag serve`, the seed questions."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ingest.pipeline import ingest
+from rag.embedding import Embedder
+from rag.settings import Settings
+from ui.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# The questions the confidence tests ask of the seed corpus (Python, CLI, HTTP, page), in one place:
+# change them here when the answerer changes what it is sure of.
+HIGH_QUESTION = "How many 910C processors will Huawei make this year?"  # answered: confidence "high"
+LOW_QUESTION = "When will Huawei release the 910D?"  # on topic, not answered (no 910D in them): "low"
+OFF_TOPIC_QUESTION = "What is the capital of Australia?"  # nothing relevant: abstains
+
+
+def run_rag(*args: str, home: Path, env: dict[str, str] | None = None, cwd: Path | None = None,
+            process: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run the `rag` command against the index at `home`: in this process through `main(argv)` (with
+    the environment, working folder, stdout and stderr it would have), or as a real subprocess with
+    `process=True` where the process itself is the point (exit status, start-up, a server)."""
+    variables = {"RAG_HOME": str(home), **(env or {})}
+    if process:
+        return subprocess.run([sys.executable, "-m", "ui.cli", *args], capture_output=True, text=True,
+                              env={**os.environ, **variables}, cwd=cwd or home.parent, timeout=600)
+    out, err = io.StringIO(), io.StringIO()
+    saved = {name: os.environ.get(name) for name in variables}
+    here = Path.cwd()
+    os.environ.update(variables)
+    try:
+        os.chdir(cwd or home.parent)
+        with redirect_stdout(out), redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as exc:  # argparse: usage errors exit 2, --help exits 0
+                code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 2
+    finally:
+        os.chdir(here)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    return subprocess.CompletedProcess(["rag", *args], code, out.getvalue(), err.getvalue())
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def serving(base: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """Run the real `rag serve` on a free loopback port over the index and corpus in `base`; yield its URL."""
+    port = free_port()
+    log = open(base / f"serve-{port}.log", "w+")  # noqa: SIM115 - closed below
+    full_env = {**os.environ, "RAG_HOME": str(base / ".rag"), "RAG_CORPUS": str(base / "corpus"), **(env or {})}
+    proc = subprocess.Popen([sys.executable, "-m", "ui.cli", "serve", "--port", str(port), *args],
+                            stdout=log, stderr=subprocess.STDOUT, env=full_env, cwd=base)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if proc.poll() is not None:
+                log.seek(0)
+                raise RuntimeError(f"rag serve exited with {proc.returncode}:\n{log.read()}")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("rag serve did not start listening within 180 s") from None
+                time.sleep(0.3)
+        yield url
+    finally:
+        stop(proc, timeout=20)
+        log.close()
+
+
+def stop(proc: subprocess.Popen[Any], timeout: float) -> None:
+    """Terminate `proc`; kill it if it has not exited within `timeout` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def indexed_copy(base: Path, embedder: Embedder) -> Path:
+    """`base` with a copy of corpus/ and its own index of it (a server may add documents to both)."""
+    shutil.copytree(ROOT / "corpus", base / "corpus")
+    report = ingest([base / "corpus"], Settings.load(home=base / ".rag", corpus=base / "corpus"), embedder=embedder)
+    assert report.exit_code == 0
+    return base
+
+
+@dataclass(frozen=True)
+class Live:
+    url: str  # http://127.0.0.1:PORT
+    base: Path  # holds corpus/ (where uploads land) and .rag/ (the index)
