@@ -17,7 +17,7 @@ from rag.embedding import Embedder
 from rag.errors import LLMError, RagError
 from rag.retrieve import Retriever
 from rag.settings import Settings
-from rag.store import Store, chunk_from_record
+from rag.store import Store
 from rag.support import SupportChecker
 from rag.types import Answer, Chunk, Hit, Mode
 
@@ -154,7 +154,7 @@ class Assistant:
     def passages(self, limit: int) -> list[Chunk]:
         """The first `limit` chunks of the index, in the store's order (the page's example questions)."""
         index, _ = self.retriever.current()
-        return [chunk_from_record(*record) for record in islice(index.all_chunks(), limit)]
+        return [chunk for chunk, _ in islice(index.all_chunks(), limit)]
 
     def _backend(self) -> Backend:
         """The generative backend, made once (it contacts nothing until the first question)."""

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.store import FileRecord, Index, chunk_from_record
+from rag.store import FileRecord, Index
 from rag.text import terms
 
 
@@ -93,11 +93,11 @@ def lexical_folder(home: Path, generation: str, stamp: str) -> Path:
 def build_from_index(index: Index, records: dict[str, FileRecord] | None = None) -> tuple[LexicalIndex, list[str]]:
     """BM25 over an index's chunks; with `records`, leave out (and return) chunks no record accounts for."""
     ids, texts, orphans = [], [], []
-    for chunk_id, text, meta in index.all_chunks():
-        record = records.get(str(meta["source"])) if records is not None else None
-        if records is not None and (record is None or record.sha256 != meta.get("sha256")):
-            orphans.append(chunk_id)
+    for chunk, sha256 in index.all_chunks():
+        record = records.get(chunk.source) if records is not None else None
+        if records is not None and (record is None or record.sha256 != sha256):
+            orphans.append(chunk.id)
         else:
-            ids.append(chunk_id)
-            texts.append(chunk_from_record(chunk_id, text, meta).embed_text())
+            ids.append(chunk.id)
+            texts.append(chunk.embed_text())
     return LexicalIndex.build(ids, texts), orphans

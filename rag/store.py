@@ -137,9 +137,10 @@ class Index:
         for i in range(0, len(sources), _PAGE):
             self._files.delete(ids=[_file_id(s) for s in sources[i:i + _PAGE]])
 
-    def all_chunks(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
-        """Every chunk as (id, text, metadata), page by page."""
-        yield from _pages(self._chunks, include=["documents", "metadatas"])
+    def all_chunks(self) -> Iterator[tuple[Chunk, str]]:
+        """Every chunk with the content hash of the file version it came from, page by page."""
+        for chunk_id, text, meta in _pages(self._chunks, include=["documents", "metadatas"]):
+            yield _chunk_from_record(chunk_id, text, meta), str(meta.get("sha256", ""))
 
     def delete_chunks(self, ids: Sequence[str]) -> None:
         """Delete chunks by id."""
@@ -160,7 +161,7 @@ class Index:
         ids, docs = res["ids"][0], (res["documents"] or [[]])[0]
         metas, dists = (res["metadatas"] or [[]])[0], (res["distances"] or [[]])[0]
         return [  # a record deleted while the query ran can come back without its metadata
-            (chunk_from_record(i, d or "", m), 1.0 - float(dist))
+            (_chunk_from_record(i, d or "", m), 1.0 - float(dist))
             for i, d, m, dist in zip(ids, docs, metas, dists, strict=True) if m
         ]
 
@@ -171,7 +172,7 @@ class Index:
         res = self._chunks.get(ids=list(ids), include=["documents", "metadatas", "embeddings"])
         vectors = res["embeddings"] if res["embeddings"] is not None else [None] * len(res["ids"])
         return {
-            i: (chunk_from_record(i, d or "", m), np.asarray(v, dtype=np.float32))
+            i: (_chunk_from_record(i, d or "", m), np.asarray(v, dtype=np.float32))
             for i, d, m, v in zip(
                 res["ids"], res["documents"] or [], res["metadatas"] or [], vectors, strict=True
             ) if m
@@ -303,7 +304,7 @@ def _chunk_meta(chunk: Chunk, sha256: str) -> dict[str, str | int]:
     }
 
 
-def chunk_from_record(chunk_id: str, text: str, meta: Any) -> Chunk:
+def _chunk_from_record(chunk_id: str, text: str, meta: Any) -> Chunk:
     """Rebuild a `Chunk` from its Chroma record."""
     headings = str(meta.get("headings") or "")
     return Chunk(

@@ -71,7 +71,7 @@ def test_bench_query_builds_exact_sizes_and_reuses_them(tmp_path: Path, embedder
         assert sum(r.chunks for r in index.files().values()) == row["size"]
         for key in ("retrieve_ms", "ask_ms"):
             assert 0 < row[key]["p50"] <= row[key]["p95"]
-    sources = {meta["source"] for _, _, meta in index.all_chunks()}
+    sources = {chunk.source for chunk, _ in index.all_chunks()}
     assert any(s.startswith("variant-1/scifact/") for s in sources)
     assert any(s.startswith("scifact/") for s in sources)
     assert "synthetic" in result["note"] and "synthetic" in format_bench("query", result)

@@ -39,7 +39,7 @@ def _snapshot(settings: Settings) -> dict[str, Any]:
     """Everything an index holds that must match between two runs: chunks, ledger, BM25 ids."""
     store = Store(settings)
     index = store.open()
-    chunks = {cid: (meta["source"], meta["sha256"], text) for cid, text, meta in index.all_chunks()}
+    chunks = {c.id: (c.source, sha256, c.text) for c, sha256 in index.all_chunks()}
     ledger = {s: (r.sha256, r.chunks) for s, r in index.files().items()}
     lexical = LexicalIndex.load(lexical_folder(settings.home, *store.active()))  # type: ignore[misc]
     assert lexical is not None

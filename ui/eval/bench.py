@@ -31,7 +31,7 @@ from rag.golden import read_jsonl
 from rag.lifecycle import publish
 from rag.memory import memory_mib
 from rag.settings import Settings
-from rag.store import FileRecord, Store, chunk_from_record, fingerprint
+from rag.store import FileRecord, Store, fingerprint
 from rag.types import Chunk, Section, SourceDocument
 from ui.eval.cache import CachedEmbedder
 from ui.eval.metrics import mean, percentile
@@ -154,7 +154,7 @@ def bench_ingest(corpus_jsonl: Path, settings: Settings, work: Path, docs: int =
         if not report.chunks:
             raise RagError(f"the pipeline wrote no chunks from {folder} ({len(report.failed)} files failed)")
         index = Store(bench).open()
-        chunks = sorted((chunk_from_record(i, t, m) for i, t, m in index.all_chunks()),
+        chunks = sorted((chunk for chunk, _ in index.all_chunks()),
                         key=lambda c: (c.source, c.index))
         texts = [c.embed_text() for c in chunks]
         say(f"round {n}/{runs}: bare encode of the same {len(texts)} chunks")
