@@ -10,6 +10,7 @@ whole; the next run redoes the unrecorded files and ends where an uninterrupted 
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -28,6 +29,8 @@ from rag.lifecycle import publish, writer_lock
 from rag.settings import Settings
 from rag.store import FileRecord, Index, Store
 from rag.types import Chunk, Progress, Quiet
+
+MAX_FAILED_LISTED = 200  # files that failed in the last run, kept in the index for `rag status`
 
 
 @dataclass
@@ -134,8 +137,20 @@ def _live_index(store: Store, settings: Settings, rebuild: bool) -> Index | None
 
 
 def dry_run(paths: list[Path], settings: Settings, rebuild: bool = False) -> Plan:
-    """What `ingest` would do, without creating or changing anything."""
-    return make_plan(paths, _live_index(Store(settings), settings, rebuild), settings)
+    """What `ingest` would do, without creating or changing anything.
+
+    The files it would add or update are read (not embedded), so that those it could not read are
+    listed as failed, with the reason, rather than as to be added.
+    """
+    plan = make_plan(paths, _live_index(Store(settings), settings, rebuild), settings)
+    for files in (plan.add, plan.update):
+        for file in list(files):
+            try:
+                read_document(file, settings.max_file_bytes)
+            except SourceError as exc:
+                plan.failed[file.source] = str(exc)
+                files.remove(file)
+    return plan
 
 
 def ingest(
@@ -167,9 +182,13 @@ def ingest(
         # Nothing to publish when nothing changed and no killed run left chunks behind.
         records = index.files()
         in_ledger = sum(r.chunks for r in records.values())
+        # The files that could not be read stay listed (`rag status`) until a run reads them.
+        failed = json.dumps(dict(sorted(report.failed.items())[:MAX_FAILED_LISTED]))
         if live is None or report.chunks or report.deleted or index.count() != in_ledger:
-            index.set_metadata(last_ingest=time.time())
+            index.set_metadata(last_ingest=time.time(), last_failed=failed)
             publish(store, index, records, progress)
+        elif index.metadata.get("last_failed", "{}") != failed:
+            index.set_metadata(last_failed=failed)
     report.seconds = time.perf_counter() - began
     return report
 

@@ -6,18 +6,23 @@ import errno
 import hashlib
 import io
 import logging
+import math
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from ingest.pdf import clean_pages, pdf_title, unreadable
 from rag.errors import SourceError
 from rag.types import Section, SourceDocument
 
 FORMATS = (".txt", ".md", ".html", ".htm", ".pdf", ".docx")
 _MD_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$", re.M)
 _MD_FENCE = re.compile(r"^[ \t]*(```|~~~)", re.M)
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.S)
+_YAML_TITLE = re.compile(r"^title:[ \t]*(.+?)[ \t]*$", re.M)
 
 
 @dataclass(frozen=True)
@@ -139,12 +144,17 @@ _Read = tuple[str, str, list[Section]]
 
 def _read_txt(data: bytes) -> _Read:
     text = decode_text(data)
+    return _first_line(text), text, [Section(0)]
+
+
+def _first_line(text: str) -> str:
+    """The first non-blank line, as a title when it is short enough to be one."""
     first = next((line.strip() for line in text.splitlines() if line.strip()), "")
-    return (first if len(first) <= 150 else ""), text, [Section(0)]
+    return first if len(first) <= 150 else ""
 
 
 def _read_md(data: bytes) -> _Read:
-    text = decode_text(data)
+    text, meta_title = _front_matter(decode_text(data))
     fenced = _fenced_ranges(text)
     sections = [Section(0)]
     path: list[tuple[int, str]] = []
@@ -157,8 +167,22 @@ def _read_md(data: bytes) -> _Read:
         path = [p for p in path if p[0] < level] + [(level, heading)]
         sections.append(Section(m.start(), tuple(h for _, h in path)))
     if not title:
-        title = _read_txt(data)[0].lstrip("# ")
-    return title, text, _merge_sections(sections)
+        title = _first_line(text).lstrip("# ")
+    return meta_title or title, text, _merge_sections(sections)
+
+
+def _front_matter(text: str) -> tuple[str, str]:
+    """The text with its YAML front matter (`---` ... `---` at the top) blanked out, and its `title:`.
+
+    The front matter is replaced by spaces, line breaks kept, so that it is not indexed as prose and
+    every quote keeps its offset in the file.
+    """
+    found = _FRONT_MATTER.match(text)
+    if not found:
+        return text, ""
+    title = next((m.group(1) for m in _YAML_TITLE.finditer(found.group(1))), "").strip().strip("'\"").strip()
+    blank = re.sub(r"[^\n]", " ", found.group(0))
+    return blank + text[found.end():], title
 
 
 def _fenced_ranges(text: str) -> list[tuple[int, int]]:
@@ -225,11 +249,22 @@ def _read_pdf(data: bytes) -> _Read:
     reader = PdfReader(io.BytesIO(data))
     if reader.is_encrypted and not reader.decrypt(""):
         raise SourceError("encrypted PDF; save a copy without a password and index that")
+    raw = [page.extract_text() or "" for page in reader.pages]
+    with_text = [i for i, text in enumerate(raw) if text.strip()]
+    if not with_text:
+        raise SourceError("PDF has no text layer (scanned images?); run OCR on it first")
+    garbage = {i: why for i in with_text if (why := unreadable(raw[i]))}
+    if len(garbage) * 2 >= len(with_text):
+        pages = ", ".join(str(i + 1) for i in sorted(garbage)[:5]) + (", ..." if len(garbage) > 5 else "")
+        raise SourceError(
+            f"text layer unreadable on {len(garbage)} of {len(with_text)} pages (broken font encoding: "
+            f"{next(iter(garbage.values()))}; pages {pages}); print it to a new PDF or run OCR on it first")
+    # A few unreadable pages (a formula set in a broken font) are left out rather than indexed as junk.
+    cleaned = clean_pages(["" if i in garbage else text for i, text in enumerate(raw)])
     parts: list[str] = []
     sections: list[Section] = []
     pos = 0
-    for number, page in enumerate(reader.pages, start=1):
-        page_text = (page.extract_text() or "").replace("\r\n", "\n").strip()
+    for number, page_text in enumerate(cleaned, start=1):
         if not page_text:
             continue
         if parts:
@@ -240,10 +275,21 @@ def _read_pdf(data: bytes) -> _Read:
     if not parts:
         raise SourceError("PDF has no text layer (scanned images?); run OCR on it first")
     meta = reader.metadata
-    title = str(meta.title).strip() if meta and meta.title else ""
-    title = "" if title.lower() in ("untitled", "(anonymous)") else title  # generators' placeholders
-    text = "\n\n".join(parts)
-    return title or _read_txt(text.encode())[0], text, sections
+    title = pdf_title(str(meta.title) if meta and meta.title else "", _sized_lines(reader.pages[with_text[0]]))
+    return title, "\n\n".join(parts), sections
+
+
+def _sized_lines(page: Any) -> list[tuple[float, str]]:
+    """A page's lines of text with their font size (as drawn), in the order the page draws them."""
+    lines: dict[tuple[float, float], list[str]] = {}
+
+    def visit(text: str, cm: Sequence[float], tm: Sequence[float], font: Any, size: float) -> None:
+        if text.strip():
+            scale = math.hypot(tm[2], tm[3]) * math.hypot(cm[2], cm[3])
+            lines.setdefault((round(tm[5] * cm[3] + cm[5], 0), round(size * scale, 1)), []).append(text)
+
+    page.extract_text(visitor_text=visit)
+    return [(size, " ".join("".join(parts).split())) for (_, size), parts in lines.items()]
 
 
 def _read_docx(data: bytes) -> _Read:

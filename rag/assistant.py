@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -164,7 +165,8 @@ class Assistant:
             return self._llm
 
     def status(self) -> dict[str, Any]:
-        """What the index holds: documents, chunks, model, fingerprint, last ingest, location."""
+        """What the index holds: documents, chunks, model, fingerprint, last ingest, location, and the
+        files the last ingest could not read (`failed`: source -> reason)."""
         index, _ = self.retriever.current()
         meta = index.metadata
         last = meta.get("last_ingest")
@@ -177,7 +179,16 @@ class Assistant:
                                                  "chunker", "parser") if k in meta},
             "last_ingest": datetime.fromtimestamp(last, UTC).isoformat(timespec="seconds") if last else None,
             "location": self.store.location,
+            "failed": _failed(meta.get("last_failed")),
         }
+
+
+def _failed(value: Any) -> dict[str, str]:
+    try:
+        listed = json.loads(value) if isinstance(value, str) else {}
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in listed.items()} if isinstance(listed, dict) else {}
 
 
 def _best(hits: list[Hit]) -> float:

@@ -29,6 +29,9 @@ os.environ.setdefault("RAG_PUBLISH_GRACE_S", "0.3")
 SERVER_FIXTURES = frozenset({"live", "secured", "chroma", "replicas", "openai_url", "script"})
 INTEGRATION_FIXTURES = frozenset({"embedder", "seed_home", "seed_assistant", "hostile", "answerer", "checker",
                                   "injected_home", "cli"})
+# Modules whose every test runs the real command, pipeline or model (some through `run_rag` alone).
+INTEGRATION_MODULES = frozenset({"test_ingest.py", "test_hostile.py", "test_eval.py", "test_bench.py",
+                                 "test_answers.py", "test_llm.py", "test_confidence.py", "test_support.py"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -38,7 +41,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.browser)
         elif used & SERVER_FIXTURES:
             item.add_marker(pytest.mark.server)
-        elif used & INTEGRATION_FIXTURES or item.get_closest_marker("integration"):
+        elif used & INTEGRATION_FIXTURES or item.path.name in INTEGRATION_MODULES:
             item.add_marker(pytest.mark.integration)
 
 

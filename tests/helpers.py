@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from reportlab.pdfgen import canvas
+
 from ingest.pipeline import ingest
 from rag.embedding import Embedder
 from rag.settings import Settings
@@ -115,3 +117,44 @@ def indexed_copy(base: Path, embedder: Embedder) -> Path:
 class Live:
     url: str  # http://127.0.0.1:PORT
     base: Path  # holds corpus/ (where uploads land) and .rag/ (the index)
+
+
+BODY = [
+    "The storage layer keeps every file in chunks of a fixed size, and each chunk is stored",
+    "three times on different machines so that the loss of one machine never loses data. A mas-",
+    "ter process tracks where every chunk lives and answers the clients that ask for it, while",
+    "the chunk servers answer the reads and the writes themselves, without the master.",
+]
+TOPICS = ["network", "scheduler", "compiler", "database", "kernel"]
+
+
+def make_paper(path: Path, pages: int = 4, title: str = "paper.dvi") -> None:
+    """A paper as LaTeX makes them: a placeholder metadata title, the real title in large type on page 1,
+    a running header and a page number on every page, a word hyphenated at a line end (page 1), a
+    figure caption between two lines of a paragraph (page 2)."""
+    c = canvas.Canvas(str(path))
+    c.setTitle(title)
+    for number in range(1, pages + 1):
+        c.setFont("Helvetica", 8)
+        c.drawString(72, 770, "Proceedings of the Storage Workshop, Volume 7")
+        if number == 1:
+            c.setFont("Helvetica-Bold", 18)
+            c.drawString(72, 740, "Chunked Storage for Large Files")
+            lines = BODY
+        else:
+            topic = TOPICS[(number - 2) % len(TOPICS)]
+            lines = [f"The {topic} is described on this page in enough detail for a reader who wants it,",
+                     f"and the {topic} figures below show how the {topic} behaves under a heavy load."]
+        c.setFont("Helvetica", 10)
+        y = 720
+        for i, line in enumerate(lines):
+            c.drawString(72, y, line)
+            y -= 14
+            if number == 2 and i == 0:
+                c.drawString(72, y, "Figure 1: The layout of chunks on the servers")
+                y -= 14
+        c.drawString(72, y, f"Page {number} ends with this short sentence.")
+        c.setFont("Helvetica", 8)
+        c.drawString(300, 40, str(number))
+        c.showPage()
+    c.save()

@@ -227,7 +227,8 @@ def test_openai_errors(chat_client: OpenAI) -> None:
 def test_status_models_and_docs(api: httpx.Client, chat_client: OpenAI) -> None:
     status = api.get("/v1/status").json()
     assert set(status) == {"documents", "chunks", "model", "dimension", "fingerprint", "last_ingest", "location",
-                           "process"}
+                           "failed", "process"}
+    assert status["failed"] == {}
     assert status["documents"] >= 2 and status["model"] == "all-MiniLM-L6-v2" and status["dimension"] == 384
     assert api.get("/v1/models").json() == {
         "object": "list", "data": [{"id": "rag", "object": "model", "created": 0, "owned_by": "rag"}]}

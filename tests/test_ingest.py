@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -21,7 +22,7 @@ from rag.lexical import LexicalIndex, lexical_folder
 from rag.retrieve import Retriever
 from rag.settings import Settings
 from rag.store import Store
-from tests.helpers import run_rag
+from tests.helpers import make_paper, run_rag
 
 TOPICS = ["volcanoes", "glaciers", "coral reefs", "deserts", "rainforests", "tundra", "estuaries", "caves"]
 
@@ -233,6 +234,9 @@ def test_bad_files_are_reported_skipped_and_nothing_is_lost(tmp_path: Path) -> N
     (corpus / "huge.txt").write_text("Big sentence here. " * 2000)
     home = tmp_path / ".rag"
     env = {"RAG_MAX_FILE_MB": "0.01"}
+    planned = run_rag("ingest", str(corpus), "--dry-run", home=home, env=env)
+    assert "add       corpus/good.md" in planned.stdout and "would add 1," in planned.stdout, planned.stdout
+    assert "5 unreadable" in planned.stdout and not home.exists()  # read, not indexed: listed as failing now
     out = run_rag("ingest", str(corpus), home=home, env=env)
     assert out.returncode == 1, out.stderr
     failures = [line for line in out.stderr.splitlines() if line.startswith("failed: ")]
@@ -241,6 +245,10 @@ def test_bad_files_are_reported_skipped_and_nothing_is_lost(tmp_path: Path) -> N
                          ("corrupt.pdf", "PDF"), ("huge.txt", "limit")]:
         assert any(f"corpus/{name}" in line and reason in line for line in failures), (name, failures)
     assert "added 1," in out.stdout and "failed 5 files" in out.stdout
+    status = run_rag("status", "--json", home=home, env=env)
+    assert json.loads(status.stdout)["failed"]["corpus/binary.txt"].startswith("binary file")
+    shown = run_rag("status", home=home, env=env).stdout
+    assert "failed       5 files in the last ingest:" in shown and "  corpus/empty.txt: empty file" in shown
 
     # The good file turns bad: its last good version stays indexed; a re-run loses nothing.
     (corpus / "good.md").write_bytes(b"\x00\x01\x02 broken")
@@ -248,6 +256,10 @@ def test_bad_files_are_reported_skipped_and_nothing_is_lost(tmp_path: Path) -> N
     assert again.returncode == 1 and "failed 6 files" in again.stdout
     answer = run_rag("ask", "How many ships does the lighthouse keeper count?", home=home, env=env)
     assert answer.returncode == 0 and "42 ships" in answer.stdout
+    for name in ("good.md", "empty.txt", "binary.txt", "latin1.txt", "corrupt.pdf"):
+        (corpus / name).unlink()
+    run_rag("ingest", str(corpus), home=home)  # the limit raised: huge.txt is read now
+    assert json.loads(run_rag("status", "--json", home=home).stdout)["failed"] == {}
 
 
 def test_missing_path_is_a_usage_error(tmp_path: Path) -> None:
@@ -268,3 +280,21 @@ def test_a_reader_picks_up_a_newer_index_without_restart(tmp_path: Path, embedde
     time.sleep(0.25)  # readers look for a new stamp at most once per RAG_READER_RECHECK_S
     answer = reader.ask(question)
     assert not answer.abstained and answer.citations[0].source == "corpus/comet.md"
+
+
+def test_papers_and_front_matter_are_read_as_people_read_them_end_to_end(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    make_paper(corpus / "paper.pdf")  # a placeholder title, running headers, a hyphenated line end
+    (corpus / "notes.md").write_text("---\ntitle: Ferry notes\ndraft: true\n---\n\n"
+                                     "The Brellin ferry crosses the Ostra fjord four times a day.\n")
+    home = tmp_path / ".rag"
+    assert run_rag("ingest", str(corpus), home=home).returncode == 0
+    out = run_rag("ask", "Which process keeps track of where each chunk is?", "--json", home=home)
+    answer = json.loads(out.stdout)
+    paper = [c for c in answer["citations"] if c["source"] == "corpus/paper.pdf"]
+    assert paper and paper[0]["title"] == "Chunked Storage for Large Files", answer
+    assert any("A master process tracks where every chunk lives" in c["quote"] for c in paper), answer
+    assert all("Proceedings of the Storage Workshop" not in c["quote"] for c in answer["citations"])
+    ferry = json.loads(run_rag("ask", "How often does the ferry cross the fjord?", "--json", home=home).stdout)
+    assert ferry["citations"][0]["title"] == "Ferry notes" and "draft" not in ferry["citations"][0]["quote"]

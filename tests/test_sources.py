@@ -15,6 +15,7 @@ from reportlab.pdfgen import canvas
 from ingest.sources import SourceFile, discover, read_bytes, read_document
 from rag.errors import SourceError
 from rag.types import SourceDocument
+from tests.helpers import make_paper
 
 LIMIT = 10 * 2**20
 
@@ -192,13 +193,13 @@ def test_html_wrapped_heading_is_kept(tmp_path: Path) -> None:
 
 def test_pdf_pages_become_sections(tmp_path: Path) -> None:
     path = tmp_path / "report.pdf"
-    make_pdf(path, ["The first page talks about apples.", "The second page talks about pears."], title="Fruit Report")
+    make_pdf(path, ["Fruit Report", "The second page talks about pears."], title="Fruit Report")
     doc = read(path)
     check_common(doc, path)
     assert doc.title == "Fruit Report"
     assert [(s.page, s.headings) for s in doc.sections] == [(1, ()), (2, ())]
     first, second = (doc.text[s.start:] for s in doc.sections)
-    assert first.startswith("The first page talks about apples.")
+    assert first.startswith("Fruit Report")
     assert second.startswith("The second page talks about pears.")
     assert second == doc.text[doc.text.index("The second"):]
 
@@ -450,3 +451,67 @@ def test_discovered_files_read_end_to_end(tmp_path: Path) -> None:
     found, _ = discover([root])
     docs = [read_document(f, LIMIT) for f in found]
     assert [(d.source, d.text) for d in docs] == [("corpus/a.md", "# Alpha\n\nText."), ("corpus/b.pdf", "Bravo page.")]
+
+
+# PDFs as people read them (ingest/pdf.py)
+
+def test_pdf_text_reads_as_paragraphs_without_page_furniture(tmp_path: Path) -> None:
+    path = tmp_path / "paper.pdf"
+    make_paper(path)
+    doc = read(path)
+    check_common(doc, path)
+    assert doc.title == "Chunked Storage for Large Files"  # not the generator's "paper.dvi"
+    assert "Proceedings of the Storage Workshop" not in doc.text  # a running header
+    assert "\n4\n" not in doc.text and not doc.text.rstrip().endswith("4")  # page numbers
+    # Lines are joined into one paragraph, the hyphenated word is whole again.
+    assert "stored three times on different machines so that the loss of one machine never loses data. " \
+           "A master process tracks" in doc.text
+    assert doc.text.startswith("Chunked Storage for Large Files\n\nThe storage layer keeps")
+    page2 = doc.text[doc.sections[1].start:doc.sections[2].start]
+    assert "\n\nFigure 1: The layout of chunks on the servers\n\n" in page2  # a block of its own
+    assert [s.page for s in doc.sections] == [1, 2, 3, 4]
+
+
+def test_pdf_metadata_title_wins_when_page_one_shows_it(tmp_path: Path) -> None:
+    path = tmp_path / "paper.pdf"
+    make_paper(path, pages=1, title="Chunked Storage for Large Files")
+    assert read(path).title == "Chunked Storage for Large Files"
+    make_paper(path, pages=1, title="System Model")  # not shown on page 1: a leftover of the generator
+    assert read(path).title == "Chunked Storage for Large Files"
+
+
+def test_pdf_with_a_broken_font_encoding_is_refused_not_indexed(tmp_path: Path) -> None:
+    path = tmp_path / "broken.pdf"
+    c = canvas.Canvas(str(path))
+    for _ in range(2):
+        for row in range(20):
+            c.drawString(72, 720 - 14 * row, "\x86 \x01 \x02 n i m z m p { J K x o J \x03 \x04 r t q")
+        c.showPage()
+    c.save()
+    with pytest.raises(SourceError, match=r"text layer unreadable on 2 of 2 pages \(broken font encoding"):
+        read(path)
+
+
+def test_clean_pages_normalises_what_extraction_leaves() -> None:
+    from ingest.pdf import clean_pages, unreadable
+
+    # A NUL in extracted text (an old PDF's) is dropped, never a reason to call the file binary.
+    (page,) = clean_pages(["The \ufb01le system\ue001 uses \ufb02ash\x00 for well-\nknown and ﬁve mas-\nter copies",
+                           "of a well-known kind."])[:1]
+    # "mas-ter" is joined; "well-known" keeps its hyphen: the document writes it so elsewhere.
+    assert page == "The file system uses flash for well-known and five master copies"
+    assert unreadable("The file system uses flash for five master copies of every chunk it stores.") is None
+    assert unreadable("\x86 \x00 \x01 \x02 " * 20) == "control or unassigned characters"
+    assert unreadable("n i m z m p J K x o J r t q w e " * 5) == "letters without words"
+
+
+def test_markdown_front_matter_gives_the_title_and_is_not_text(tmp_path: Path) -> None:
+    path = tmp_path / "replication.md"
+    raw = ('---\ntitle: "Redis replication"\nweight: 5\naliases: [\n  /topics/replication\n]\n---\n\n'
+           "# Overview\n\nReplicas copy the master.\n")
+    path.write_text(raw)
+    doc = read(path)
+    assert doc.title == "Redis replication"
+    assert "weight" not in doc.text and "aliases" not in doc.text
+    assert len(doc.text) == len(raw) and doc.text[raw.index("Replicas"):].startswith("Replicas copy")  # offsets kept
+    assert section_texts(doc)[-1] == (("Overview",), "# Overview\n\nReplicas copy the master.\n")

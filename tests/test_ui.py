@@ -150,6 +150,10 @@ def test_status_and_upload_lines() -> None:
     line = render.status({"documents": 2, "chunks": 6, "model": "m", "last_ingest": "2026-11-23T10:00:00+00:00"})
     assert line == ("<b>2</b> documents · <b>6</b> chunks · model <code>m</code> · "
                     "last ingest 2026-11-23 10:00:00 UTC")
+    failing = render.status({"documents": 2, "chunks": 6, "model": "m", "last_ingest": None,
+                             "failed": {"corpus/x<1>.pdf": "PDF has no text layer"}})
+    assert "<b>1</b> files could not be read" in failing
+    assert "<code>corpus/x&lt;1&gt;.pdf</code>: PDF has no text layer" in failing
     lines = render.uploads([("a<b>.md", "refused", "bad & wrong"), ("c.md", "added", "")])
     assert "<code>a&lt;b&gt;.md</code>: refused · bad &amp; wrong" in lines and "<code>c.md</code>: added</li>" in lines
 

@@ -432,10 +432,14 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(json.dumps(status))
     else:
+        failed = status.pop("failed", {})
         for key, value in status.items():
             if isinstance(value, dict):
                 value = ", ".join(f"{k}={v}" for k, v in value.items())
             print(f"{key:12} {value}")
+        print(f"{'failed':12} {len(failed)} files in the last ingest" + (":" if failed else ""))
+        for source, reason in failed.items():
+            print(f"  {source}: {reason}")
     return 0
 
 

@@ -168,12 +168,18 @@ def _hit_card(hit: Hit) -> str:
 
 
 def status(info: Mapping[str, Any] | None, problem: str | None = None) -> str:
-    """One line of HTML on what the index holds, or why there is none."""
+    """One line of HTML on what the index holds (and the files the last ingest could not read), or why there is none."""
     if info is None:
         return f"<b>No index yet.</b> {text(problem or '')} Upload documents below, or run <code>rag ingest</code>."
     last = str(info.get("last_ingest") or "never").replace("T", " ").replace("+00:00", " UTC")
+    failed = info.get("failed") or {}
+    problems = ""
+    if failed:
+        items = "".join(f"<li><code>{text(source)}</code>: {text(reason)}</li>" for source, reason in failed.items())
+        problems = (f' · <details class="failed"><summary><b>{len(failed)}</b> files could not be read</summary>'
+                    f"<ul>{items}</ul></details>")
     return (f"<b>{info['documents']}</b> documents · <b>{info['chunks']}</b> chunks · "
-            f"model <code>{text(str(info['model']))}</code> · last ingest {text(last)}")
+            f"model <code>{text(str(info['model']))}</code> · last ingest {text(last)}{problems}")
 
 
 def uploads(lines: Sequence[tuple[str, str, str]]) -> str:
