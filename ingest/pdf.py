@@ -1,6 +1,6 @@
 """PDF text as a person reads it: pages cleaned of extraction debris, judged readable or not, and a real title.
 
-pypdf gives each page's text line by line, with what the page's fonts encode: ligatures (`ﬁ`),
+PDFium (pypdfium2) gives each page's text line by line, with what the page's fonts encode: ligatures (`ﬁ`),
 control and private-use characters, words hyphenated at line ends, running headers and page numbers
 on every page, and figure captions between the lines of a paragraph. `clean_pages` turns that into
 paragraphs of plain text; `unreadable` says whether a page's text layer is garbage (a broken font
@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from itertools import pairwise
 
 _LIGATURES = re.compile("[\ufb00-\ufb4f]")  # ﬀ ﬁ ﬂ ﬃ ﬄ ﬅ ﬆ and other presentation forms
-_JUNK = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ue000-\uf8ff\ufffd\ufffe\uffff]")  # controls, private use
+# Control and private-use characters; PDFium's U+FFFE marks a hyphenation point where it already joined the word.
+_JUNK = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ue000-\uf8ff\ufffd\ufffe\uffff]")
 _SPACES = re.compile("[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 _SENTENCE_END = re.compile(r"[.!?:;)\]\"'”’]$")
 _CAPTION = re.compile(r"^(?:Figure|Fig\.|Table|Listing|Algorithm)\s+\d+[.:]?", re.I)
@@ -80,12 +81,16 @@ def _paragraphs(lines: Sequence[str]) -> str:
     captions, list items and short heading-like lines are blocks of their own."""
     if not lines:
         return ""
-    width = max(len(line) for line in lines)
+    lengths = sorted(len(line) for line in lines)
+    width = lengths[int(0.8 * (len(lengths) - 1))]  # a full line of the body text (not a stray wide one)
     blocks: list[list[str]] = [[lines[0]]]
     for prev, line in pairwise(lines):
         starts_block = bool(_CAPTION.match(line) or _LIST_ITEM.match(line)) or bool(_CAPTION.match(prev))
-        # A short line that ends a sentence ends its paragraph; so does a short line without an end (a heading).
-        ended = len(prev) < 0.7 * width and (bool(_SENTENCE_END.search(prev)) or len(prev) < 0.4 * width)
+        # A short line that ends a sentence ends its paragraph; so does a very short one followed by a
+        # capitalised line (a heading). A line that goes on in lower case continues the sentence.
+        goes_on = line[:1].islower()
+        ended = not goes_on and len(prev) < 0.7 * width and (
+            bool(_SENTENCE_END.search(prev)) or len(prev) < 0.4 * width)
         if starts_block or ended:
             blocks.append([line])
         else:
