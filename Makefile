@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint browser clean
+.PHONY: install demo test test-fast lint browser ocr clean
 
 install: $(STAMP)
 
@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-demo: install
+demo: install ocr
 	$(BIN)/rag ingest corpus
 	$(BIN)/rag serve
 
@@ -25,13 +25,21 @@ lint: install
 	$(BIN)/ruff check rag ingest ui tests
 	$(BIN)/mypy
 
+# OCR of scanned pages and images: Debian's Tesseract (RAG_OCR=auto uses it when it is installed).
+ocr:
+	@command -v tesseract >/dev/null || { \
+	  SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	    tesseract-ocr tesseract-ocr-eng >/dev/null; } || \
+	  echo "warning: could not install tesseract-ocr; scanned pages and images will not be read"
+
 # The browser test drives Debian's Chromium (Playwright cannot download browsers offline).
 browser:
 	@command -v chromium >/dev/null || { \
 	  SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
-test: lint browser
+test: lint browser ocr
 	$(BIN)/pytest
 
 # The unit layer, for the inner loop (under a minute): no model, index, server or browser.

@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from ingest.chunking import chunk_document
-from ingest.sources import SourceFile, discover, read_bytes, read_document
+from ingest.ocr import ocr_for
+from ingest.sources import SourceFile, discover, read_bytes, read_document, supported
 from rag.embedding import Embedder
 from rag.errors import SourceError
 from rag.lifecycle import publish, writer_lock
@@ -79,7 +80,7 @@ class Report:
 
 def make_plan(paths: list[Path], index: Index | None, settings: Settings) -> Plan:
     """Hash every file under `paths` and sort it into add / update / unchanged / delete / failed."""
-    files, scopes = discover(paths)
+    files, scopes = discover(paths, supported(ocr_for(settings)))
     records = index.files() if index is not None else {}
     # A record counts only if all its chunks are there (not so after a kill, then a revert).
     counts = index.chunk_counts() if index is not None and records else Counter()
@@ -143,10 +144,11 @@ def dry_run(paths: list[Path], settings: Settings, rebuild: bool = False) -> Pla
     listed as failed, with the reason, rather than as to be added.
     """
     plan = make_plan(paths, _live_index(Store(settings), settings, rebuild), settings)
+    ocr = ocr_for(settings)
     for files in (plan.add, plan.update):
         for file in list(files):
             try:
-                read_document(file, settings.max_file_bytes)
+                read_document(file, settings.max_file_bytes, ocr)
             except SourceError as exc:
                 plan.failed[file.source] = str(exc)
                 files.remove(file)
@@ -199,10 +201,11 @@ def _read(
     """Read and chunk each file: source -> (sha256, title, chunks). Failures go to the report."""
     out = {}
     max_bytes = settings.max_file_bytes
+    ocr = ocr_for(settings)
     progress.start("reading", len(files))
     for file in files:
         try:
-            doc = read_document(file, max_bytes)
+            doc = read_document(file, max_bytes, ocr)
             chunks = chunk_document(doc, settings.chunk_tokens, settings.chunk_overlap)
             if not chunks:
                 raise SourceError("no sentences to index in this file")

@@ -11,14 +11,19 @@ import os
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from ingest.ocr import OCR_DPI, Ocr
 from ingest.pdf import clean_pages, pdf_title, unreadable
 from rag.errors import SourceError
 from rag.types import Section, SourceDocument
 
 FORMATS = (".txt", ".md", ".html", ".htm", ".pdf", ".docx")
+IMAGE_FORMATS = (".png", ".jpg", ".jpeg", ".tif", ".tiff")  # read only with OCR
+NO_TEXT_LAYER = ("PDF has no text layer (scanned images?); install Tesseract (`make install`, RAG_OCR=auto) "
+                 "to read it, or run OCR on it first")
 _MD_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$", re.M)
 _MD_FENCE = re.compile(r"^[ \t]*(```|~~~)", re.M)
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.S)
@@ -33,7 +38,12 @@ class SourceFile:
     source: str
 
 
-def discover(paths: list[Path]) -> tuple[list[SourceFile], list[str]]:
+def supported(ocr: Ocr | None) -> tuple[str, ...]:
+    """The file name endings read: images too when there is OCR."""
+    return FORMATS + IMAGE_FORMATS if ocr is not None else FORMATS
+
+
+def discover(paths: list[Path], formats: tuple[str, ...] = FORMATS) -> tuple[list[SourceFile], list[str]]:
     """List the supported files under each path, and the source prefixes they cover.
 
     A folder is read recursively (hidden files and folders are skipped) and its files are named
@@ -47,7 +57,7 @@ def discover(paths: list[Path]) -> tuple[list[SourceFile], list[str]]:
         path = given.resolve()
         if path.is_dir():
             scopes.append(f"{path.name}/")
-            for file in _walk(path):
+            for file in _walk(path, formats):
                 source = f"{path.name}/{file.relative_to(path).as_posix()}"
                 files.setdefault(source, SourceFile(file, source))
         elif path.exists():
@@ -59,18 +69,28 @@ def discover(paths: list[Path]) -> tuple[list[SourceFile], list[str]]:
     return sorted(files.values(), key=lambda f: f.source), scopes
 
 
-def _walk(root: Path) -> Iterator[Path]:
+def _walk(root: Path, formats: tuple[str, ...]) -> Iterator[Path]:
     for folder, dirs, names in os.walk(root):  # does not follow folder links: no link loops
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(names):
-            if not name.startswith(".") and name.lower().endswith(FORMATS):
+            if not name.startswith(".") and name.lower().endswith(formats):
                 yield Path(folder) / name
 
 
-def read_document(file: SourceFile, max_bytes: int) -> SourceDocument:
-    """Read one file into a `SourceDocument`; raise `SourceError` saying what is wrong with it."""
+def read_document(file: SourceFile, max_bytes: int, ocr: Ocr | None = None) -> SourceDocument:
+    """Read one file into a `SourceDocument`; raise `SourceError` saying what is wrong with it.
+
+    With `ocr`, scanned PDF pages and images are read too.
+    """
     data = read_bytes(file.path, max_bytes)
-    reader = _READERS.get(file.path.suffix.lower())
+    suffix = file.path.suffix.lower()
+    reader = _READERS.get(suffix)
+    if suffix == ".pdf":
+        reader = partial(_read_pdf, ocr=ocr)
+    elif suffix in IMAGE_FORMATS:
+        if ocr is None:
+            raise SourceError("an image: reading it needs OCR; install Tesseract (`make install`, RAG_OCR=auto)")
+        reader = partial(_read_image, ocr=ocr)
     if reader is None:
         raise SourceError(f"unsupported format {file.path.suffix or '(none)'}; use one of {', '.join(FORMATS)}")
     try:
@@ -242,17 +262,17 @@ def _read_html(data: bytes) -> _Read:
     return title, text, _merge_sections(sections)
 
 
-def _read_pdf(data: bytes) -> _Read:
+def _read_pdf(data: bytes, ocr: Ocr | None = None) -> _Read:
     from pypdf import PdfReader
 
     logging.getLogger("pypdf").setLevel(logging.ERROR)
     reader = PdfReader(io.BytesIO(data))
     if reader.is_encrypted and not reader.decrypt(""):
         raise SourceError("encrypted PDF; save a copy without a password and index that")
-    raw = _page_texts(data, reader)
+    raw = _page_texts(data, reader, ocr)
     with_text = [i for i, text in enumerate(raw) if text.strip()]
     if not with_text:
-        raise SourceError("PDF has no text layer (scanned images?); run OCR on it first")
+        raise SourceError(NO_TEXT_LAYER)
     garbage = {i: why for i in with_text if (why := unreadable(raw[i]))}
     if len(garbage) * 2 >= len(with_text):
         pages = ", ".join(str(i + 1) for i in sorted(garbage)[:5]) + (", ..." if len(garbage) > 5 else "")
@@ -273,16 +293,17 @@ def _read_pdf(data: bytes) -> _Read:
         parts.append(page_text)
         pos += len(page_text)
     if not parts:
-        raise SourceError("PDF has no text layer (scanned images?); run OCR on it first")
+        raise SourceError(NO_TEXT_LAYER)
     meta = reader.metadata
     title = pdf_title(str(meta.title) if meta and meta.title else "", _sized_lines(reader.pages[with_text[0]]))
     return title, "\n\n".join(parts), sections
 
 
-def _page_texts(data: bytes, reader: Any) -> list[str]:
+def _page_texts(data: bytes, reader: Any, ocr: Ocr | None) -> list[str]:
     """Each page's text, by PDFium (pypdfium2) where it opens the file: on public papers it runs words
     together far less often than pypdf (GFS: 0.02 against 0.69 words of 18+ letters per 1,000
-    characters) and is 10-30 times faster; pypdf's text otherwise."""
+    characters) and is 10-30 times faster; pypdf's text otherwise. With `ocr`, a page without a
+    text layer, or with an unreadable one, is rendered and read by OCR instead."""
     import pypdfium2 as pdfium
 
     try:
@@ -293,12 +314,40 @@ def _page_texts(data: bytes, reader: Any) -> list[str]:
         texts = []
         for page in document:
             textpage = page.get_textpage()
-            texts.append(textpage.get_text_range().replace("\r\n", "\n").replace("\r", "\n"))
+            text = textpage.get_text_range().replace("\r\n", "\n").replace("\r", "\n")
             textpage.close()
+            if ocr is not None and (not text.strip() or unreadable(text)):
+                text = ocr.read(page.render(scale=OCR_DPI / 72).to_pil().convert("L"))
             page.close()
+            texts.append(text)
         return texts
     finally:
         document.close()
+
+
+def _read_image(data: bytes, ocr: Ocr) -> _Read:
+    """An image (a multi-page TIFF: each frame a page) read by OCR."""
+    from PIL import Image, ImageSequence, UnidentifiedImageError
+
+    try:
+        image = Image.open(io.BytesIO(data))
+        frames = [ocr.read(frame.convert("L")) for frame in ImageSequence.Iterator(image)]
+    except (UnidentifiedImageError, OSError) as exc:
+        raise SourceError(f"not a readable image ({type(exc).__name__}); open and re-save it, or remove it") from None
+    cleaned = clean_pages(frames)
+    parts: list[str] = []
+    sections: list[Section] = []
+    pos = 0
+    for number, text in enumerate(cleaned, start=1):
+        if text:
+            pos += 2 * bool(parts)
+            sections.append(Section(pos, page=number if len(cleaned) > 1 else None))
+            parts.append(text)
+            pos += len(text)
+    if not parts:
+        raise SourceError("no text found in this image by OCR")
+    text = "\n\n".join(parts)
+    return _first_line(text), text, sections
 
 
 def _sized_lines(page: Any) -> list[tuple[float, str]]:

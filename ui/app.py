@@ -6,7 +6,8 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from ingest.sources import FORMATS
+from ingest.ocr import ocr_for
+from ingest.sources import supported
 from rag.assistant import Assistant
 from rag.errors import RagError
 from ui.handlers import SOURCES_PLACEHOLDER, CallbackProgress, Handlers, Message
@@ -108,8 +109,9 @@ def build_app(assistant: Assistant) -> Any:
                     mode = gr.Radio(["hybrid", "dense", "bm25"], value=settings.mode, label="Retrieval mode",
                                     elem_id="mode")
                 with gr.Accordion("Add documents", open=False, elem_id="add-documents"):
-                    files = gr.File(file_count="multiple", file_types=list(FORMATS), elem_id="upload",
-                                    label=f"{' '.join(FORMATS)} · up to {settings.max_file_mb:g} MB each")
+                    formats = supported(ocr_for(settings))
+                    files = gr.File(file_count="multiple", file_types=list(formats), elem_id="upload",
+                                    label=f"{' '.join(formats)} · up to {settings.max_file_mb:g} MB each")
                     replace = gr.Checkbox(label="Replace documents that have the same name", value=False)
                     add = gr.Button("Add to the index", elem_id="add")
                     result = gr.HTML(elem_id="upload-result")

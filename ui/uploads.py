@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.chunking import chunk_document
+from ingest.ocr import ocr_for
 from ingest.pipeline import ingest
-from ingest.sources import FORMATS, SourceFile, read_document
+from ingest.sources import FORMATS, SourceFile, read_document, supported
 from rag.assistant import Assistant
 from rag.errors import SourceError
 from rag.settings import Settings
@@ -42,7 +43,7 @@ class Upload:
         return self.outcome in ("added", "updated", "unchanged")
 
 
-def safe_name(name: str) -> str:
+def safe_name(name: str, formats: tuple[str, ...] = FORMATS) -> str:
     """The file name to store an upload under, or `SourceError` saying why there is none.
 
     Only the last path component is kept (`../../etc/x.md` -> `x.md`, `C:\\a\\b.md` -> `b.md`);
@@ -52,8 +53,8 @@ def safe_name(name: str) -> str:
     base = _UNSAFE.sub("_", base)
     if not base or base.startswith(".") or len(base) > 200:
         raise SourceError("not a usable file name; rename the file (no leading dot, at most 200 characters)")
-    if not base.lower().endswith(FORMATS):
-        raise SourceError(f"file type not accepted; upload one of {', '.join(FORMATS)}")
+    if not base.lower().endswith(formats):
+        raise SourceError(f"file type not accepted; upload one of {', '.join(formats)}")
     return base
 
 
@@ -72,7 +73,7 @@ def add_documents(assistant: Assistant, files: list[tuple[str, bytes]], replace:
     with _one_writer:
         for i, (name, data) in enumerate(files):
             try:
-                base = safe_name(name)
+                base = safe_name(name, supported(ocr_for(settings)))
                 if any(path.name == base for path, _ in saved.values()):
                     raise SourceError("uploaded twice at once; upload it once")
                 saved[i] = _save(folder, base, data, settings, replace)
@@ -117,7 +118,7 @@ def _save(folder: Path, base: str, data: bytes, settings: Settings, replace: boo
         with os.fdopen(handle, "wb") as out:
             out.write(data)
         os.chmod(temp, 0o644)  # like a file copied in by hand (mkstemp makes it private)
-        doc = read_document(SourceFile(Path(temp), f"{folder.name}/{base}"), len(data))
+        doc = read_document(SourceFile(Path(temp), f"{folder.name}/{base}"), len(data), ocr_for(settings))
         if not chunk_document(doc, settings.chunk_tokens, settings.chunk_overlap):
             raise SourceError("no sentences to index in this file")
         os.replace(temp, target)
