@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import errno
 import hashlib
 import io
@@ -20,7 +21,7 @@ from ingest.pdf import clean_pages, pdf_title, unreadable
 from rag.errors import SourceError
 from rag.types import Section, SourceDocument
 
-FORMATS = (".txt", ".md", ".html", ".htm", ".pdf", ".docx")
+FORMATS = (".txt", ".md", ".html", ".htm", ".pdf", ".docx", ".csv")
 IMAGE_FORMATS = (".png", ".jpg", ".jpeg", ".tif", ".tiff")  # read only with OCR
 NO_TEXT_LAYER = ("PDF has no text layer (scanned images?); install Tesseract (`make install`, RAG_OCR=auto) "
                  "to read it, or run OCR on it first")
@@ -237,6 +238,10 @@ def _read_html(data: bytes) -> _Read:
     title = soup.title.get_text(strip=True) if soup.title else ""
     for tag in soup(["script", "style", "noscript", "template", "head", "svg", "title"]):
         tag.decompose()
+    for table in reversed(soup.find_all("table")):  # innermost first: a nested table becomes one cell's text
+        rows = [[cell.get_text(" ") for cell in row.find_all(["th", "td"], recursive=False)]
+                for row in table.find_all("tr")]
+        table.replace_with(f"\n\n{table_rows(rows)}\n\n")
     headings = [(int(h.name[1]), " ".join(h.get_text().split())) for h in soup.find_all(re.compile("^h[1-6]$"))]
     for br in soup.find_all("br"):
         br.replace_with("\n")
@@ -384,7 +389,7 @@ def _read_docx(data: bytes) -> _Read:
                 path = [p for p in path if p[0] < level] + [(level, text)]
                 sections.append(Section(pos + 2 * bool(parts), tuple(h for _, h in path)))
         elif tag == "tbl":
-            text = "\n".join(" | ".join(c.text.strip() for c in row.cells) for row in Table(child, document).rows)
+            text = table_rows([[c.text for c in row.cells] for row in Table(child, document).rows])
         else:
             continue
         if text:
@@ -392,6 +397,35 @@ def _read_docx(data: bytes) -> _Read:
             parts.append(text)
     core_title = (document.core_properties.title or "").strip()
     return core_title or title, "\n\n".join(parts), _merge_sections(sections)
+
+
+def table_rows(rows: Sequence[Sequence[str]]) -> str:
+    """A table as text a quote can stand on: one block per row, each cell after the first named by
+    its column's header (`Cluster A | Chunkservers: 342 | Available disk space: 72 TB`), so that a
+    row is never read, or quoted, without its header."""
+    cells = [[" ".join(str(c).split()) for c in row] for row in rows]
+    cells = [row for row in cells if any(row)]
+    if not cells:
+        return ""
+    header, body = cells[0], cells[1:]
+    if not body or len(header) < 2:
+        return "\n\n".join(" | ".join(c for c in row if c) for row in cells)
+    out = [" | ".join(c for c in header if c)]
+    for row in body:
+        named = [row[0]] + [f"{h}: {v}" if h else v for h, v in zip(header[1:], row[1:], strict=False) if v]
+        out.append(" | ".join(c for c in named if c))
+    return "\n\n".join(out)
+
+
+def _read_csv(data: bytes) -> _Read:
+    """A CSV (or TSV) file: its first row is the header of every other row."""
+    text = decode_text(data)
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t|")
+    except csv.Error:
+        dialect = csv.excel
+    rows = list(csv.reader(io.StringIO(text), dialect))
+    return "", table_rows(rows), [Section(0)]
 
 
 def _docx_heading_level(style: str) -> int:
@@ -403,5 +437,5 @@ def _docx_heading_level(style: str) -> int:
 
 _READERS: dict[str, Callable[[bytes], _Read]] = {
     ".txt": _read_txt, ".md": _read_md, ".html": _read_html, ".htm": _read_html,
-    ".pdf": _read_pdf, ".docx": _read_docx,
+    ".pdf": _read_pdf, ".docx": _read_docx, ".csv": _read_csv,
 }

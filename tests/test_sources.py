@@ -226,8 +226,8 @@ def test_docx_headings_and_table(tmp_path: Path) -> None:
     d.add_paragraph("Welcome to the team.")
     d.add_heading("Leave", level=2)
     d.add_paragraph("Twenty days a year.")
-    table = d.add_table(rows=2, cols=2)
-    for r, row in enumerate([("a", "b"), ("c", "d")]):
+    table = d.add_table(rows=3, cols=3)
+    for r, row in enumerate([("Cluster", "Chunkservers", "Disk"), ("A", "342", "72 TB"), ("B", "227", "180 TB")]):
         for c, value in enumerate(row):
             table.cell(r, c).text = value
     d.add_paragraph("")  # empty paragraphs add nothing
@@ -237,10 +237,12 @@ def test_docx_headings_and_table(tmp_path: Path) -> None:
     doc = read(path)
     check_common(doc, path)
     assert doc.title == "Handbook"
-    assert "a | b\nc | d" in doc.text
+    rows = ("Cluster | Chunkservers | Disk\n\nA | Chunkservers: 342 | Disk: 72 TB\n\n"
+            "B | Chunkservers: 227 | Disk: 180 TB")
+    assert rows in doc.text  # each row a block of its own, with its header
     assert section_texts(doc) == [
         (("Handbook",), doc.text),
-        (("Handbook", "Leave"), "Leave\n\nTwenty days a year.\n\na | b\nc | d\n\nBenefits\n\nHealth cover."),
+        (("Handbook", "Leave"), f"Leave\n\nTwenty days a year.\n\n{rows}\n\nBenefits\n\nHealth cover."),
         (("Benefits",), "Benefits\n\nHealth cover."),
     ]
 
@@ -380,7 +382,8 @@ def test_discover_tree(tmp_path: Path) -> None:
         ".git/config.txt": "skip",
         "docs/.cache/x.md": "skip",
         "image.png": "skip",
-        "data.csv": "skip",
+        "data.csv": "a,b",
+        "data.xls": "skip",
         "README": "skip",
         "notes.txt.bak": "skip",
     }
@@ -392,6 +395,7 @@ def test_discover_tree(tmp_path: Path) -> None:
     assert [f.source for f in found] == [
         "corpus/B.MD",
         "corpus/a.txt",
+        "corpus/data.csv",
         "corpus/docs/deep/memo.docx",
         "corpus/docs/deep/old.htm",
         "corpus/docs/deep/page.html",
@@ -515,3 +519,28 @@ def test_markdown_front_matter_gives_the_title_and_is_not_text(tmp_path: Path) -
     assert "weight" not in doc.text and "aliases" not in doc.text
     assert len(doc.text) == len(raw) and doc.text[raw.index("Replicas"):].startswith("Replicas copy")  # offsets kept
     assert section_texts(doc)[-1] == (("Overview",), "# Overview\n\nReplicas copy the master.\n")
+
+
+def test_csv_rows_keep_their_header(tmp_path: Path) -> None:
+    path = tmp_path / "clusters.csv"
+    path.write_text("Cluster,Chunkservers,Available disk space\nA,342,72 TB\nB,227,180 TB\n,,\n")
+    doc = read(path)
+    check_common(doc, path)
+    assert doc.title == "clusters"  # a CSV has no title of its own: the file name
+    assert doc.text == ("Cluster | Chunkservers | Available disk space\n\n"
+                        "A | Chunkservers: 342 | Available disk space: 72 TB\n\n"
+                        "B | Chunkservers: 227 | Available disk space: 180 TB")
+    semi = tmp_path / "semi.csv"
+    semi.write_text("Name;Age\nAda;36\n")
+    assert read(semi).text == "Name | Age\n\nAda | Age: 36"
+
+
+def test_html_table_rows_keep_their_header(tmp_path: Path) -> None:
+    path = tmp_path / "clusters.html"
+    path.write_text("<html><body><h1>Clusters</h1><p>Our two clusters.</p><table>"
+                    "<tr><th>Cluster</th><th>Chunkservers</th><th>Disk</th></tr>"
+                    "<tr><td>A</td><td>342</td><td>72 TB</td></tr><tr><td>B</td><td>227</td><td>180 TB</td></tr>"
+                    "</table><p>That is all.</p></body></html>")
+    doc = read(path)
+    assert ("Our two clusters.\n\nCluster | Chunkservers | Disk\n\nA | Chunkservers: 342 | Disk: 72 TB\n\n"
+            "B | Chunkservers: 227 | Disk: 180 TB\n\nThat is all.") in doc.text
