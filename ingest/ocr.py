@@ -3,8 +3,8 @@
 Chosen by measurement on these 2-core machines (README, Ingest): on generated 200-dpi scans with
 noise, blur and a slight tilt, Tesseract 5.3 read 0.37 pages a second with a character error rate
 of 0.0%; RapidOCR (onnxruntime, models in its wheel) 0.65 pages a second but 42% errors, as it
-runs English words together. `RAG_OCR=auto` uses Tesseract when it is installed (`make install`
-installs it); `off` never does.
+runs English words together. `RAG_OCR=auto` uses Tesseract when it is installed (`make ocr`,
+which `make demo` and `make test` run, installs it); `off` never does.
 """
 
 from __future__ import annotations

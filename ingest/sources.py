@@ -23,7 +23,7 @@ from rag.types import Section, SourceDocument
 
 FORMATS = (".txt", ".md", ".html", ".htm", ".pdf", ".docx", ".csv")
 IMAGE_FORMATS = (".png", ".jpg", ".jpeg", ".tif", ".tiff")  # read only with OCR
-NO_TEXT_LAYER = ("PDF has no text layer (scanned images?); install Tesseract (`make install`, RAG_OCR=auto) "
+NO_TEXT_LAYER = ("PDF has no text layer (scanned images?); install Tesseract (`make ocr`, RAG_OCR=auto) "
                  "to read it, or run OCR on it first")
 _MD_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$", re.M)
 _MD_FENCE = re.compile(r"^[ \t]*(```|~~~)", re.M)
@@ -90,7 +90,7 @@ def read_document(file: SourceFile, max_bytes: int, ocr: Ocr | None = None) -> S
         reader = partial(_read_pdf, ocr=ocr)
     elif suffix in IMAGE_FORMATS:
         if ocr is None:
-            raise SourceError("an image: reading it needs OCR; install Tesseract (`make install`, RAG_OCR=auto)")
+            raise SourceError("an image: reading it needs OCR; install Tesseract (`make ocr`, RAG_OCR=auto)")
         reader = partial(_read_image, ocr=ocr)
     if reader is None:
         raise SourceError(f"unsupported format {file.path.suffix or '(none)'}; use one of {', '.join(FORMATS)}")
