@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +145,7 @@ def dry_run(paths: list[Path], settings: Settings, rebuild: bool = False) -> Pla
     """
     plan = make_plan(paths, _live_index(Store(settings), settings, rebuild), settings)
     ocr = ocr_for(settings)
+    ocr = replace(ocr, cache=None) if ocr is not None else None  # writes nothing, not even the OCR cache
     for files in (plan.add, plan.update):
         for file in list(files):
             try:

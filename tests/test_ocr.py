@@ -98,6 +98,8 @@ def test_a_scanned_pdf_is_answered_from_end_to_end(tmp_path: Path) -> None:
     scanned_pdf(corpus / "timetable.pdf")
     scanned_page().save(corpus / "notice.png")
     home = tmp_path / ".rag"
+    planned = run_rag("ingest", str(corpus), "--dry-run", home=home)
+    assert "would add 2," in planned.stdout and not home.exists()  # read by OCR, nothing written (no cache)
     out = run_rag("ingest", str(corpus), home=home)
     assert out.returncode == 0 and "added 2," in out.stdout, out.stderr
     answer = run_rag("ask", "How often does the ferry cross the fjord?", home=home)
