@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from ingest.ocr import OCR_DPI, Ocr
+from ingest.office import read_pptx, read_xlsx
 from ingest.pdf import clean_pages, pdf_title, unreadable
+from ingest.tables import table_rows
 from rag.errors import SourceError
 from rag.types import Section, SourceDocument
 
-FORMATS = (".txt", ".md", ".html", ".htm", ".pdf", ".docx", ".csv")
+FORMATS = (".txt", ".md", ".html", ".htm", ".pdf", ".docx", ".csv", ".xlsx", ".pptx")
 IMAGE_FORMATS = (".png", ".jpg", ".jpeg", ".tif", ".tiff")  # read only with OCR
 NO_TEXT_LAYER = ("PDF has no text layer (scanned images?); install Tesseract (`make ocr`, RAG_OCR=auto) "
                  "to read it, or run OCR on it first")
@@ -399,24 +401,6 @@ def _read_docx(data: bytes) -> _Read:
     return core_title or title, "\n\n".join(parts), _merge_sections(sections)
 
 
-def table_rows(rows: Sequence[Sequence[str]]) -> str:
-    """A table as text a quote can stand on: one block per row, each cell after the first named by
-    its column's header (`Cluster A | Chunkservers: 342 | Available disk space: 72 TB`), so that a
-    row is never read, or quoted, without its header."""
-    cells = [[" ".join(str(c).split()) for c in row] for row in rows]
-    cells = [row for row in cells if any(row)]
-    if not cells:
-        return ""
-    header, body = cells[0], cells[1:]
-    if not body or len(header) < 2:
-        return "\n\n".join(" | ".join(c for c in row if c) for row in cells)
-    out = [" | ".join(c for c in header if c)]
-    for row in body:
-        named = [row[0]] + [f"{h}: {v}" if h else v for h, v in zip(header[1:], row[1:], strict=False) if v]
-        out.append(" | ".join(c for c in named if c))
-    return "\n\n".join(out)
-
-
 def _read_csv(data: bytes) -> _Read:
     """A CSV (or TSV) file: its first row is the header of every other row."""
     text = decode_text(data)
@@ -437,5 +421,5 @@ def _docx_heading_level(style: str) -> int:
 
 _READERS: dict[str, Callable[[bytes], _Read]] = {
     ".txt": _read_txt, ".md": _read_md, ".html": _read_html, ".htm": _read_html,
-    ".pdf": _read_pdf, ".docx": _read_docx, ".csv": _read_csv,
+    ".pdf": _read_pdf, ".docx": _read_docx, ".csv": _read_csv, ".xlsx": read_xlsx, ".pptx": read_pptx,
 }

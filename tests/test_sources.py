@@ -544,3 +544,55 @@ def test_html_table_rows_keep_their_header(tmp_path: Path) -> None:
     doc = read(path)
     assert ("Our two clusters.\n\nCluster | Chunkservers | Disk\n\nA | Chunkservers: 342 | Disk: 72 TB\n\n"
             "B | Chunkservers: 227 | Disk: 180 TB\n\nThat is all.") in doc.text
+
+
+def test_xlsx_sheets_are_sections_of_header_named_rows(tmp_path: Path) -> None:
+    import openpyxl
+
+    path = tmp_path / "fleet.xlsx"
+    book = openpyxl.Workbook()
+    book.properties.title = "Fleet"
+    ferries = book.active
+    ferries.title = "Ferries"
+    for row in (["Ferry", "Crossings a day", "Seats"], ["Brellin", 4, 120], ["Ostra", 2, None]):
+        ferries.append(row)
+    book.create_sheet("Empty")
+    crews = book.create_sheet("Crews")
+    crews.append(["Name", "Role"])
+    crews.append(["Ada", "Captain"])
+    book.save(path)
+    doc = read(path)
+    check_common(doc, path)
+    assert doc.title == "Fleet"
+    assert section_texts(doc) == [
+        (("Ferries",), "Ferry | Crossings a day | Seats\n\nBrellin | Crossings a day: 4 | Seats: 120\n\n"
+                       "Ostra | Crossings a day: 2\n\nName | Role\n\nAda | Role: Captain"),
+        (("Crews",), "Name | Role\n\nAda | Role: Captain"),
+    ]
+
+
+def test_pptx_slides_are_pages_with_their_titles(tmp_path: Path) -> None:
+    from pptx import Presentation
+    from pptx.util import Inches
+
+    path = tmp_path / "talk.pptx"
+    deck = Presentation()
+    first = deck.slides.add_slide(deck.slide_layouts[1])
+    first.shapes.title.text = "Ferry timetable"
+    first.placeholders[1].text_frame.text = "The Brellin ferry crosses four times a day."
+    second = deck.slides.add_slide(deck.slide_layouts[5])
+    second.shapes.title.text = "Crossings"
+    table = second.shapes.add_table(2, 2, Inches(1), Inches(2), Inches(4), Inches(1)).table
+    for r, row in enumerate([("Ferry", "Crossings"), ("Ostra", "2")]):
+        for c, value in enumerate(row):
+            table.cell(r, c).text = value
+    second.notes_slide.notes_text_frame.text = "Mention the winter timetable."
+    deck.save(str(path))
+    doc = read(path)
+    check_common(doc, path)
+    assert doc.title == "Ferry timetable"  # no core title: the first slide's
+    assert [(s.page, s.headings) for s in doc.sections] == [(1, ("Ferry timetable",)), (2, ("Crossings",))]
+    second_text = doc.text[doc.sections[1].start:]
+    assert "Ferry | Crossings\n\nOstra | Crossings: 2" in second_text
+    assert second_text.endswith("Mention the winter timetable.")
+    assert "The Brellin ferry crosses four times a day." in doc.text

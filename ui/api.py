@@ -126,7 +126,7 @@ def router(assistant: Assistant, guard: Callable[..., None]) -> APIRouter:
         except RagError as exc:
             return rag_error(exc)
 
-    @api.post("/documents", summary="Upload documents (.txt .md .html .pdf .docx .csv; images with OCR) into the index")
+    @api.post("/documents", summary="Upload documents (.txt .md .html .pdf .docx .pptx .xlsx .csv; images with OCR)")
     async def documents(files: Annotated[list[UploadFile], File()], replace: Annotated[bool, Form()] = False) -> Any:
         limit = assistant.settings.max_file_bytes
         items = [(f.filename or "", await f.read(limit + 1)) for f in files]  # one byte more shows "too large"

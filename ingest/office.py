@@ -1,0 +1,77 @@
+"""Spreadsheets and slides: `.xlsx` (each sheet a section of header-named rows) and `.pptx` (each slide a page)."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from ingest.tables import table_rows
+from rag.types import Section
+
+Read = tuple[str, str, list[Section]]
+
+
+def read_xlsx(data: bytes) -> Read:
+    """Each sheet is a section headed by its name; its first non-empty row is the header of the others."""
+    import openpyxl
+
+    workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    try:
+        parts: list[str] = []
+        sections: list[Section] = []
+        pos = 0
+        for sheet in workbook.worksheets:
+            rows = [["" if v is None else str(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+            text = table_rows(rows)
+            if not text:
+                continue
+            pos += 2 * bool(parts)
+            sections.append(Section(pos, (sheet.title,)))
+            parts.append(text)
+            pos += len(text)
+        title = (workbook.properties.title or "").strip()
+    finally:
+        workbook.close()
+    return title, "\n\n".join(parts), sections or [Section(0)]
+
+
+def read_pptx(data: bytes) -> Read:
+    """Each slide is a page (its number is the citation's page); its title placeholder is its heading."""
+    from pptx import Presentation
+
+    deck = Presentation(io.BytesIO(data))
+    parts: list[str] = []
+    sections: list[Section] = []
+    pos = 0
+    first_title = ""
+    for number, slide in enumerate(deck.slides, start=1):
+        heading = _slide_title(slide)
+        first_title = first_title or heading
+        blocks = [text for shape in slide.shapes if (text := _shape_text(shape))]
+        notes = slide.notes_slide.notes_text_frame.text.strip() if slide.has_notes_slide else ""
+        text = "\n\n".join(blocks + ([notes] if notes else []))
+        if not text:
+            continue
+        pos += 2 * bool(parts)
+        sections.append(Section(pos, (heading,) if heading else (), page=number))
+        parts.append(text)
+        pos += len(text)
+    title = (deck.core_properties.title or "").strip() or first_title
+    return title, "\n\n".join(parts), sections or [Section(0)]
+
+
+def _slide_title(slide: Any) -> str:
+    shape = slide.shapes.title
+    return " ".join(shape.text_frame.text.split()) if shape is not None and shape.has_text_frame else ""
+
+
+def _shape_text(shape: Any) -> str:
+    """A shape's text: its paragraphs (one block each), a table's rows with their header, a group's parts."""
+    if shape.shape_type is not None and getattr(shape, "shapes", None) is not None:  # a group
+        return "\n\n".join(text for inner in shape.shapes if (text := _shape_text(inner)))
+    if getattr(shape, "has_table", False) and shape.has_table:
+        return table_rows([[cell.text for cell in row.cells] for row in shape.table.rows])
+    if shape.has_text_frame:
+        return "\n\n".join(p for para in shape.text_frame.paragraphs if (p := " ".join(
+            "".join(run.text for run in para.runs).split())))
+    return ""
