@@ -330,10 +330,14 @@ def test_file_over_the_size_limit(tmp_path: Path) -> None:
 
 
 def test_unsupported_extension(tmp_path: Path) -> None:
-    path = tmp_path / "sheet.xlsx"
+    path = tmp_path / "sheet.xls"
     path.write_bytes(b"anything")
-    with pytest.raises(SourceError, match=r"unsupported format \.xlsx"):
+    with pytest.raises(SourceError, match=r"unsupported format \.xls;"):
         read(path)
+    corrupt = tmp_path / "sheet.xlsx"
+    corrupt.write_bytes(b"anything")
+    with pytest.raises(SourceError, match=r"corrupt or unreadable XLSX file"):
+        read(corrupt)
 
 
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root reads any file")
