@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
+from ingest.parts import join_parts
 from ingest.tables import table_rows
 from rag.types import Section
 
@@ -17,22 +18,14 @@ def read_xlsx(data: bytes) -> Read:
 
     workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     try:
-        parts: list[str] = []
-        sections: list[Section] = []
-        pos = 0
-        for sheet in workbook.worksheets:
-            rows = [["" if v is None else str(v) for v in row] for row in sheet.iter_rows(values_only=True)]
-            text = table_rows(rows)
-            if not text:
-                continue
-            pos += 2 * bool(parts)
-            sections.append(Section(pos, (sheet.title,)))
-            parts.append(text)
-            pos += len(text)
+        text, sections = join_parts(
+            (table_rows([["" if v is None else str(v) for v in row] for row in sheet.iter_rows(values_only=True)]),
+             Section(0, (sheet.title,)))
+            for sheet in workbook.worksheets)
         title = (workbook.properties.title or "").strip()
     finally:
         workbook.close()
-    return title, "\n\n".join(parts), sections or [Section(0)]
+    return title, text, sections or [Section(0)]
 
 
 def read_pptx(data: bytes) -> Read:
@@ -40,24 +33,17 @@ def read_pptx(data: bytes) -> Read:
     from pptx import Presentation
 
     deck = Presentation(io.BytesIO(data))
-    parts: list[str] = []
-    sections: list[Section] = []
-    pos = 0
-    first_title = ""
+    slides = []
     for number, slide in enumerate(deck.slides, start=1):
         heading = _slide_title(slide)
-        first_title = first_title or heading
         blocks = [text for shape in slide.shapes if (text := _shape_text(shape))]
         notes = slide.notes_slide.notes_text_frame.text.strip() if slide.has_notes_slide else ""
-        text = "\n\n".join(blocks + ([notes] if notes else []))
-        if not text:
-            continue
-        pos += 2 * bool(parts)
-        sections.append(Section(pos, (heading,) if heading else (), page=number))
-        parts.append(text)
-        pos += len(text)
+        slides.append(("\n\n".join(blocks + ([notes] if notes else [])),
+                       Section(0, (heading,) if heading else (), page=number)))
+    text, sections = join_parts(slides)
+    first_title = next((s.headings[0] for _, s in slides if s.headings), "")
     title = (deck.core_properties.title or "").strip() or first_title
-    return title, "\n\n".join(parts), sections or [Section(0)]
+    return title, text, sections or [Section(0)]
 
 
 def _slide_title(slide: Any) -> str:
@@ -67,7 +53,9 @@ def _slide_title(slide: Any) -> str:
 
 def _shape_text(shape: Any) -> str:
     """A shape's text: its paragraphs (one block each), a table's rows with their header, a group's parts."""
-    if shape.shape_type is not None and getattr(shape, "shapes", None) is not None:  # a group
+    from pptx.shapes.group import GroupShape
+
+    if isinstance(shape, GroupShape):
         return "\n\n".join(text for inner in shape.shapes if (text := _shape_text(inner)))
     if getattr(shape, "has_table", False) and shape.has_table:
         return table_rows([[cell.text for cell in row.cells] for row in shape.table.rows])

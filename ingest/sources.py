@@ -18,6 +18,7 @@ from typing import Any
 
 from ingest.ocr import OCR_DPI, Ocr
 from ingest.office import read_pptx, read_xlsx
+from ingest.parts import join_parts
 from ingest.pdf import clean_pages, pdf_title, unreadable
 from ingest.tables import table_rows
 from rag.errors import SourceError
@@ -288,22 +289,12 @@ def _read_pdf(data: bytes, ocr: Ocr | None = None) -> _Read:
             f"{next(iter(garbage.values()))}; pages {pages}); print it to a new PDF or run OCR on it first")
     # A few unreadable pages (a formula set in a broken font) are left out rather than indexed as junk.
     cleaned = clean_pages(["" if i in garbage else text for i, text in enumerate(raw)])
-    parts: list[str] = []
-    sections: list[Section] = []
-    pos = 0
-    for number, page_text in enumerate(cleaned, start=1):
-        if not page_text:
-            continue
-        if parts:
-            pos += 2
-        sections.append(Section(pos, page=number))
-        parts.append(page_text)
-        pos += len(page_text)
-    if not parts:
+    text, sections = join_parts((page, Section(0, page=number)) for number, page in enumerate(cleaned, start=1))
+    if not sections:
         raise SourceError(NO_TEXT_LAYER)
     meta = reader.metadata
     title = pdf_title(str(meta.title) if meta and meta.title else "", _sized_lines(reader.pages[with_text[0]]))
-    return title, "\n\n".join(parts), sections
+    return title, text, sections
 
 
 def _page_texts(data: bytes, reader: Any, ocr: Ocr | None) -> list[str]:
@@ -342,18 +333,10 @@ def _read_image(data: bytes, ocr: Ocr) -> _Read:
     except (UnidentifiedImageError, OSError) as exc:
         raise SourceError(f"not a readable image ({type(exc).__name__}); open and re-save it, or remove it") from None
     cleaned = clean_pages(frames)
-    parts: list[str] = []
-    sections: list[Section] = []
-    pos = 0
-    for number, text in enumerate(cleaned, start=1):
-        if text:
-            pos += 2 * bool(parts)
-            sections.append(Section(pos, page=number if len(cleaned) > 1 else None))
-            parts.append(text)
-            pos += len(text)
-    if not parts:
+    text, sections = join_parts((frame, Section(0, page=number if len(cleaned) > 1 else None))
+                                for number, frame in enumerate(cleaned, start=1))
+    if not sections:
         raise SourceError("no text found in this image by OCR")
-    text = "\n\n".join(parts)
     return _first_line(text), text, sections
 
 

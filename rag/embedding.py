@@ -100,10 +100,10 @@ class Embedder:
 
         Texts are batched by length, so that a short text is not padded to a long one's length.
         """
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        batches = self._length_batches(texts)
         out = []
-        for i in range(0, len(texts), self.batch_size):
-            batch = [texts[j] for j in order[i:i + self.batch_size]]
+        for rows in batches:
+            batch = [texts[j] for j in rows]
             with self._lock:
                 vectors = self._load().encode(
                     batch, batch_size=self.batch_size, normalize_embeddings=True,
@@ -115,8 +115,13 @@ class Embedder:
         if not out:
             return np.zeros((0, 0), dtype=np.float32)
         vectors = np.empty((len(texts), out[0].shape[1]), dtype=np.float32)
-        vectors[order] = np.concatenate(out)
+        vectors[[j for rows in batches for j in rows]] = np.concatenate(out)
         return vectors
+
+    def _length_batches(self, texts: Sequence[str]) -> list[list[int]]:
+        """The positions of `texts`, shortest first, in batches: a short text is not padded to a long one's length."""
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        return [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
 
     def embed_pieces(self, texts: Sequence[str]) -> list[Embedded]:
         """Embed `texts` with their content word pieces, keeping the last `CACHE_SIZE` in memory: the
@@ -136,11 +141,9 @@ class Embedder:
         return [known[t] for t in texts]
 
     def _embed_pieces(self, texts: Sequence[str]) -> list[Embedded]:
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out: list[Embedded | None] = [None] * len(texts)
         stop = stopwords()
-        for i in range(0, len(texts), self.batch_size):
-            batch = order[i:i + self.batch_size]
+        for batch in self._length_batches(texts):
             with self._lock:
                 model = self._load()
                 # Every output of the model per text: its word pieces' vectors and the sentence's.

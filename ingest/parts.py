@@ -1,0 +1,26 @@
+"""Documents made of parts (pages, slides, sheets, image frames): their texts joined, each part a section."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+
+from rag.types import Section
+
+
+def join_parts(parts: Iterable[tuple[str, Section]]) -> tuple[str, list[Section]]:
+    """The non-empty texts joined by a blank line, and each one's section moved to where its text starts.
+
+    `parts` pairs each text with its section (heading path, page); the section's own `start` is ignored.
+    """
+    texts: list[str] = []
+    sections: list[Section] = []
+    pos = 0
+    for text, section in parts:
+        if not text:
+            continue
+        pos += 2 * bool(texts)
+        sections.append(replace(section, start=pos))
+        texts.append(text)
+        pos += len(text)
+    return "\n\n".join(texts), sections
