@@ -22,6 +22,7 @@ class Numbered:
         self.items.append(Citation(
             n=len(self.items) + 1, source=chunk.source, title=chunk.title, quote=quote, start=start, end=end,
             chunk_id=chunk.id, score=round(score, 4), support=round(support, 4), verdict=verdict,
+            page=chunk.page, headings=chunk.headings,
         ))
         return len(self.items)
 

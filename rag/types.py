@@ -95,7 +95,8 @@ class Citation:
     """Passage `n` of an answer: the quoted sentence, verbatim, and its character span in the source.
 
     `verdict` and `support` say how well the quote supports the answer sentence that cites it
-    (an extractive answer quotes the sentence itself: supported, 1.0).
+    (an extractive answer quotes the sentence itself: supported, 1.0). `page` and `headings` say
+    where in the source it stands.
     """
 
     n: int
@@ -108,10 +109,12 @@ class Citation:
     score: float
     support: float = 1.0
     verdict: Verdict = "supported"
+    page: int | None = None  # the PDF page or slide it is on
+    headings: tuple[str, ...] = ()  # the section (a sheet's name) it is in
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape used by `rag ask --json` and the HTTP API."""
-        return asdict(self)
+        return asdict(self) | {"headings": list(self.headings)}
 
 
 @dataclass(frozen=True)
@@ -183,6 +186,7 @@ class Progress(Protocol):
 
     def start(self, phase: str, total: int) -> None: ...
     def advance(self, n: int) -> None: ...
+    def note(self, text: str) -> None: ...  # what the current step is doing (`OCR scan.pdf page 3 of 20`)
     def failed(self, source: str, reason: str) -> None: ...
 
 
@@ -193,6 +197,9 @@ class Quiet:
         pass
 
     def advance(self, n: int) -> None:
+        pass
+
+    def note(self, text: str) -> None:
         pass
 
     def failed(self, source: str, reason: str) -> None:

@@ -194,7 +194,8 @@ class _Bar:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
             self._progress = Progress(TextColumn("{task.description:>10}"), BarColumn(), MofNCompleteColumn(),
-                                      TimeRemainingColumn(), console=self.console, transient=True)
+                                      TimeRemainingColumn(), TextColumn("{task.fields[note]}"),
+                                      console=self.console, transient=True)
             self._progress.start()
         return self
 
@@ -206,11 +207,15 @@ class _Bar:
         if self._progress is not None:
             if self._task is not None:
                 self._progress.remove_task(self._task)
-            self._task = self._progress.add_task(phase, total=total)
+            self._task = self._progress.add_task(phase, total=total, note="")
 
     def advance(self, n: int) -> None:
         if self._progress is not None and self._task is not None:
-            self._progress.advance(self._task, n)
+            self._progress.update(self._task, advance=n, note="")
+
+    def note(self, text: str) -> None:
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, note=text)
 
     def failed(self, source: str, reason: str) -> None:
         # One line, however long, and a file name's control characters (a newline, an escape) shown escaped.
@@ -257,7 +262,8 @@ def _print_answer(answer: Answer, text: bool = True) -> None:
                 print(f"  ! {claim.verdict}: {claim.text}")
     print()
     for c in answer.citations:
-        print(f"[{c.n}] {c.source} ({c.title}), characters {c.start}-{c.end}, score {c.score:.2f}, "
+        where = f"page {c.page}, " if c.page is not None else ""
+        print(f"[{c.n}] {c.source} ({c.title}), {where}characters {c.start}-{c.end}, score {c.score:.2f}, "
               f"{c.verdict} ({c.support:.2f})")
         if not extractive or answer.confidence == "low":  # a confident extractive answer is its quotes
             print(f"    “{c.quote}”")
