@@ -4,7 +4,8 @@ Chosen by measurement on these 2-core machines (README, Ingest): on generated 20
 noise, blur and a slight tilt, Tesseract 5.3 read 0.37 pages a second with a character error rate
 of 0.0%; RapidOCR (onnxruntime, models in its wheel) 0.65 pages a second but 42% errors, as it
 runs English words together. `RAG_OCR=auto` uses Tesseract when it is installed (`make ocr`,
-which `make demo` and `make test` run, installs it); `off` never does.
+which `make demo` and `make test` run, installs it); `off` never does. `RAG_OCR_LANG` names the
+languages (`eng+deu`); each needs Tesseract's data for it.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ import hashlib
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rag.errors import SourceError
+from rag.errors import SettingsError, SourceError
 from rag.settings import Settings
+from rag.types import Progress, Quiet
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -29,12 +31,17 @@ _ENGINE = "tesseract-eng-v1"  # part of the cache key: bump when the OCR call ch
 
 @dataclass(frozen=True)
 class Ocr:
-    """Reads the text of page images; keeps what it read under `cache` (one file per image content)."""
+    """Reads the text of page images; keeps what it read under `cache` (one file per image content).
+
+    Each page it reads is noted on `progress` as `OCR <label> <where>` (`OCR scans/a.pdf page 3 of 20`).
+    """
 
     cache: Path | None
     language: str = "eng"
+    progress: Progress = field(default_factory=Quiet, compare=False)
+    label: str = ""
 
-    def read(self, image: Image) -> str:
+    def read(self, image: Image, where: str = "") -> str:
         """The text Tesseract reads in `image` (from the cache when this image was read before)."""
         key = hashlib.sha256(f"{_ENGINE}\0{self.language}\0{image.size}\0".encode() + image.tobytes()).hexdigest()
         cached = self.cache / f"{key}.txt" if self.cache is not None else None
@@ -42,6 +49,7 @@ class Ocr:
             return cached.read_text(encoding="utf-8")
         import pytesseract
 
+        self.progress.note(" ".join(part for part in ("OCR", self.label, where) if part))
         try:
             text = str(pytesseract.image_to_string(image, lang=self.language))
         except (pytesseract.TesseractError, OSError) as exc:
@@ -56,9 +64,20 @@ class Ocr:
         return text
 
 
-def ocr_for(settings: Settings) -> Ocr | None:
-    """The OCR the settings ask for, or None: `RAG_OCR=off`, or Tesseract is not installed."""
+def ocr_for(settings: Settings, progress: Progress | None = None) -> Ocr | None:
+    """The OCR the settings ask for, or None: `RAG_OCR=off`, or Tesseract is not installed.
+
+    Raises `SettingsError` when a language of `RAG_OCR_LANG` has no Tesseract data here.
+    """
     if settings.ocr == "off" or shutil.which("tesseract") is None:
         return None
-    return Ocr(settings.home / "ocr")
+    import pytesseract
 
+    installed = set(pytesseract.get_languages(config=""))
+    missing = [lang for lang in settings.ocr_lang.split("+") if lang not in installed]
+    if missing:
+        packages = " ".join(f"tesseract-ocr-{lang.lower().replace('_', '-')}" for lang in missing)
+        raise SettingsError(f"RAG_OCR_LANG={settings.ocr_lang}: Tesseract has no data for {', '.join(missing)} "
+                       f"(installed: {', '.join(sorted(installed)) or 'none'}); install it "
+                       f"(`apt-get install {packages}`) or set RAG_OCR_LANG to installed languages")
+    return Ocr(settings.home / "ocr", settings.ocr_lang, progress or Quiet())

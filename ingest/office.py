@@ -5,11 +5,9 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from ingest.parts import join_parts
+from ingest.parts import Read, join_parts
 from ingest.tables import table_rows
 from rag.types import Section
-
-Read = tuple[str, str, list[Section]]
 
 
 def read_xlsx(data: bytes) -> Read:

@@ -202,11 +202,11 @@ def _read(
     """Read and chunk each file: source -> (sha256, title, chunks). Failures go to the report."""
     out = {}
     max_bytes = settings.max_file_bytes
-    ocr = ocr_for(settings)
+    ocr = ocr_for(settings, progress)
     progress.start("reading", len(files))
     for file in files:
         try:
-            doc = read_document(file, max_bytes, ocr)
+            doc = read_document(file, max_bytes, replace(ocr, label=file.source) if ocr is not None else None)
             chunks = chunk_document(doc, settings.chunk_tokens, settings.chunk_overlap)
             if not chunks:
                 raise SourceError("no sentences to index in this file")

@@ -6,28 +6,23 @@ import csv
 import errno
 import hashlib
 import io
-import logging
-import math
 import os
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
 
-from ingest.ocr import OCR_DPI, Ocr
+from ingest.ocr import Ocr
 from ingest.office import read_pptx, read_xlsx
-from ingest.parts import join_parts
-from ingest.pdf import clean_pages, pdf_title, unreadable
+from ingest.parts import Read, join_parts
+from ingest.pdf import clean_pages, read_pdf
 from ingest.tables import table_rows
 from rag.errors import SourceError
 from rag.types import Section, SourceDocument
 
 FORMATS = (".txt", ".md", ".html", ".htm", ".pdf", ".docx", ".csv", ".xlsx", ".pptx")
 IMAGE_FORMATS = (".png", ".jpg", ".jpeg", ".tif", ".tiff")  # read only with OCR
-NO_TEXT_LAYER = ("PDF has no text layer (scanned images?); install Tesseract (`make ocr`, RAG_OCR=auto) "
-                 "to read it, or run OCR on it first")
 _MD_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$", re.M)
 _MD_FENCE = re.compile(r"^[ \t]*(```|~~~)", re.M)
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.S)
@@ -90,7 +85,7 @@ def read_document(file: SourceFile, max_bytes: int, ocr: Ocr | None = None) -> S
     suffix = file.path.suffix.lower()
     reader = _READERS.get(suffix)
     if suffix == ".pdf":
-        reader = partial(_read_pdf, ocr=ocr)
+        reader = partial(read_pdf, ocr=ocr)
     elif suffix in IMAGE_FORMATS:
         if ocr is None:
             raise SourceError("an image: reading it needs OCR; install Tesseract (`make ocr`, RAG_OCR=auto)")
@@ -163,10 +158,7 @@ def decode_text(data: bytes) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-_Read = tuple[str, str, list[Section]]
-
-
-def _read_txt(data: bytes) -> _Read:
+def _read_txt(data: bytes) -> Read:
     text = decode_text(data)
     return _first_line(text), text, [Section(0)]
 
@@ -177,7 +169,7 @@ def _first_line(text: str) -> str:
     return first if len(first) <= 150 else ""
 
 
-def _read_md(data: bytes) -> _Read:
+def _read_md(data: bytes) -> Read:
     text, meta_title = _front_matter(decode_text(data))
     fenced = _fenced_ranges(text)
     sections = [Section(0)]
@@ -232,7 +224,7 @@ _HTML_BLOCKS = (
 )
 
 
-def _read_html(data: bytes) -> _Read:
+def _read_html(data: bytes) -> Read:
     from bs4 import BeautifulSoup
 
     if b"\x00" in data[:8192] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -270,60 +262,7 @@ def _read_html(data: bytes) -> _Read:
     return title, text, _merge_sections(sections)
 
 
-def _read_pdf(data: bytes, ocr: Ocr | None = None) -> _Read:
-    from pypdf import PdfReader
-
-    logging.getLogger("pypdf").setLevel(logging.ERROR)
-    reader = PdfReader(io.BytesIO(data))
-    if reader.is_encrypted and not reader.decrypt(""):
-        raise SourceError("encrypted PDF; save a copy without a password and index that")
-    raw = _page_texts(data, reader, ocr)
-    with_text = [i for i, text in enumerate(raw) if text.strip()]
-    if not with_text:
-        raise SourceError(NO_TEXT_LAYER)
-    garbage = {i: why for i in with_text if (why := unreadable(raw[i]))}
-    if len(garbage) * 2 >= len(with_text):
-        pages = ", ".join(str(i + 1) for i in sorted(garbage)[:5]) + (", ..." if len(garbage) > 5 else "")
-        raise SourceError(
-            f"text layer unreadable on {len(garbage)} of {len(with_text)} pages (broken font encoding: "
-            f"{next(iter(garbage.values()))}; pages {pages}); print it to a new PDF or run OCR on it first")
-    # A few unreadable pages (a formula set in a broken font) are left out rather than indexed as junk.
-    cleaned = clean_pages(["" if i in garbage else text for i, text in enumerate(raw)])
-    text, sections = join_parts((page, Section(0, page=number)) for number, page in enumerate(cleaned, start=1))
-    if not sections:
-        raise SourceError(NO_TEXT_LAYER)
-    meta = reader.metadata
-    title = pdf_title(str(meta.title) if meta and meta.title else "", _sized_lines(reader.pages[with_text[0]]))
-    return title, text, sections
-
-
-def _page_texts(data: bytes, reader: Any, ocr: Ocr | None) -> list[str]:
-    """Each page's text, by PDFium (pypdfium2) where it opens the file: on public papers it runs words
-    together far less often than pypdf (GFS: 0.02 against 0.69 words of 18+ letters per 1,000
-    characters) and is 10-30 times faster; pypdf's text otherwise. With `ocr`, a page without a
-    text layer, or with an unreadable one, is rendered and read by OCR instead."""
-    import pypdfium2 as pdfium
-
-    try:
-        document = pdfium.PdfDocument(data)
-    except pdfium.PdfiumError:
-        return [page.extract_text() or "" for page in reader.pages]
-    try:
-        texts = []
-        for page in document:
-            textpage = page.get_textpage()
-            text = textpage.get_text_range().replace("\r\n", "\n").replace("\r", "\n")
-            textpage.close()
-            if ocr is not None and (not text.strip() or unreadable(text)):
-                text = ocr.read(page.render(scale=OCR_DPI / 72).to_pil().convert("L"))
-            page.close()
-            texts.append(text)
-        return texts
-    finally:
-        document.close()
-
-
-def _read_image(data: bytes, ocr: Ocr) -> _Read:
+def _read_image(data: bytes, ocr: Ocr) -> Read:
     """An image (a multi-page TIFF: each frame a page) read by OCR."""
     from PIL import Image, ImageSequence, UnidentifiedImageError
 
@@ -340,20 +279,7 @@ def _read_image(data: bytes, ocr: Ocr) -> _Read:
     return _first_line(text), text, sections
 
 
-def _sized_lines(page: Any) -> list[tuple[float, str]]:
-    """A page's lines of text with their font size (as drawn), in the order the page draws them."""
-    lines: dict[tuple[float, float], list[str]] = {}
-
-    def visit(text: str, cm: Sequence[float], tm: Sequence[float], font: Any, size: float) -> None:
-        if text.strip():
-            scale = math.hypot(tm[2], tm[3]) * math.hypot(cm[2], cm[3])
-            lines.setdefault((round(tm[5] * cm[3] + cm[5], 0), round(size * scale, 1)), []).append(text)
-
-    page.extract_text(visitor_text=visit)
-    return [(size, " ".join("".join(parts).split())) for (_, size), parts in lines.items()]
-
-
-def _read_docx(data: bytes) -> _Read:
+def _read_docx(data: bytes) -> Read:
     import docx
     from docx.table import Table
     from docx.text.paragraph import Paragraph
@@ -384,7 +310,7 @@ def _read_docx(data: bytes) -> _Read:
     return core_title or title, "\n\n".join(parts), _merge_sections(sections)
 
 
-def _read_csv(data: bytes) -> _Read:
+def _read_csv(data: bytes) -> Read:
     """A CSV (or TSV) file: its first row is the header of every other row."""
     text = decode_text(data)
     try:
@@ -402,7 +328,7 @@ def _docx_heading_level(style: str) -> int:
     return int(m.group(1)) if m else 0
 
 
-_READERS: dict[str, Callable[[bytes], _Read]] = {
+_READERS: dict[str, Callable[[bytes], Read]] = {
     ".txt": _read_txt, ".md": _read_md, ".html": _read_html, ".htm": _read_html,
-    ".pdf": _read_pdf, ".docx": _read_docx, ".csv": _read_csv, ".xlsx": read_xlsx, ".pptx": read_pptx,
+    ".pdf": read_pdf, ".docx": _read_docx, ".csv": _read_csv, ".xlsx": read_xlsx, ".pptx": read_pptx,
 }

@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     concurrency: int = Field(4, ge=1, le=64, description="Questions `rag serve` answers at once.")
     ocr: Literal["auto", "off"] = Field(
         "auto", description="Read scanned PDF pages and images (.png .jpg .tiff) with Tesseract when it is installed.")
+    ocr_lang: str = Field(
+        "eng", pattern=r"^[A-Za-z_]{3,20}(\+[A-Za-z_]{3,20})*$",
+        description="Tesseract languages for OCR, `+` between several (`eng+deu`); each needs its data "
+                    "package (`apt-get install tesseract-ocr-deu`).")
     # The index lifecycle's timings (README, Architecture). Tests shorten them; users rarely need to.
     reader_recheck_s: float = Field(
         1.0, gt=0, le=3600, description="How often a reader (`rag serve`, `rag chat`) looks for a newer index.")

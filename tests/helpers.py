@@ -128,6 +128,54 @@ BODY = [
 TOPICS = ["network", "scheduler", "compiler", "database", "kernel"]
 
 
+def make_journal_paper(path: Path) -> None:
+    """A journal article as typesetters make them: two columns, `fi`/`fl` ligature glyphs (Vera, shipped
+    with reportlab), one running header on odd pages and another on even ones (six pages), a compound
+    word and a plain word hyphenated at line ends, and a ruled table with its caption (page 2)."""
+    from reportlab.lib import colors
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.ttfonts import TTFont
+    from reportlab.platypus import Table, TableStyle
+
+    pdfmetrics.registerFont(TTFont("Vera", "Vera.ttf"))
+    left = ["The \ufb01le store keeps \ufb01ve copies of every chunk on three",
+            "separate racks, and it keeps all of them in external-",
+            "consistency with one another at all times. A mas-",
+            "ter copy settles every con\ufb02ict between the copies."]
+    right = ["Readers may prefer any copy that they like best:", "the nearest one answers \ufb01rst, and then",
+             "the external clock orders each of the writes", "so that consistency never depends on a reader."]
+    c = canvas.Canvas(str(path))
+    for number in range(1, 7):
+        c.setFont("Vera", 8)
+        c.drawString(72, 770, f"Journal of Chunk Studies {number}" if number % 2 else f"{number} File Stores")
+        if number == 1:
+            c.setFont("Vera", 18)
+            c.drawString(72, 740, "Keeping Copies of Files")
+        c.setFont("Vera", 10)
+        if number == 2:
+            table = Table([["Cluster", "Chunkservers", "Available disk space"], ["A", "342", "72 TB"],
+                           ["B", "227", "180 TB"]])
+            table.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.5, colors.black),
+                                       ("FONTNAME", (0, 0), (-1, -1), "Vera")]))
+            table.wrapOn(c, 400, 200)
+            table.drawOn(c, 72, 640)
+            c.drawString(72, 620, "Table 1: Two clusters of the file store.")
+            c.drawString(72, 600, "The clusters differ in size.")
+        else:
+            topic = TOPICS[number % len(TOPICS)]
+            columns = ((72, left), (320, right)) if number == 1 else (
+                (72, [f"The {topic} of the file store is the subject of page {number},",
+                      f"where the {topic} is measured under load."]),)
+            c.setFont("Vera", 9)
+            for x, lines in columns:
+                for i, line in enumerate(lines):
+                    c.drawString(x, 710 - 14 * i, line)
+        c.setFont("Vera", 8)
+        c.drawString(300, 40, str(number))
+        c.showPage()
+    c.save()
+
+
 def make_paper(path: Path, pages: int = 4, title: str = "paper.dvi") -> None:
     """A paper as LaTeX makes them: a placeholder metadata title, the real title in large type on page 1,
     a running header and a page number on every page, a word hyphenated at a line end (page 1), a

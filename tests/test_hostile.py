@@ -31,6 +31,7 @@ from rag.errors import RagError, SourceError
 from rag.settings import Settings
 from rag.store import Store
 from rag.text import count_tokens
+from rag.types import Quiet
 from tests.helpers import Live, run_rag
 from tests.hostile import MAX_FILE_MB, good_files, make_hostile_corpus, shown
 
@@ -124,7 +125,7 @@ def test_a_2mb_line_without_a_newline_is_read_and_chunked_quickly(tmp_path: Path
 # --- files that vanish ---------------------------------------------------------------------------------------
 
 
-class RemoveOnRead:
+class RemoveOnRead(Quiet):
     """A progress hook that deletes a file once ingest has planned its run and starts reading."""
 
     def __init__(self, path: Path) -> None:
@@ -134,9 +135,6 @@ class RemoveOnRead:
     def start(self, phase: str, total: int) -> None:
         if phase == "reading" and self.path.exists():
             self.path.unlink()
-
-    def advance(self, n: int) -> None:
-        pass
 
     def failed(self, source: str, reason: str) -> None:
         self.failures.append((source, reason))

@@ -22,7 +22,8 @@ from rag.lexical import LexicalIndex, lexical_folder
 from rag.retrieve import Retriever
 from rag.settings import Settings
 from rag.store import Store
-from tests.helpers import make_paper, run_rag
+from rag.types import Quiet
+from tests.helpers import make_journal_paper, make_paper, run_rag
 
 TOPICS = ["volcanoes", "glaciers", "coral reefs", "deserts", "rainforests", "tundra", "estuaries", "caves"]
 
@@ -170,7 +171,7 @@ def test_killed_ingest_then_rerun_equals_a_clean_build(tmp_path: Path, embedder:
     assert len(_snapshot(clean)["ledger"]) == 40
 
 
-class _PauseBeforePublish:
+class _PauseBeforePublish(Quiet):
     """Progress hook that holds an ingest after every write, just before it publishes."""
 
     def __init__(self) -> None:
@@ -180,12 +181,6 @@ class _PauseBeforePublish:
         if phase == "BM25 index":
             self.written.set()
             assert self.go.wait(60)
-
-    def advance(self, n: int) -> None:
-        pass
-
-    def failed(self, source: str, reason: str) -> None:
-        pass
 
 
 def test_readers_see_the_old_index_or_the_new_one_never_a_mix(tmp_path: Path, embedder: Embedder) -> None:
@@ -286,6 +281,7 @@ def test_papers_and_front_matter_are_read_as_people_read_them_end_to_end(tmp_pat
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     make_paper(corpus / "paper.pdf")  # a placeholder title, running headers, a hyphenated line end
+    make_journal_paper(corpus / "journal.pdf")  # two columns, ligatures, alternating headers, a ruled table
     (corpus / "notes.md").write_text("---\ntitle: Ferry notes\ndraft: true\n---\n\n"
                                      "The Brellin ferry crosses the Ostra fjord four times a day.\n")
     home = tmp_path / ".rag"
@@ -296,5 +292,9 @@ def test_papers_and_front_matter_are_read_as_people_read_them_end_to_end(tmp_pat
     assert paper and paper[0]["title"] == "Chunked Storage for Large Files", answer
     assert any("A master process tracks where every chunk lives" in c["quote"] for c in paper), answer
     assert all("Proceedings of the Storage Workshop" not in c["quote"] for c in answer["citations"])
+    # A quote from a table is its row, with the header that says what each number is.
+    table = json.loads(run_rag("ask", "How much disk space is free in cluster B?", "--json", home=home).stdout)
+    assert table["citations"][0]["source"] == "corpus/journal.pdf" and table["citations"][0]["page"] == 2, table
+    assert table["citations"][0]["quote"] == "B | Chunkservers: 227 | Available disk space: 180 TB", table
     ferry = json.loads(run_rag("ask", "How often does the ferry cross the fjord?", "--json", home=home).stdout)
     assert ferry["citations"][0]["title"] == "Ferry notes" and "draft" not in ferry["citations"][0]["quote"]

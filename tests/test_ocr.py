@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from pathlib import Path
 
 import pypdfium2 as pdfium
@@ -12,9 +13,11 @@ from reportlab.lib.utils import ImageReader
 from reportlab.pdfgen import canvas
 
 from ingest.ocr import Ocr, ocr_for
-from ingest.sources import NO_TEXT_LAYER, SourceFile, discover, read_document, supported
-from rag.errors import SourceError
+from ingest.pdf import NO_TEXT_LAYER
+from ingest.sources import SourceFile, discover, read_document, supported
+from rag.errors import SettingsError, SourceError
 from rag.settings import Settings
+from rag.types import Quiet
 from tests.helpers import run_rag
 
 LINES = ["The Brellin ferry crosses the Ostra fjord four times a day.",
@@ -90,6 +93,40 @@ def test_images_are_documents_only_with_ocr(tmp_path: Path) -> None:
 def test_rag_ocr_off_turns_it_off(tmp_path: Path) -> None:
     assert ocr_for(Settings.load(home=tmp_path, ocr="off")) is None
     assert ocr_for(Settings.load(home=tmp_path)) == Ocr(tmp_path / "ocr")  # Tesseract is installed here
+
+
+def test_an_ocr_language_without_its_data_is_named_with_the_package_to_install(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match=r"RAG_OCR_LANG=eng\+xho: Tesseract has no data for xho .*"
+                                            r"apt-get install tesseract-ocr-xho"):
+        ocr_for(Settings.load(home=tmp_path, ocr_lang="eng+xho"))
+    with pytest.raises(SettingsError, match="RAG_OCR_LANG: String should match pattern"):
+        Settings.load(home=tmp_path, ocr_lang="eng; rm -rf /")
+    assert ocr_for(Settings.load(home=tmp_path, ocr_lang="eng")) is not None
+
+
+class Notes(Quiet):
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+
+def test_each_page_read_by_ocr_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "scan.pdf"
+    image = ImageReader(scanned_page())
+    c = canvas.Canvas(str(path))
+    for shift in (0, -200):  # two pages that differ (the same image twice is read once: the cache)
+        c.drawImage(image, 0, shift, width=595, height=842)
+        c.showPage()
+    c.save()
+    notes = Notes()
+    ocr = ocr_for(Settings.load(home=tmp_path), notes)
+    assert ocr is not None
+    read(path, replace(ocr, label="scans/scan.pdf"))
+    assert notes.notes == ["OCR scans/scan.pdf page 1 of 2", "OCR scans/scan.pdf page 2 of 2"]
+    read(path, replace(ocr, label="scans/scan.pdf"))  # read from the cache: nothing to wait for, nothing noted
+    assert len(notes.notes) == 2
 
 
 def test_a_scanned_pdf_is_answered_from_end_to_end(tmp_path: Path) -> None:

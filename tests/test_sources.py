@@ -15,7 +15,7 @@ from reportlab.pdfgen import canvas
 from ingest.sources import SourceFile, discover, read_bytes, read_document
 from rag.errors import SourceError
 from rag.types import SourceDocument
-from tests.helpers import make_paper
+from tests.helpers import make_journal_paper, make_paper
 
 LIMIT = 10 * 2**20
 
@@ -508,9 +508,56 @@ def test_clean_pages_normalises_what_extraction_leaves() -> None:
                            "of a well-known kind."])[:1]
     # "mas-ter" is joined; "well-known" keeps its hyphen: the document writes it so elsewhere.
     assert page == "The file system uses flash for well-known and five master copies"
+    # A compound broken at a line end keeps its hyphen when the document writes both halves as words
+    # and never the two run together; a word written whole elsewhere is joined.
+    assert clean_pages(["We keep them in external-\nconsistency: the external clock gives consistency, a con-\n"
+                        "flict is rare, and conflict is handled."]) == [
+        "We keep them in external-consistency: the external clock gives consistency, a conflict is rare, "
+        "and conflict is handled."]
+    # PDFium marks a hyphenation point it already joined with U+FFFE: the same rules apply.
+    assert clean_pages(["a mas\ufffeter copy and external\ufffeconsistency, external and consistency"]) == [
+        "a master copy and external-consistency, external and consistency"]
     assert unreadable("The file system uses flash for five master copies of every chunk it stores.") is None
     assert unreadable("\x86 \x00 \x01 \x02 " * 20) == "control or unassigned characters"
     assert unreadable("n i m z m p J K x o J r t q w e " * 5) == "letters without words"
+
+
+def test_a_journal_paper_in_two_columns_with_a_ruled_table_reads_as_people_read_it(tmp_path: Path) -> None:
+    path = tmp_path / "journal.pdf"
+    make_journal_paper(path)
+    doc = read(path)
+    check_common(doc, path)
+    assert doc.title == "Keeping Copies of Files"
+    # Ligature glyphs are letters, both columns read in order, each as whole sentences, the compound
+    # keeps its hyphen, the broken word is whole.
+    assert ("The file store keeps five copies of every chunk on three separate racks, and it keeps all of them "
+            "in external-consistency with one another at all times. A master copy settles every conflict between "
+            "the copies. Readers may prefer any copy that they like best: the nearest one answers first") in doc.text
+    assert "Journal of Chunk Studies" not in doc.text and "File Stores" not in doc.text  # odd and even headers
+    page2 = doc.text[doc.sections[1].start:doc.sections[2].start]
+    assert page2.split("\n\n") == [
+        "Cluster | Chunkservers | Available disk space",
+        "A | Chunkservers: 342 | Available disk space: 72 TB",
+        "B | Chunkservers: 227 | Available disk space: 180 TB",
+        "Table 1: Two clusters of the file store.",
+        "The clusters differ in size.",
+        "",
+    ]
+
+
+def test_a_drawn_tables_header_rows_become_one() -> None:
+    from ingest.tables import merge_header, named_rows
+
+    grid = [["replicas", "latency (ms)", "latency (ms)", "count"],
+            [None, "mean", "99th percentile", None],
+            ["1", "17.0", "75.0", "21B"]]
+    assert named_rows(merge_header(grid)) == [
+        "replicas | latency (ms) mean | latency (ms) 99th percentile | count",
+        "1 | latency (ms) mean: 17.0 | latency (ms) 99th percentile: 75.0 | count: 21B",
+    ]
+    # A cell merged with the one above repeats its value, so the row still stands alone.
+    merged = merge_header([["op", "where"], ["read", "leader"], ["write", None]])
+    assert named_rows(merged)[-1] == "write | where: leader"
 
 
 def test_markdown_front_matter_gives_the_title_and_is_not_text(tmp_path: Path) -> None:

@@ -149,5 +149,8 @@ class CallbackProgress:
         self.done += n
         self.report(self.done / self.total if self.total else 1.0, self.phase)
 
+    def note(self, text: str) -> None:
+        self.report(self.done / self.total if self.total else 1.0, f"{self.phase}: {text}")
+
     def failed(self, source: str, reason: str) -> None:
         pass  # every failure is in the result lines

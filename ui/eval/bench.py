@@ -118,6 +118,9 @@ class _Phases:
             self.say(f"  embedding: {self.done}/{self.total}")
             self.next += max(self.total // 4, 1)
 
+    def note(self, text: str) -> None:
+        pass  # a benchmark reports phases, not each step
+
     def failed(self, source: str, reason: str) -> None:
         self.say(f"  failed: {source}: {reason}")
 
