@@ -15,13 +15,13 @@ from pathlib import Path
 
 from ingest.ocr import Ocr
 from ingest.office import read_pptx, read_xlsx
-from ingest.parts import Read, join_parts
+from ingest.parts import Read, join_parts, join_sectioned
 from ingest.pdf import clean_pages, read_pdf
 from ingest.tables import table_rows
 from rag.errors import SourceError
 from rag.types import Section, SourceDocument
 
-FORMATS = (".txt", ".md", ".html", ".htm", ".pdf", ".docx", ".csv", ".xlsx", ".pptx")
+FORMATS = (".txt", ".md", ".html", ".htm", ".pdf", ".docx", ".csv", ".xlsx", ".pptx", ".epub")
 IMAGE_FORMATS = (".png", ".jpg", ".jpeg", ".tif", ".tiff")  # read only with OCR
 _MD_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$", re.M)
 _MD_FENCE = re.compile(r"^[ \t]*(```|~~~)", re.M)
@@ -279,6 +279,28 @@ def _read_image(data: bytes, ocr: Ocr) -> Read:
     return _first_line(text), text, sections
 
 
+def _read_epub(data: bytes) -> Read:
+    """An e-book: its chapters in reading order (the spine), each read as HTML, its headings kept."""
+    import zipfile
+
+    from ebooklib import ITEM_DOCUMENT, epub
+
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        encrypted = archive.read("META-INF/encryption.xml") if "META-INF/encryption.xml" in archive.namelist() else b""
+    if re.search(rb"<(?:\w+:)?CipherReference[^>]*URI=\"[^\"]*\.x?html?\"", encrypted):
+        raise SourceError("DRM-protected EPUB (its chapters are encrypted); index a copy without DRM")
+    book = epub.read_epub(io.BytesIO(data), {"ignore_ncx": True})
+    chapters = []
+    for idref, _linear in book.spine:
+        item = book.get_item_with_id(idref)
+        if item is not None and item.get_type() == ITEM_DOCUMENT:
+            _, text, sections = _read_html(item.get_content())
+            chapters.append((text, sections))
+    text, sections = join_sectioned(chapters)
+    titles = book.get_metadata("DC", "title")
+    return (str(titles[0][0]).strip() if titles else ""), text, sections or [Section(0)]
+
+
 def _read_docx(data: bytes) -> Read:
     import docx
     from docx.table import Table
@@ -331,4 +353,5 @@ def _docx_heading_level(style: str) -> int:
 _READERS: dict[str, Callable[[bytes], Read]] = {
     ".txt": _read_txt, ".md": _read_md, ".html": _read_html, ".htm": _read_html,
     ".pdf": read_pdf, ".docx": _read_docx, ".csv": _read_csv, ".xlsx": read_xlsx, ".pptx": read_pptx,
+    ".epub": _read_epub,
 }

@@ -647,3 +647,57 @@ def test_pptx_slides_are_pages_with_their_titles(tmp_path: Path) -> None:
     assert "Ferry | Crossings\n\nOstra | Crossings: 2" in second_text
     assert second_text.endswith("Mention the winter timetable.")
     assert "The Brellin ferry crosses four times a day." in doc.text
+
+
+def make_epub(path: Path) -> None:
+    from ebooklib import epub
+
+    book = epub.EpubBook()
+    book.set_identifier("ferry-guide")
+    book.set_title("The Ferry Guide")
+    book.set_language("en")
+    one = epub.EpubHtml(title="Crossings", file_name="one.xhtml", lang="en")
+    one.content = ("<html><body><h1>Crossings</h1><p>The Brellin ferry crosses the Ostra fjord four times a day.</p>"
+                   "<h2>Winter</h2><p>In winter the first crossing leaves at seven.</p></body></html>")
+    two = epub.EpubHtml(title="Fares", file_name="two.xhtml", lang="en")
+    two.content = ("<html><body><h1>Fares</h1><table><tr><th>Ticket</th><th>Price</th></tr>"
+                   "<tr><td>Adult</td><td>12 crowns</td></tr></table></body></html>")
+    for chapter in (one, two):
+        book.add_item(chapter)
+    book.toc = [one, two]
+    book.add_item(epub.EpubNcx())
+    book.add_item(epub.EpubNav())
+    book.spine = ["nav", one, two]
+    epub.write_epub(str(path), book)
+
+
+def test_epub_chapters_in_reading_order_with_their_headings(tmp_path: Path) -> None:
+    path = tmp_path / "guide.epub"
+    make_epub(path)
+    doc = read(path)
+    check_common(doc, path)
+    assert doc.title == "The Ferry Guide"
+    texts = dict(section_texts(doc))
+    assert texts[("Crossings",)].startswith("Crossings\n\nThe Brellin ferry crosses the Ostra fjord four times a day.")
+    assert texts[("Crossings", "Winter")].startswith("Winter\n\nIn winter the first crossing leaves at seven.")
+    assert texts[("Fares",)] == "Fares\n\nTicket | Price\n\nAdult | Price: 12 crowns"
+    assert doc.text.index("Brellin") < doc.text.index("Adult")  # the spine's order
+
+
+def test_a_drm_protected_or_corrupt_epub_is_named(tmp_path: Path) -> None:
+    import zipfile
+
+    path = tmp_path / "locked.epub"
+    make_epub(path)
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr("META-INF/encryption.xml",
+                         '<encryption xmlns="urn:oasis:names:tc:opendocument:xmlns:container" '
+                         'xmlns:enc="http://www.w3.org/2001/04/xmlenc#"><enc:EncryptedData><enc:CipherData>'
+                         '<enc:CipherReference URI="EPUB/one.xhtml"/></enc:CipherData></enc:EncryptedData>'
+                         "</encryption>")
+    with pytest.raises(SourceError, match=r"^DRM-protected EPUB \(its chapters are encrypted\)"):
+        read(path)
+    broken = tmp_path / "broken.epub"
+    broken.write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(SourceError, match=r"^corrupt or unreadable EPUB file \(BadZipFile"):
+        read(broken)
