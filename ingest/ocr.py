@@ -10,6 +10,7 @@ languages (`eng+deu`); each needs Tesseract's data for it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -71,9 +72,7 @@ def ocr_for(settings: Settings, progress: Progress | None = None) -> Ocr | None:
     """
     if settings.ocr == "off" or shutil.which("tesseract") is None:
         return None
-    import pytesseract
-
-    installed = set(pytesseract.get_languages(config=""))
+    installed = _languages(shutil.which("tesseract") or "")
     missing = [lang for lang in settings.ocr_lang.split("+") if lang not in installed]
     if missing:
         packages = " ".join(f"tesseract-ocr-{lang.lower().replace('_', '-')}" for lang in missing)
@@ -81,3 +80,11 @@ def ocr_for(settings: Settings, progress: Progress | None = None) -> Ocr | None:
                        f"(installed: {', '.join(sorted(installed)) or 'none'}); install it "
                        f"(`apt-get install {packages}`) or set RAG_OCR_LANG to installed languages")
     return Ocr(settings.home / "ocr", settings.ocr_lang, progress or Quiet())
+
+
+@functools.cache
+def _languages(tesseract: str) -> frozenset[str]:
+    """The languages this Tesseract has data for (asked once per process: it runs Tesseract)."""
+    import pytesseract
+
+    return frozenset(pytesseract.get_languages(config=""))

@@ -41,10 +41,12 @@ _PAGE_NUMBER = re.compile(r"^(?:page\s+)?[-–—]?\s*(?:\d{1,4}|[ivxlc]{1,6})\s
 _BROKEN_WORD = re.compile(r"([A-Za-z]{2,})(?:-\n|\u00ad\n?)([a-z]{2,})")
 _INLINE_HYPHENATED = re.compile(r"(?<![\w-])[A-Za-z]{2,}-[a-z]{2,}(?![\w-])")
 _WORD = re.compile(r"[A-Za-z]+")
+_NUMBER = re.compile(r"^(?:[-+±<>~$€£]?\d[\d,.]*[%x]?|[-–—])$")  # a table cell: 93, 47%, 1.2, $40, —
 _PLACEHOLDER_TITLE = re.compile(
     r"^(?:untitled\b.*|\(?anonymous\)?|.*\.(?:dvi|tex|doc|docx|ps|eps|pdf|rtf|indd|qxd)"
     r"|microsoft (?:word|powerpoint)\b.*|document\d*|title|slide \d+|short communications?|presentation\d*)$", re.I)
-_TABLE_MIN_SEGMENTS = 8  # drawn path segments on a page before it is searched for ruled tables (a 2x2 grid has 12)
+_TABLE_MIN_SEGMENTS = 6  # drawn path segments on a page before it is searched for tables (three rules have 6)
+_TEXT_COLUMNS = {"vertical_strategy": "text", "horizontal_strategy": "text"}  # between rules: columns by alignment
 _Box = tuple[float, float, float, float]  # left, top, right, bottom, in points from the top left
 
 
@@ -145,8 +147,9 @@ def _sized_lines(textpage: Any) -> list[tuple[float, str]]:
 
 
 class _Tables:
-    """Ruled tables (drawn with lines between rows and columns), found by pdfplumber's table finder
-    on pages that draw enough lines, and spliced into PDFium's page text as one line per row."""
+    """Tables drawn with lines, found by pdfplumber's table finder on pages that draw enough lines,
+    and spliced into PDFium's page text as one line per row: a grid of lines between rows and
+    columns, or rows set between three horizontal rules (columns then found by the text's alignment)."""
 
     def __init__(self, data: bytes, pages: int) -> None:
         self.data, self.pages = data, pages
@@ -157,15 +160,16 @@ class _Tables:
         if not self._draws_lines(page) or len(text) != textpage.count_chars():
             return text
         height = page.get_height()
-        found = self._find(index, textpage, height)
+        centres: list[tuple[float, float] | None] = []  # of each character, from the top left (as pdfplumber)
+        for i in range(len(text)):
+            left, bottom, right, top = textpage.get_charbox(i)
+            centres.append(((left + right) / 2, height - (bottom + top) / 2) if right > left else None)
+        found = self._find(index, text, centres)
         if not found:
             return text
         out, placed = [], set()
         for i, ch in enumerate(text):
-            left, bottom, right, top = textpage.get_charbox(i)
-            x, y = (left + right) / 2, height - (bottom + top) / 2  # pdfplumber measures from the top
-            inside = next((k for k, (box, _) in enumerate(found)
-                           if right > left and box[0] <= x <= box[2] and box[1] <= y <= box[3]), None)
+            inside = next((k for k, (box, _) in enumerate(found) if _within(centres[i], box)), None)
             if inside is None:
                 out.append(ch)
             elif inside not in placed:
@@ -188,25 +192,65 @@ class _Tables:
                 return True
         return False
 
-    def _find(self, index: int, textpage: Any, height: float) -> list[tuple[_Box, list[str]]]:
-        """(bounding box, rows) of each ruled table on the page; boxes of figures that only look like grids
-        left out. The grid is pdfplumber's; the cells' text is PDFium's (pdfminer runs words together)."""
+    def _find(self, index: int, text: str, centres: list[tuple[float, float] | None]) -> list[tuple[_Box, list[str]]]:
+        """(bounding box, rows) of each table on the page; boxes of figures that only look like grids
+        left out. The grid is pdfplumber's; a cell's text is PDFium's characters whose centre is in it
+        (pdfminer runs words together, and a box's edge cuts through the next row's letters)."""
         import pdfplumber
 
         logging.getLogger("pdfminer").setLevel(logging.ERROR)
         if self._plumber is None:
             self._plumber = pdfplumber.open(io.BytesIO(self.data))
         page = self._plumber.pages[index]
+
+        def cell_text(box: _Box) -> str:
+            inside = {i for i, centre in enumerate(centres) if _within(centre, box)}
+            if not inside:
+                return ""
+            kept = (text[i] if i in inside else " " if text[i].isspace() else ""
+                    for i in range(min(inside), max(inside) + 1))
+            return " ".join(_tidy("".join(kept)).replace(_SOFT_HYPHEN, "-").split())
+
         try:
+            tables = [(table.bbox, [row.cells for row in table.rows]) for table in page.find_tables()]
+            for region in _rule_groups(page.edges):
+                if not any(_overlap(region, box) for box, _ in tables):
+                    # Columns found by alignment end where their words do: the last one reaches the rules' end.
+                    tables += [(region, [[cell if cell is None or column < len(row) - 1 else
+                                          (cell[0], cell[1], region[2], cell[3]) for column, cell in enumerate(row)]
+                                         for row in (r.cells for r in table.rows)])
+                               for table in page.crop(region).find_tables(_TEXT_COLUMNS)]
             found: list[tuple[_Box, list[str]]] = []
-            for table in page.find_tables():
-                grid = _grid([row.cells for row in table.rows], lambda box: " ".join(_tidy(
-                    textpage.get_text_bounded(box[0], height - box[3], box[2], height - box[1])).split()))
+            for box, cells in tables:
+                titles, grid = _trim(_grid(cells, cell_text))
                 if _looks_like_a_table(grid):
-                    found.append((table.bbox, named_rows(merge_header(grid))))
+                    found.append((box, titles + named_rows(merge_header(grid))))
             return found
         finally:
             page.close()
+
+
+def _rule_groups(edges: list[dict[str, Any]]) -> list[_Box]:
+    """Where a table is set between horizontal rules only (LaTeX's booktabs: a rule above, one under
+    the header, one below): three or more horizontal lines of the same extent, 20 points apart or more."""
+    groups: dict[tuple[int, int], list[float]] = {}
+    for edge in edges:
+        if edge["orientation"] == "h" and edge["x1"] - edge["x0"] > 60:
+            groups.setdefault((round(edge["x0"] / 3), round(edge["x1"] / 3)), []).append(edge["top"])
+    boxes = []
+    for (left, right), tops in groups.items():
+        rules = sorted({round(top, 1) for top in tops})
+        if len(rules) >= 3 and rules[-1] - rules[0] >= 20:
+            boxes.append((3.0 * left - 3, rules[0] - 1, 3.0 * right + 3, rules[-1] + 1))
+    return boxes
+
+
+def _overlap(a: _Box, b: _Box) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _within(point: tuple[float, float] | None, box: _Box) -> bool:
+    return point is not None and box[0] <= point[0] <= box[2] and box[1] <= point[1] <= box[3]
 
 
 def _grid(cells: list[list[_Box | None]], text: Callable[[_Box], str]) -> list[list[str | None]]:
@@ -231,6 +275,19 @@ def _grid(cells: list[list[_Box | None]], text: Callable[[_Box], str]) -> list[l
                 out.append(None)
         grid.append(out)
     return grid
+
+
+def _trim(grid: list[list[str | None]]) -> tuple[list[str], list[list[str | None]]]:
+    """A grid without its empty rows and columns, and the titles drawn inside its frame (a first row of
+    one text across all its cells, such as the caption) taken out of it."""
+    grid = [row for row in grid if any(row)]
+    keep = [column for column in range(max(map(len, grid), default=0))
+            if any(column < len(row) and row[column] for row in grid)]
+    grid = [[row[column] if column < len(row) else "" for column in keep] for row in grid]
+    titles = []
+    while grid and len(grid[0]) > 1 and len({cell for cell in grid[0] if cell}) == 1:
+        titles.append(next(cell for cell in grid.pop(0) if cell))
+    return titles, grid
 
 
 def _looks_like_a_table(grid: list[list[str | None]]) -> bool:
@@ -307,7 +364,8 @@ def _furniture(line: str, i: int, total: int, repeated: set[str]) -> bool:
 
 def _paragraphs(lines: Sequence[str]) -> str:
     """Lines grouped into paragraphs (a blank line between; a paragraph's lines still one per line);
-    captions, list items, table rows and short heading-like lines are blocks of their own. A table
+    captions, list items, table rows (and lines of mostly numbers: rows of a table drawn without
+    lines) and short heading-like lines are blocks of their own. A table
     that PDFium reads in the middle of a paragraph (it stands in the other column, or at the top of
     a page where a paragraph goes on) follows that paragraph."""
     lengths = sorted(len(line) for line in lines if not line.startswith(_ROW)) or [0]
@@ -325,7 +383,7 @@ def _paragraphs(lines: Sequence[str]) -> str:
             continue
         prev = blocks[-1][-1] if blocks else ""
         starts_block = (not blocks or bool(_CAPTION.match(line) or _LIST_ITEM.match(line))
-                        or bool(_CAPTION.match(prev)) or prev.startswith(_ROW))
+                        or bool(_CAPTION.match(prev)) or prev.startswith(_ROW) or _tabular(line) or _tabular(prev))
         # A short line that ends a sentence ends its paragraph; so does a very short one followed by a
         # capitalised line (a heading). A line that goes on in lower case continues the sentence.
         goes_on = line[:1].islower()
@@ -340,6 +398,13 @@ def _paragraphs(lines: Sequence[str]) -> str:
             blocks[-1].append(line)
     blocks.extend([row] for row in rows)
     return "\n\n".join("\n".join(block) for block in blocks)  # lines of a block: joined by clean_pages
+
+
+def _tabular(line: str) -> bool:
+    """A row of a table drawn without lines (not found as a table): mostly numbers, three or more."""
+    tokens = line.split()
+    numbers = sum(1 for token in tokens if _NUMBER.match(token))
+    return numbers >= 3 and numbers >= 0.4 * len(tokens)
 
 
 def unreadable(text: str) -> str | None:

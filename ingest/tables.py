@@ -11,9 +11,9 @@ def table_rows(rows: Sequence[Sequence[str]]) -> str:
 
 
 def named_rows(rows: Sequence[Sequence[str]]) -> list[str]:
-    """A table's rows, each as one line with every cell after the first named by its column's header
-    (`Cluster A | Chunkservers: 342 | Available disk space: 72 TB`), so that a row is never read, or
-    quoted, without its header. The first non-empty row is the header."""
+    """A table's rows, each as one line with every cell named by its column's header (`Cluster: A |
+    Chunkservers: 342 | Available disk space: 72 TB`), so that a row is never read, or quoted, without
+    its header. The first non-empty row is the header."""
     cells = [[" ".join(str(c).split()) for c in row] for row in rows]
     cells = [row for row in cells if any(row)]
     if not cells:
@@ -23,8 +23,8 @@ def named_rows(rows: Sequence[Sequence[str]]) -> list[str]:
         return [" | ".join(c for c in row if c) for row in cells]
     out = [" | ".join(c for c in header if c)]
     for row in body:
-        named = [row[0]] + [f"{h}: {v}" if h else v for h, v in zip(header[1:], row[1:], strict=False) if v]
-        out.append(" | ".join(c for c in named if c))
+        named = [f"{h}: {v}" if h else v for h, v in zip(header, row, strict=False) if v]
+        out.append(" | ".join(named))
     return out
 
 

@@ -131,7 +131,8 @@ TOPICS = ["network", "scheduler", "compiler", "database", "kernel"]
 def make_journal_paper(path: Path) -> None:
     """A journal article as typesetters make them: two columns, `fi`/`fl` ligature glyphs (Vera, shipped
     with reportlab), one running header on odd pages and another on even ones (six pages), a compound
-    word and a plain word hyphenated at line ends, and a ruled table with its caption (page 2)."""
+    word and a plain word hyphenated at line ends, and two tables with their captions (page 2): one
+    ruled as a grid, one between three horizontal rules."""
     from reportlab.lib import colors
     from reportlab.pdfbase import pdfmetrics
     from reportlab.pdfbase.ttfonts import TTFont
@@ -161,6 +162,14 @@ def make_journal_paper(path: Path) -> None:
             table.drawOn(c, 72, 640)
             c.drawString(72, 620, "Table 1: Two clusters of the file store.")
             c.drawString(72, 600, "The clusters differ in size.")
+            # A table as LaTeX's booktabs sets it: rules above, under the header and below; no columns drawn.
+            for y in (560, 542, 500):
+                c.line(72, y, 400, y)
+            for y, row in ((548, ("Rack", "Copies", "Free space")), (528, ("R1", "3", "40 TB")),
+                           (510, ("R2", "2", "15 TB"))):
+                for x, cell in zip((76, 200, 300), row, strict=True):
+                    c.drawString(x, y, cell)
+            c.drawString(72, 480, "Table 2: Racks of cluster A.")
         else:
             topic = TOPICS[number % len(TOPICS)]
             columns = ((72, left), (320, right)) if number == 1 else (

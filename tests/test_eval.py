@@ -88,3 +88,23 @@ def test_rag_bench_commands_print_figures(seed_home: Path, tmp_path: Path) -> No
     assert "rag ask: first answer line" in startup.stdout
     missing = run_rag("bench", "query", "--beir", str(tmp_path), home=tmp_path / ".rag")
     assert missing.returncode == 2 and "no corpus.jsonl" in missing.stderr
+
+
+def test_eval_reading_counts_what_a_reader_would_not_see(tmp_path: Path) -> None:
+    from tests.helpers import make_journal_paper
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    make_journal_paper(docs / "journal.pdf")
+    (docs / "raw.txt").write_text("The \ufb01le sys-\ntem keeps\ncopies.\nOntheotherhandalargechunksize is bad.\n")
+    out = run_rag("eval", "reading", str(docs), "--json", home=tmp_path / ".rag")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    pdf, txt = result["documents"]["docs/journal.pdf"], result["documents"]["docs/raw.txt"]
+    assert pdf["title"] == "Keeping Copies of Files" and not any(pdf["counts"].values()), pdf
+    assert txt["counts"]["ligatures"] == 1 and txt["counts"]["line-end hyphens"] == 1, txt
+    assert txt["counts"]["words run together"] == 1 and txt["counts"]["line breaks in sentences"] == 1, txt
+    assert result["counts"]["ligatures"] == 1 and not (tmp_path / ".rag").exists()  # nothing indexed
+    printed = run_rag("eval", "reading", str(docs), home=tmp_path / ".rag")
+    assert "docs/raw.txt: 'The ﬁle sys-', " in printed.stdout and printed.stdout.splitlines()[-1].startswith(
+        "all 2 documents"), printed.stdout

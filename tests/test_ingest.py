@@ -295,6 +295,6 @@ def test_papers_and_front_matter_are_read_as_people_read_them_end_to_end(tmp_pat
     # A quote from a table is its row, with the header that says what each number is.
     table = json.loads(run_rag("ask", "How much disk space is free in cluster B?", "--json", home=home).stdout)
     assert table["citations"][0]["source"] == "corpus/journal.pdf" and table["citations"][0]["page"] == 2, table
-    assert table["citations"][0]["quote"] == "B | Chunkservers: 227 | Available disk space: 180 TB", table
+    assert table["citations"][0]["quote"] == "Cluster: B | Chunkservers: 227 | Available disk space: 180 TB", table
     ferry = json.loads(run_rag("ask", "How often does the ferry cross the fjord?", "--json", home=home).stdout)
     assert ferry["citations"][0]["title"] == "Ferry notes" and "draft" not in ferry["citations"][0]["quote"]

@@ -237,8 +237,8 @@ def test_docx_headings_and_table(tmp_path: Path) -> None:
     doc = read(path)
     check_common(doc, path)
     assert doc.title == "Handbook"
-    rows = ("Cluster | Chunkservers | Disk\n\nA | Chunkservers: 342 | Disk: 72 TB\n\n"
-            "B | Chunkservers: 227 | Disk: 180 TB")
+    rows = ("Cluster | Chunkservers | Disk\n\nCluster: A | Chunkservers: 342 | Disk: 72 TB\n\n"
+            "Cluster: B | Chunkservers: 227 | Disk: 180 TB")
     assert rows in doc.text  # each row a block of its own, with its header
     assert section_texts(doc) == [
         (("Handbook",), doc.text),
@@ -514,6 +514,11 @@ def test_clean_pages_normalises_what_extraction_leaves() -> None:
                         "flict is rare, and conflict is handled."]) == [
         "We keep them in external-consistency: the external clock gives consistency, a conflict is rare, "
         "and conflict is handled."]
+    # Rows of a table drawn without lines (mostly numbers) stay rows, not one long sentence.
+    assert clean_pages(["Income by religion is shown below for each of the groups that were\nasked.\n"
+                        "Agnostic 27 34 60 81\nCatholic 418 617 732 670\nTable 4: Income by religion."]) == [
+        "Income by religion is shown below for each of the groups that were asked.\n\nAgnostic 27 34 60 81\n\n"
+        "Catholic 418 617 732 670\n\nTable 4: Income by religion."]
     # PDFium marks a hyphenation point it already joined with U+FFFE: the same rules apply.
     assert clean_pages(["a mas\ufffeter copy and external\ufffeconsistency, external and consistency"]) == [
         "a master copy and external-consistency, external and consistency"]
@@ -537,10 +542,14 @@ def test_a_journal_paper_in_two_columns_with_a_ruled_table_reads_as_people_read_
     page2 = doc.text[doc.sections[1].start:doc.sections[2].start]
     assert page2.split("\n\n") == [
         "Cluster | Chunkservers | Available disk space",
-        "A | Chunkservers: 342 | Available disk space: 72 TB",
-        "B | Chunkservers: 227 | Available disk space: 180 TB",
+        "Cluster: A | Chunkservers: 342 | Available disk space: 72 TB",
+        "Cluster: B | Chunkservers: 227 | Available disk space: 180 TB",
         "Table 1: Two clusters of the file store.",
         "The clusters differ in size.",
+        "Rack | Copies | Free space",
+        "Rack: R1 | Copies: 3 | Free space: 40 TB",
+        "Rack: R2 | Copies: 2 | Free space: 15 TB",
+        "Table 2: Racks of cluster A.",
         "",
     ]
 
@@ -553,11 +562,11 @@ def test_a_drawn_tables_header_rows_become_one() -> None:
             ["1", "17.0", "75.0", "21B"]]
     assert named_rows(merge_header(grid)) == [
         "replicas | latency (ms) mean | latency (ms) 99th percentile | count",
-        "1 | latency (ms) mean: 17.0 | latency (ms) 99th percentile: 75.0 | count: 21B",
+        "replicas: 1 | latency (ms) mean: 17.0 | latency (ms) 99th percentile: 75.0 | count: 21B",
     ]
     # A cell merged with the one above repeats its value, so the row still stands alone.
     merged = merge_header([["op", "where"], ["read", "leader"], ["write", None]])
-    assert named_rows(merged)[-1] == "write | where: leader"
+    assert named_rows(merged)[-1] == "op: write | where: leader"
 
 
 def test_markdown_front_matter_gives_the_title_and_is_not_text(tmp_path: Path) -> None:
@@ -579,11 +588,11 @@ def test_csv_rows_keep_their_header(tmp_path: Path) -> None:
     check_common(doc, path)
     assert doc.title == "clusters"  # a CSV has no title of its own: the file name
     assert doc.text == ("Cluster | Chunkservers | Available disk space\n\n"
-                        "A | Chunkservers: 342 | Available disk space: 72 TB\n\n"
-                        "B | Chunkservers: 227 | Available disk space: 180 TB")
+                        "Cluster: A | Chunkservers: 342 | Available disk space: 72 TB\n\n"
+                        "Cluster: B | Chunkservers: 227 | Available disk space: 180 TB")
     semi = tmp_path / "semi.csv"
     semi.write_text("Name;Age\nAda;36\n")
-    assert read(semi).text == "Name | Age\n\nAda | Age: 36"
+    assert read(semi).text == "Name | Age\n\nName: Ada | Age: 36"
 
 
 def test_html_table_rows_keep_their_header(tmp_path: Path) -> None:
@@ -593,8 +602,8 @@ def test_html_table_rows_keep_their_header(tmp_path: Path) -> None:
                     "<tr><td>A</td><td>342</td><td>72 TB</td></tr><tr><td>B</td><td>227</td><td>180 TB</td></tr>"
                     "</table><p>That is all.</p></body></html>")
     doc = read(path)
-    assert ("Our two clusters.\n\nCluster | Chunkservers | Disk\n\nA | Chunkservers: 342 | Disk: 72 TB\n\n"
-            "B | Chunkservers: 227 | Disk: 180 TB\n\nThat is all.") in doc.text
+    assert ("Our two clusters.\n\nCluster | Chunkservers | Disk\n\nCluster: A | Chunkservers: 342 | Disk: 72 TB\n\n"
+            "Cluster: B | Chunkservers: 227 | Disk: 180 TB\n\nThat is all.") in doc.text
 
 
 def test_xlsx_sheets_are_sections_of_header_named_rows(tmp_path: Path) -> None:
@@ -616,9 +625,9 @@ def test_xlsx_sheets_are_sections_of_header_named_rows(tmp_path: Path) -> None:
     check_common(doc, path)
     assert doc.title == "Fleet"
     assert section_texts(doc) == [
-        (("Ferries",), "Ferry | Crossings a day | Seats\n\nBrellin | Crossings a day: 4 | Seats: 120\n\n"
-                       "Ostra | Crossings a day: 2\n\nName | Role\n\nAda | Role: Captain"),
-        (("Crews",), "Name | Role\n\nAda | Role: Captain"),
+        (("Ferries",), "Ferry | Crossings a day | Seats\n\nFerry: Brellin | Crossings a day: 4 | Seats: 120\n\n"
+                       "Ferry: Ostra | Crossings a day: 2\n\nName | Role\n\nName: Ada | Role: Captain"),
+        (("Crews",), "Name | Role\n\nName: Ada | Role: Captain"),
     ]
 
 
@@ -644,7 +653,7 @@ def test_pptx_slides_are_pages_with_their_titles(tmp_path: Path) -> None:
     assert doc.title == "Ferry timetable"  # no core title: the first slide's
     assert [(s.page, s.headings) for s in doc.sections] == [(1, ("Ferry timetable",)), (2, ("Crossings",))]
     second_text = doc.text[doc.sections[1].start:]
-    assert "Ferry | Crossings\n\nOstra | Crossings: 2" in second_text
+    assert "Ferry | Crossings\n\nFerry: Ostra | Crossings: 2" in second_text
     assert second_text.endswith("Mention the winter timetable.")
     assert "The Brellin ferry crosses four times a day." in doc.text
 
@@ -680,7 +689,7 @@ def test_epub_chapters_in_reading_order_with_their_headings(tmp_path: Path) -> N
     texts = dict(section_texts(doc))
     assert texts[("Crossings",)].startswith("Crossings\n\nThe Brellin ferry crosses the Ostra fjord four times a day.")
     assert texts[("Crossings", "Winter")].startswith("Winter\n\nIn winter the first crossing leaves at seven.")
-    assert texts[("Fares",)] == "Fares\n\nTicket | Price\n\nAdult | Price: 12 crowns"
+    assert texts[("Fares",)] == "Fares\n\nTicket | Price\n\nTicket: Adult | Price: 12 crowns"
     assert doc.text.index("Brellin") < doc.text.index("Adult")  # the spine's order
 
 

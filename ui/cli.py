@@ -91,6 +91,12 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true", help="print the figures as JSON")
     e.set_defaults(run=_eval_golden)
 
+    e = kinds.add_parser("reading", help="extraction debris per 1,000 characters of each document under a "
+                                         "folder (ligatures, hyphens, broken lines, headers; nothing indexed)")
+    e.add_argument("folder", type=Path, metavar="DIR")
+    e.add_argument("--json", action="store_true", help="print the figures as JSON")
+    e.set_defaults(run=_eval_reading)
+
     e = kinds.add_parser("fit", help="fit the extractive answerer's models from SQuAD data and golden files "
                                      "(prints rag/answer/weights.py's constants)")
     e.add_argument("--squad", type=Path, required=True, metavar="FILE", help="a SQuAD v1.1 file (e.g. XQuAD)")
@@ -352,6 +358,24 @@ def _eval_golden(args: argparse.Namespace, settings: Settings) -> int:
         for failure in result["failures"]:
             _say(f"miss: {failure['question']} -> {'(abstained)' if failure['abstained'] else failure['answer']}")
     _print_figures({k: v for k, v in result.items() if k != "failures" or args.json}, args.json)
+    return 0
+
+
+def _eval_reading(args: argparse.Namespace, settings: Settings) -> int:
+    from ui.eval.reading import evaluate_reading
+
+    if not args.folder.is_dir():
+        raise RagError(f"{args.folder}: no such folder; give rag eval reading a folder of documents")
+    result = evaluate_reading(args.folder, settings, say=_say)
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+        return 0
+    for source, doc in result["documents"].items():
+        if "error" not in doc:
+            problems = ", ".join(f"{k} {v}" for k, v in doc["per_1000"].items() if v)
+            print(f"{source}: {doc['title']!r}, {doc['characters']} characters; per 1,000: {problems or 'none'}")
+    print(f"all {len(result['documents'])} documents, {result['characters']} characters; per 1,000: "
+          + ", ".join(f"{k} {v}" for k, v in result["per_1000"].items()))
     return 0
 
 

@@ -150,7 +150,7 @@ class CallbackProgress:
         self.report(self.done / self.total if self.total else 1.0, self.phase)
 
     def note(self, text: str) -> None:
-        self.report(self.done / self.total if self.total else 1.0, f"{self.phase}: {text}")
+        self.report(self.done / self.total if self.total else 0.0, f"{self.phase}: {text}" if self.phase else text)
 
     def failed(self, source: str, reason: str) -> None:
         pass  # every failure is in the result lines

@@ -8,6 +8,7 @@ before it reaches the corpus folder.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import tempfile
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.chunking import chunk_document
-from ingest.ocr import ocr_for
+from ingest.ocr import Ocr, ocr_for
 from ingest.pipeline import ingest
 from ingest.sources import FORMATS, SourceFile, read_document, supported
 from rag.assistant import Assistant
@@ -70,13 +71,14 @@ def add_documents(assistant: Assistant, files: list[tuple[str, bytes]], replace:
     folder = settings.corpus.resolve()
     results: list[Upload] = []
     saved: dict[int, tuple[Path, str]] = {}  # by position in `files`: two uploads may share a name
+    ocr = ocr_for(settings, progress)
     with _one_writer:
         for i, (name, data) in enumerate(files):
             try:
-                base = safe_name(name, supported(ocr_for(settings)))
+                base = safe_name(name, supported(ocr))
                 if any(path.name == base for path, _ in saved.values()):
                     raise SourceError("uploaded twice at once; upload it once")
-                saved[i] = _save(folder, base, data, settings, replace)
+                saved[i] = _save(folder, base, data, settings, replace, ocr)
             except (SourceError, OSError) as exc:
                 results.append(Upload(name, "refused", _reason(exc)))
                 continue
@@ -94,7 +96,8 @@ def add_documents(assistant: Assistant, files: list[tuple[str, bytes]], replace:
     return results
 
 
-def _save(folder: Path, base: str, data: bytes, settings: Settings, replace: bool) -> tuple[Path, str]:
+def _save(folder: Path, base: str, data: bytes, settings: Settings, replace: bool,
+          ocr: Ocr | None) -> tuple[Path, str]:
     """Write one upload into `folder` once it has been read successfully; return its path and outcome."""
     if len(data) > settings.max_file_bytes:
         raise SourceError(f"larger than the {settings.max_file_mb:g} MB limit (RAG_MAX_FILE_MB); "
@@ -118,7 +121,9 @@ def _save(folder: Path, base: str, data: bytes, settings: Settings, replace: boo
         with os.fdopen(handle, "wb") as out:
             out.write(data)
         os.chmod(temp, 0o644)  # like a file copied in by hand (mkstemp makes it private)
-        doc = read_document(SourceFile(Path(temp), f"{folder.name}/{base}"), len(data), ocr_for(settings))
+        source = f"{folder.name}/{base}"
+        doc = read_document(SourceFile(Path(temp), source), len(data),
+                            dataclasses.replace(ocr, label=source) if ocr is not None else None)
         if not chunk_document(doc, settings.chunk_tokens, settings.chunk_overlap):
             raise SourceError("no sentences to index in this file")
         os.replace(temp, target)
