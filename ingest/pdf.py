@@ -66,7 +66,7 @@ def read_pdf(data: bytes, ocr: Ocr | None = None) -> Read:
         raw: list[str] = []
         garbage: dict[int, str] = {}
         first_lines: list[tuple[float, str]] = []
-        tables = _Tables(data, len(document))
+        tables = _Tables(data)
         for index, page in enumerate(document):
             textpage = page.get_textpage()
             try:
@@ -108,6 +108,7 @@ def _read_with_pypdf(data: bytes) -> Read:
 
 
 def _pages(raw: list[str], garbage: dict[int, str], metadata_title: str, first_lines: list[tuple[float, str]]) -> Read:
+    """The document made of its pages' raw texts (`garbage`: the unreadable ones, with why), or the reason not."""
     with_text = [i for i, text in enumerate(raw) if text.strip()]
     if not with_text:
         raise SourceError(NO_TEXT_LAYER)
@@ -151,8 +152,8 @@ class _Tables:
     and spliced into PDFium's page text as one line per row: a grid of lines between rows and
     columns, or rows set between three horizontal rules (columns then found by the text's alignment)."""
 
-    def __init__(self, data: bytes, pages: int) -> None:
-        self.data, self.pages = data, pages
+    def __init__(self, data: bytes) -> None:
+        self.data = data
         self._plumber: Any = None  # opened on the first page that draws lines
 
     def splice(self, index: int, page: Any, textpage: Any, text: str) -> str:

@@ -128,6 +128,17 @@ BODY = [
 TOPICS = ["network", "scheduler", "compiler", "database", "kernel"]
 
 
+def make_broken_pdf(path: Path) -> None:
+    """Two pages whose text layer is what a broken font encoding gives: control characters and letters
+    without words."""
+    c = canvas.Canvas(str(path))
+    for _ in range(2):
+        for row in range(20):
+            c.drawString(72, 720 - 14 * row, "\x86 \x01 \x02 n i m z m p { J K x o J \x03 \x04 r t q")
+        c.showPage()
+    c.save()
+
+
 def make_journal_paper(path: Path) -> None:
     """A journal article as typesetters make them: two columns, `fi`/`fl` ligature glyphs (Vera, shipped
     with reportlab), one running header on odd pages and another on even ones (six pages), a compound

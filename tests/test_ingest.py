@@ -23,7 +23,7 @@ from rag.retrieve import Retriever
 from rag.settings import Settings
 from rag.store import Store
 from rag.types import Quiet
-from tests.helpers import make_journal_paper, make_paper, run_rag
+from tests.helpers import make_broken_pdf, make_journal_paper, make_paper, run_rag
 
 TOPICS = ["volcanoes", "glaciers", "coral reefs", "deserts", "rainforests", "tundra", "estuaries", "caves"]
 
@@ -284,8 +284,12 @@ def test_papers_and_front_matter_are_read_as_people_read_them_end_to_end(tmp_pat
     make_journal_paper(corpus / "journal.pdf")  # two columns, ligatures, alternating headers, a ruled table
     (corpus / "notes.md").write_text("---\ntitle: Ferry notes\ndraft: true\n---\n\n"
                                      "The Brellin ferry crosses the Ostra fjord four times a day.\n")
+    make_broken_pdf(corpus / "broken.pdf")  # a garbage text layer: refused without OCR, never indexed as junk
     home = tmp_path / ".rag"
-    assert run_rag("ingest", str(corpus), home=home).returncode == 0
+    ingested = run_rag("ingest", str(corpus), home=home, env={"RAG_OCR": "off"})
+    assert ingested.returncode == 1 and "added 3," in ingested.stdout, ingested.stdout  # 1: a file failed
+    assert ("failed: corpus/broken.pdf: text layer unreadable on 2 of 2 pages (broken font encoding"
+            in ingested.stdout + ingested.stderr)
     out = run_rag("ask", "Which process keeps track of where each chunk is?", "--json", home=home)
     answer = json.loads(out.stdout)
     paper = [c for c in answer["citations"] if c["source"] == "corpus/paper.pdf"]

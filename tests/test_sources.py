@@ -15,7 +15,7 @@ from reportlab.pdfgen import canvas
 from ingest.sources import SourceFile, discover, read_bytes, read_document
 from rag.errors import SourceError
 from rag.types import SourceDocument
-from tests.helpers import make_journal_paper, make_paper
+from tests.helpers import make_broken_pdf, make_journal_paper, make_paper
 
 LIMIT = 10 * 2**20
 
@@ -490,12 +490,7 @@ def test_pdf_metadata_title_wins_when_page_one_shows_it(tmp_path: Path) -> None:
 
 def test_pdf_with_a_broken_font_encoding_is_refused_not_indexed(tmp_path: Path) -> None:
     path = tmp_path / "broken.pdf"
-    c = canvas.Canvas(str(path))
-    for _ in range(2):
-        for row in range(20):
-            c.drawString(72, 720 - 14 * row, "\x86 \x01 \x02 n i m z m p { J K x o J \x03 \x04 r t q")
-        c.showPage()
-    c.save()
+    make_broken_pdf(path)
     with pytest.raises(SourceError, match=r"text layer unreadable on 2 of 2 pages \(broken font encoding"):
         read(path)
 
