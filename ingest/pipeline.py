@@ -13,11 +13,11 @@ import hashlib
 import json
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -25,7 +25,7 @@ from ingest.chunking import chunk_document
 from ingest.ocr import ocr_for
 from ingest.sources import SourceFile, discover, read_bytes, read_document, supported
 from rag.embedding import Embedder
-from rag.errors import SourceError
+from rag.errors import IndexMissingError, SourceError
 from rag.lifecycle import publish, writer_lock
 from rag.settings import Settings
 from rag.store import FileRecord, Index, Store
@@ -78,8 +78,9 @@ class Report:
         )
 
 
-def make_plan(paths: list[Path], index: Index | None, settings: Settings) -> Plan:
-    """Hash every file under `paths` and sort it into add / update / unchanged / delete / failed."""
+def make_plan(paths: list[Path], index: Index | None, settings: Settings, force: Collection[str] = ()) -> Plan:
+    """Hash every file under `paths` and sort it into add / update / unchanged / delete / failed
+    (the sources in `force` are updated even when unchanged)."""
     files, scopes = discover(paths, supported(ocr_for(settings)))
     records = index.files() if index is not None else {}
     # A record counts only if all its chunks are there (not so after a kill, then a revert).
@@ -96,7 +97,7 @@ def make_plan(paths: list[Path], index: Index | None, settings: Settings) -> Pla
         record = records.get(file.source)
         if record is None:
             plan.add.append(file)
-        elif record.sha256 != digest or counts[(record.source, digest)] != record.chunks:
+        elif record.sha256 != digest or counts[(record.source, digest)] != record.chunks or file.source in force:
             plan.update.append(file)
         else:
             plan.unchanged.append(file.source)
@@ -123,7 +124,8 @@ def _refuse_vanished_folders(
         held = sum(1 for s in records if s.startswith(scope))
         if held:
             raise SourceError(
-                f"{path}: the folder holds no documents now, but the index holds {held} from it; "
+                f"{path}: the folder holds no documents now (or its .ragignore leaves them all out), "
+                f"but the index holds {held} from it; "
                 "if it is an unmounted disk or a moved folder, put it back; to drop them on purpose, "
                 "run `rag ingest --rebuild` with the folders to keep"
             )
@@ -158,9 +160,10 @@ def dry_run(paths: list[Path], settings: Settings, rebuild: bool = False) -> Pla
 
 def ingest(
     paths: list[Path], settings: Settings, *, rebuild: bool = False,
-    progress: Progress | None = None, embedder: Embedder | None = None,
+    progress: Progress | None = None, embedder: Embedder | None = None, force: Collection[str] = (),
 ) -> Report:
-    """Index the files under `paths` incrementally (or from scratch with `rebuild`).
+    """Index the files under `paths` incrementally (or from scratch with `rebuild`); the sources in
+    `force` are read again even when unchanged.
 
     Returns a `Report`; bad files are listed in `report.failed` and skipped.
     """
@@ -172,7 +175,7 @@ def ingest(
         live = _live_index(store, settings, rebuild)
         index = live or store.create(embedder.dimension)
         index.check(settings, embedder.dimension)
-        plan = make_plan(paths, index, settings)
+        plan = make_plan(paths, index, settings, force)
         report = Report(unchanged=len(plan.unchanged), failed=dict(plan.failed))
         for source, reason in plan.failed.items():
             progress.failed(source, reason)
@@ -196,10 +199,47 @@ def ingest(
     return report
 
 
+def remove(sources: Collection[str], settings: Settings, progress: Progress | None = None) -> list[str]:
+    """Take documents out of the index now, leaving their files alone; returns those that were indexed.
+
+    Their chunks leave the published index at once (answers stop citing them); the files themselves
+    come back with the next ingest of their folder unless they are gone or ignored by then.
+    """
+    store = Store(settings)
+    with writer_lock(store):
+        index = _live_index(store, settings, rebuild=False)
+        if index is None:
+            raise IndexMissingError(f"no index at {store.location}; run `rag ingest` first")
+        records = index.files()
+        gone = sorted(s for s in sources if s in records)
+        if gone:
+            index.unrecord(gone)
+            index.set_metadata(last_ingest=time.time())
+            publish(store, index, index.files(), progress)
+    return gone
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:  # gone since it was read: its record says 0 bytes until the next run
+        return 0
+
+
+class _Document(NamedTuple):
+    """A file read and chunked, waiting to be embedded."""
+
+    sha256: str
+    title: str
+    chunks: list[Chunk]
+    size: int  # bytes on disk
+    path: str  # absolute
+
+
 def _read(
     files: list[SourceFile], hashes: dict[str, str], settings: Settings, report: Report, progress: Progress
-) -> dict[str, tuple[str, str, list[Chunk]]]:
-    """Read and chunk each file: source -> (sha256, title, chunks). Failures go to the report."""
+) -> dict[str, _Document]:
+    """Read and chunk each file, by source. Failures go to the report."""
     out = {}
     max_bytes = settings.max_file_bytes
     ocr = ocr_for(settings, progress)
@@ -212,7 +252,7 @@ def _read(
                 raise SourceError("no sentences to index in this file")
             if doc.sha256 != hashes[file.source]:
                 raise SourceError("file changed while indexing; run ingest again")
-            out[file.source] = (doc.sha256, doc.title, chunks)
+            out[file.source] = _Document(doc.sha256, doc.title, chunks, _size(file.path), str(file.path.resolve()))
         except SourceError as exc:
             report.failed[file.source] = str(exc)
             progress.failed(file.source, str(exc))
@@ -221,7 +261,7 @@ def _read(
 
 
 def _write(
-    index: Index, documents: dict[str, tuple[str, str, list[Chunk]]], embedder: Embedder,
+    index: Index, documents: dict[str, _Document], embedder: Embedder,
     progress: Progress, report: Report,
 ) -> None:
     """Embed all chunks in full batches; write each batch while the next one is embedded.
@@ -229,10 +269,10 @@ def _write(
     Writes happen one at a time, in order, on one thread: a batch's chunks, then the ledger records
     of the files whose last chunk it held. An error in a write stops the run at the next batch.
     """
-    total = sum(len(chunks) for _, _, chunks in documents.values())
+    total = sum(len(doc.chunks) for doc in documents.values())
     began = time.perf_counter()
     progress.start("embedding", total)
-    pending = {source: len(chunks) for source, (_, _, chunks) in documents.items()}
+    pending = {source: len(doc.chunks) for source, doc in documents.items()}
 
     def write(batch: list[tuple[Chunk, str]], vectors: np.ndarray[Any, Any]) -> None:
         index.upsert([c for c, _ in batch], vectors, [sha for _, sha in batch])
@@ -240,8 +280,10 @@ def _write(
         for chunk, sha in batch:
             pending[chunk.source] -= 1
             if pending[chunk.source] == 0:
-                _, title, chunks = documents[chunk.source]
-                done.append(FileRecord(chunk.source, sha, len(chunks), title, time.time()))
+                doc = documents[chunk.source]
+                pages = max((c.page or 0 for c in doc.chunks), default=0)
+                done.append(FileRecord(chunk.source, sha, len(doc.chunks), doc.title, time.time(), pages, doc.size,
+                                       doc.path))
         index.finish_files(done)
         report.chunks += len(batch)
 
@@ -258,12 +300,12 @@ def _write(
 
 
 def _batches(
-    documents: dict[str, tuple[str, str, list[Chunk]]], size: int
+    documents: dict[str, _Document], size: int
 ) -> Iterator[list[tuple[Chunk, str]]]:
     batch: list[tuple[Chunk, str]] = []
-    for sha, _, chunks in documents.values():
-        for chunk in chunks:
-            batch.append((chunk, sha))
+    for doc in documents.values():
+        for chunk in doc.chunks:
+            batch.append((chunk, doc.sha256))
             if len(batch) == size:
                 yield batch
                 batch = []

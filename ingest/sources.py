@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from ingest.ignore import Ignore, ignored_by_a_folder_above
 from ingest.ocr import Ocr
 from ingest.office import read_pptx, read_xlsx
 from ingest.parts import Read, join_parts, join_sectioned
@@ -45,10 +46,10 @@ def supported(ocr: Ocr | None) -> tuple[str, ...]:
 def discover(paths: list[Path], formats: tuple[str, ...] = FORMATS) -> tuple[list[SourceFile], list[str]]:
     """List the supported files under each path, and the source prefixes they cover.
 
-    A folder is read recursively (hidden files and folders are skipped) and its files are named
-    `<folder name>/<path below it>`; the prefix `<folder name>/` is returned so that files which
-    disappeared from it can be removed from the index. A file given by itself is named
-    `<parent folder name>/<file name>` and covers only itself.
+    A folder is read recursively (hidden files and folders are skipped, and those its `.ragignore`
+    names) and its files are named `<folder name>/<path below it>`; the prefix `<folder name>/` is
+    returned so that files which disappeared from it (or are ignored now) can be removed from the
+    index. A file given by itself is named `<parent folder name>/<file name>` and covers only itself.
     """
     files: dict[str, SourceFile] = {}
     scopes: list[str] = []
@@ -62,17 +63,21 @@ def discover(paths: list[Path], formats: tuple[str, ...] = FORMATS) -> tuple[lis
         elif path.exists():
             source = f"{path.parent.name}/{path.name}"
             scopes.append(source)
-            files.setdefault(source, SourceFile(path, source))
+            if not ignored_by_a_folder_above(path):
+                files.setdefault(source, SourceFile(path, source))
         else:
             raise SourceError(f"{given}: no such file or folder; check the path")
     return sorted(files.values(), key=lambda f: f.source), scopes
 
 
 def _walk(root: Path, formats: tuple[str, ...]) -> Iterator[Path]:
+    ignore = Ignore(root)
     for folder, dirs, names in os.walk(root):  # does not follow folder links: no link loops
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        below = Path(folder).relative_to(root).as_posix()
+        prefix = "" if below == "." else below + "/"
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not ignore.ignores(prefix + d, folder=True))
         for name in sorted(names):
-            if not name.startswith(".") and name.lower().endswith(formats):
+            if not name.startswith(".") and name.lower().endswith(formats) and not ignore.ignores(prefix + name):
                 yield Path(folder) / name
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
@@ -18,7 +18,7 @@ from rag.embedding import Embedder
 from rag.errors import LLMError, RagError
 from rag.retrieve import Retriever
 from rag.settings import Settings
-from rag.store import Store
+from rag.store import FileRecord, Store
 from rag.support import SupportChecker
 from rag.types import Answer, Chunk, Hit, Mode
 
@@ -57,22 +57,26 @@ class Assistant:
         assistant.retriever.current()
         return assistant
 
-    def retrieve(self, question: str, k: int | None = None, mode: Mode | None = None) -> list[Hit]:
-        """The `k` passages that best match `question`, best first."""
-        return self.retriever.search([_clean(question)], k, mode)
+    def retrieve(self, question: str, k: int | None = None, mode: Mode | None = None,
+                 sources: Sequence[str] | None = None) -> list[Hit]:
+        """The `k` passages that best match `question`, best first (from the documents `sources` matches)."""
+        return self.retriever.search([_clean(question)], k, mode, sources or None)
 
     def ask(self, question: str, history: History | None = None, k: int | None = None,
-            mode: Mode | None = None) -> Answer:
+            mode: Mode | None = None, sources: Sequence[str] | None = None) -> Answer:
         """Answer `question`, given the conversation so far (oldest turn first).
 
-        `history` holds `{"role": "user" | "assistant", "content": str}` dicts or `Turn`s.
+        `history` holds `{"role": "user" | "assistant", "content": str}` dicts or `Turn`s. `sources`
+        limits the answer to some documents: glob patterns matched against each indexed source
+        (`corpus/reports/*.pdf`) or its file name (`*.pdf`, `gfs.pdf`); none or an empty list means
+        every document, and patterns that match no indexed document raise `SourceFilterError`.
         """
-        *_, answer = self.stream(question, history, k, mode)
+        *_, answer = self.stream(question, history, k, mode, sources)
         assert isinstance(answer, Answer)
         return answer
 
     def stream(self, question: str, history: History | None = None, k: int | None = None,
-               mode: Mode | None = None) -> Iterator[str | Answer]:
+               mode: Mode | None = None, sources: Sequence[str] | None = None) -> Iterator[str | Answer]:
         """Yield the answer's text in pieces as they are ready (whole, checked sentences), then the `Answer`.
 
         With a generative backend (`RAG_LLM`), a failure before any text was sent falls back to
@@ -82,7 +86,7 @@ class Assistant:
         began = time.perf_counter()
         question = _clean(question)
         _, lexical = self.retriever.current()
-        queries, hits = self._retrieve(question, history, k, mode)
+        queries, hits = self._retrieve(question, history, k, mode, sources or None)
         retrieved = time.perf_counter()
         extractive = ExtractiveAnswerer(lexical.weight, self.embedder, self.settings.abstain_below,
                                         self.settings.max_sentences)
@@ -124,7 +128,7 @@ class Assistant:
         )
 
     def _retrieve(self, question: str, history: History | None, k: int | None,
-                  mode: Mode | None) -> tuple[list[str], list[Hit]]:
+                  mode: Mode | None, sources: Sequence[str] | None) -> tuple[list[str], list[Hit]]:
         """The queries (standalone one first) and hits for a question in its conversation.
 
         A follow-up is resolved deterministically; with a generative backend the model also
@@ -132,14 +136,14 @@ class Assistant:
         or the call fails.
         """
         queries = queries_for(question, history)
-        hits = self.retriever.search(queries, k, mode)
+        hits = self.retriever.search(queries, k, mode, sources)
         if len(queries) == 1 or self.settings.llm == "extractive":
             return queries, hits
         try:
             condensed = self._backend().condense(question, [(t.role, t.content) for t in normalise(history)])
         except LLMError:
             return queries, hits
-        mine = self.retriever.search([condensed], k, mode)
+        mine = self.retriever.search([condensed], k, mode, sources)
         if _best(mine) >= _best(hits):
             return [condensed], mine
         return queries, hits
@@ -163,6 +167,11 @@ class Assistant:
             if self._llm is None:
                 self._llm = Backend(self.settings)
             return self._llm
+
+    def documents(self) -> dict[str, FileRecord]:
+        """The indexed documents, by source (sorted): title, chunks, pages, size, when indexed, file path."""
+        index, _ = self.retriever.current()
+        return dict(sorted(index.files().items()))
 
     def status(self) -> dict[str, Any]:
         """What the index holds: documents, chunks, model, fingerprint, last ingest, location, and the

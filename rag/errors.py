@@ -27,6 +27,10 @@ class SourceError(RagError):
     """A file cannot be read as a document (empty, binary, corrupt, too big, unreadable)."""
 
 
+class SourceFilterError(RagError):
+    """A question was limited to documents (`sources`) and no indexed document matches."""
+
+
 class LLMError(RagError):
     """The generative backend failed; the message names the backend, its URL and what to do."""
 

@@ -6,7 +6,7 @@ import json
 import math
 import shutil
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,12 +64,14 @@ class LexicalIndex:
             return None
         return cls(data["ids"], retriever, data["df"])
 
-    def search(self, query: str, n: int) -> list[tuple[str, float]]:
-        """The `n` best chunk ids for `query` with their BM25 scores (only those that match)."""
+    def search(self, query: str, n: int, only: Collection[str] | None = None) -> list[tuple[str, float]]:
+        """The `n` best chunk ids for `query` with their BM25 scores (only those that match, and are in `only`)."""
         query_terms = terms(query)
         if not self.ids or not query_terms:
             return []
         scores = np.asarray(self._retriever.get_scores(query_terms))
+        if only is not None:
+            scores = np.where([cid in only for cid in self.ids], scores, 0.0)
         n = min(n, len(scores))
         top = np.argpartition(-scores, n - 1)[:n]
         top = top[np.argsort(-scores[top], kind="stable")]

@@ -1,18 +1,20 @@
-"""Dense (Chroma) and BM25 retrieval, fused (standardised scores or reciprocal ranks), capped per source."""
+"""Dense (Chroma) and BM25 retrieval, fused (standardised scores or reciprocal ranks), capped per source,
+optionally within some documents."""
 
 from __future__ import annotations
 
+import fnmatch
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 
 from rag.embedding import Embedder
-from rag.errors import IndexMissingError
+from rag.errors import IndexMissingError, SourceFilterError
 from rag.lexical import LexicalIndex, build_from_index, lexical_folder
 from rag.settings import Settings
 from rag.store import Index, Store
@@ -112,13 +114,25 @@ class Retriever:
         with self._lock:
             self._checked = 0.0
 
-    def search(self, queries: Sequence[str], k: int | None = None, mode: Mode | None = None) -> list[Hit]:
-        """The best `k` chunks for `queries` (fused when several), at most `per_source` per document."""
+    def search(self, queries: Sequence[str], k: int | None = None, mode: Mode | None = None,
+               sources: Sequence[str] | None = None) -> list[Hit]:
+        """The best `k` chunks for `queries` (fused when several), at most `per_source` per document.
+
+        With `sources` (glob patterns, see `match_sources`), only chunks of the indexed documents they
+        match; `SourceFilterError` when they match none.
+        """
         k = k or self.settings.k
         mode = mode or self.settings.mode
         for attempt in range(2):
             index, lexical = self.current()
-            found = self._find(index, lexical, queries, max(self.settings.candidates, k), mode)
+            within = None
+            if sources is not None:
+                within = match_sources(sources, index.files())
+                if not within:
+                    raise SourceFilterError(
+                        f"no indexed document matches the source filter {', '.join(map(repr, sources)) or '(empty)'} "
+                        f"({len(index.files())} documents are indexed); `rag documents` lists them")
+            found = self._find(index, lexical, queries, max(self.settings.candidates, k), mode, within)
             fused = FUSIONS[self.settings.fusion]([(run.weight, run.scored) for run in found.runs], self.settings)
             missing = [cid for cid in fused if cid not in found.chunks]
             stored = index.get(missing)
@@ -127,19 +141,23 @@ class Retriever:
             self.refresh()  # deleted by a newer publish: this snapshot is out of date, search the new one
         return self._hits(found, fused, stored, queries, k)
 
-    def _find(self, index: Index, lexical: LexicalIndex, queries: Sequence[str], n: int, mode: Mode) -> _Found:
-        """Each retriever's `n` best chunks for each query, in query order (dense before BM25)."""
+    def _find(self, index: Index, lexical: LexicalIndex, queries: Sequence[str], n: int, mode: Mode,
+              within: list[str] | None = None) -> _Found:
+        """Each retriever's `n` best chunks for each query (of the `within` sources only, when given), in
+        query order (dense before BM25)."""
         vectors = self.embedder.embed(list(queries)) if mode != "bm25" else None
         weight = self.settings.dense_weight if mode == "hybrid" else 1.0
+        only = index.chunk_ids(within) if within is not None and mode != "dense" else None
         found = _Found(vectors)
         for i, query in enumerate(queries):
             if vectors is not None:
                 # Chunks an ingest has written but not yet published are not in this snapshot.
-                dense = [(c, sim) for c, sim in index.query(vectors[i], n) if c.id in lexical]
+                dense = [(c, sim) for c, sim in index.query(vectors[i], n, within) if c.id in lexical]
                 found.runs.append(_Run("dense", weight, [(c.id, sim) for c, sim in dense]))
                 found.chunks.update((c.id, c) for c, _ in dense)
             if mode != "dense":
-                found.runs.append(_Run("bm25", 1.0 - weight if mode == "hybrid" else 1.0, lexical.search(query, n)))
+                found.runs.append(_Run("bm25", 1.0 - weight if mode == "hybrid" else 1.0,
+                                       lexical.search(query, n, only)))
         return found
 
     def _hits(self, found: _Found, fused: dict[str, float], stored: dict[str, tuple[Chunk, np.ndarray[Any, Any]]],
@@ -205,6 +223,14 @@ def _zscore_fusion(lists: Sequence[tuple[float, Sequence[tuple[str, float]]]], s
 FUSIONS: dict[Fusion, Callable[[Sequence[tuple[float, Sequence[tuple[str, float]]]], Settings], dict[str, float]]] = {
     "rrf": _rrf_fusion, "zscore": _zscore_fusion,
 }
+
+
+def match_sources(patterns: Sequence[str], indexed: Iterable[str]) -> list[str]:
+    """The indexed sources that any of `patterns` matches, sorted. A pattern is a glob (`*` also crosses
+    `/`) matched against the whole source (`corpus/notes/*.md`) or its file name (`*.pdf`, `gfs.pdf`)."""
+    return sorted(source for source in indexed
+                  if any(fnmatch.fnmatchcase(source, p) or fnmatch.fnmatchcase(source.rsplit("/", 1)[-1], p)
+                         for p in patterns))
 
 
 def _ranks(rankings: Sequence[Sequence[str]]) -> dict[str, int]:

@@ -81,6 +81,10 @@ class Settings(BaseSettings):
         "eng", pattern=r"^[A-Za-z_]{3,20}(\+[A-Za-z_]{3,20})*$",
         description="Tesseract languages for OCR, `+` between several (`eng+deu`); each needs its data "
                     "package (`apt-get install tesseract-ocr-deu`).")
+    watch_poll: bool = Field(False, description="`rag watch` / `rag serve --watch` poll for changes instead of "
+                                                "inotify (network filesystems, some containers).")
+    watch_quiet_s: float = Field(1.0, gt=0, le=600, description="Seconds without changes before a watched "
+                                                                "folder is synced (a burst of changes is one sync).")
     # The index lifecycle's timings (README, Architecture). Tests shorten them; users rarely need to.
     reader_recheck_s: float = Field(
         1.0, gt=0, le=3600, description="How often a reader (`rag serve`, `rag chat`) looks for a newer index.")

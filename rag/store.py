@@ -57,6 +57,9 @@ class FileRecord:
     chunks: int
     title: str
     indexed_at: float
+    pages: int = 0  # the last PDF page or slide with text (0: not paged)
+    size: int = 0  # bytes of the file as indexed
+    path: str = ""  # where the file was read, absolute ("" in indexes from before it was recorded)
 
 
 class Index:
@@ -98,7 +101,8 @@ class Index:
         for _, _, meta in _pages(self._files, include=["metadatas"]):
             out[str(meta["source"])] = FileRecord(
                 str(meta["source"]), str(meta["sha256"]), int(meta["chunks"]),
-                str(meta["title"]), float(meta["indexed_at"]),
+                str(meta["title"]), float(meta["indexed_at"]), int(meta.get("pages") or 0), int(meta.get("size") or 0),
+                str(meta.get("path") or ""),
             )
         return out
 
@@ -128,8 +132,9 @@ class Index:
             part = records[i:i + _PAGE]
             self._files.upsert(
                 ids=[_file_id(r.source) for r in part], embeddings=np.ones((len(part), 1), dtype=np.float32),
-                metadatas=[{"source": r.source, "sha256": r.sha256, "chunks": r.chunks,
-                            "title": r.title, "indexed_at": r.indexed_at} for r in part],
+                metadatas=[{"source": r.source, "sha256": r.sha256, "chunks": r.chunks, "title": r.title,
+                            "indexed_at": r.indexed_at, "pages": r.pages, "size": r.size, "path": r.path}
+                           for r in part],
             )
 
     def unrecord(self, sources: Sequence[str]) -> None:
@@ -151,12 +156,14 @@ class Index:
         """Merge `values` into the collection's metadata."""
         self._chunks.modify(metadata={**self.metadata, **values})
 
-    def query(self, vector: np.ndarray[Any, Any], n: int) -> list[tuple[Chunk, float]]:
-        """The `n` nearest chunks with their cosine similarity."""
+    def query(self, vector: np.ndarray[Any, Any], n: int,
+              sources: Sequence[str] | None = None) -> list[tuple[Chunk, float]]:
+        """The `n` nearest chunks with their cosine similarity (only chunks of `sources`, when given)."""
         if n <= 0:
             return []
         res = self._chunks.query(
-            query_embeddings=[vector], n_results=n, include=["documents", "metadatas", "distances"]
+            query_embeddings=[vector], n_results=n, include=["documents", "metadatas", "distances"],
+            where=_of_sources(sources) if sources is not None else None,
         )
         ids, docs = res["ids"][0], (res["documents"] or [[]])[0]
         metas, dists = (res["metadatas"] or [[]])[0], (res["distances"] or [[]])[0]
@@ -164,6 +171,18 @@ class Index:
             (_chunk_from_record(i, d or "", m), 1.0 - float(dist))
             for i, d, m, dist in zip(ids, docs, metas, dists, strict=True) if m
         ]
+
+    def chunk_ids(self, sources: Sequence[str]) -> set[str]:
+        """The ids of the chunks (of any version) of `sources`."""
+        ids: set[str] = set()
+        offset = 0
+        while sources:
+            res = self._chunks.get(where=_of_sources(sources), include=[], limit=_PAGE, offset=offset)
+            ids.update(res["ids"])
+            if len(res["ids"]) < _PAGE:
+                break
+            offset += _PAGE
+        return ids
 
     def get(self, ids: Sequence[str]) -> dict[str, tuple[Chunk, np.ndarray[Any, Any]]]:
         """Chunks and their vectors by id (ids not found are left out)."""
@@ -290,6 +309,11 @@ class Store:
                 self.client().delete_collection(name)
                 dropped.append(name)
         return dropped
+
+
+def _of_sources(sources: Sequence[str]) -> Any:
+    """A Chroma `where` clause for records of these sources."""
+    return {"source": {"$in": list(sources)}} if len(sources) != 1 else {"source": sources[0]}
 
 
 def _file_id(source: str) -> str:

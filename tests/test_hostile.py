@@ -189,7 +189,8 @@ def test_an_emptied_or_missing_folder_does_not_wipe_its_documents(tmp_path: Path
     out = run_rag("ingest", str(corpus), str(other), home=settings.home)
     assert out.returncode == 2 and out.stdout == ""
     [line] = out.stderr.splitlines()
-    assert line.startswith(f"error: {corpus}: the folder holds no documents now, but the index holds 3 from it")
+    assert line.startswith(f"error: {corpus}: the folder holds no documents now (or its .ragignore leaves "
+                           "them all out), but the index holds 3 from it")
     assert "rag ingest --rebuild" in line
     with pytest.raises(SourceError, match="holds no documents now"):
         dry_run([corpus], settings)

@@ -705,3 +705,22 @@ def test_a_drm_protected_or_corrupt_epub_is_named(tmp_path: Path) -> None:
     broken.write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(SourceError, match=r"^corrupt or unreadable EPUB file \(BadZipFile"):
         read(broken)
+
+
+def test_ragignore_leaves_out_what_it_names(tmp_path: Path) -> None:
+    from ingest.ignore import add_to_ignore
+
+    root = tmp_path / "notes"
+    for name in ("a.md", "drafts/b.md", "sub/drafts/c.md", "x.tmp.md", "keep.tmp.md", "top.md", "sub/top.md",
+                 "odd [1] #2!.md"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text("# T\n\nText.\n")
+    (root / ".ragignore").write_text("# comments and blank lines are fine\n\n"
+                                     "drafts/\n*.tmp.md\n!keep.tmp.md\n/top.md\n")
+    found, scopes = discover([root])
+    assert [f.source for f in found] == ["notes/a.md", "notes/keep.tmp.md", "notes/odd [1] #2!.md", "notes/sub/top.md"]
+    assert scopes == ["notes/"]
+    add_to_ignore(root, "odd [1] #2!.md")  # a name full of pattern characters is ignored exactly, once
+    add_to_ignore(root, "odd [1] #2!.md")
+    assert [f.source for f in discover([root])[0]] == ["notes/a.md", "notes/keep.tmp.md", "notes/sub/top.md"]
+    assert (root / ".ragignore").read_text().count("odd") == 1
