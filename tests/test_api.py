@@ -14,13 +14,14 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import openai
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError, AuthenticationError
-from openai import OpenAI
+from openai import BadRequestError, OpenAI
 
 from rag.embedding import Embedder
 from tests.helpers import HIGH_QUESTION, LOW_QUESTION, OFF_TOPIC_QUESTION, Live, indexed_copy, run_rag, serving
@@ -228,8 +229,8 @@ def test_openai_errors(chat_client: OpenAI) -> None:
 def test_status_models_and_docs(api: httpx.Client, chat_client: OpenAI) -> None:
     status = api.get("/v1/status").json()
     assert set(status) == {"documents", "chunks", "model", "dimension", "fingerprint", "last_ingest", "location",
-                           "failed", "process"}
-    assert status["failed"] == {}
+                           "failed", "watch", "process"}
+    assert status["failed"] == {} and status["watch"] is None  # this server watches no folder
     assert status["documents"] >= 2 and status["model"] == "all-MiniLM-L6-v2" and status["dimension"] == 384
     assert api.get("/v1/models").json() == {
         "object": "list", "data": [{"id": "rag", "object": "model", "created": 0, "owned_by": "rag"}]}
@@ -453,5 +454,73 @@ def test_page_upload_under_a_fractional_limit(secured: Live, tmp_path: Path) -> 
     small = tmp_path / f"tiny-{UID}.md"
     small.write_text("# Tiny\n\nThe Vexmoor bell rings eleven times at dusk.\n", encoding="utf-8")
     with closing(Client(secured.url, auth=(USER, PASSWORD), verbose=False)) as client:
-        lines, _, _ = client.predict([handle_file(str(small))], False, api_name="/upload")
+        lines, *_ = client.predict([handle_file(str(small))], False, [], api_name="/upload")
     assert f"<code>{small.name}</code>: added" in lines
+
+
+# --- sources filters and GET/DELETE /v1/documents ------------------------------------------------------------
+
+
+def test_sources_limit_both_apis_and_a_filter_matching_nothing_is_an_error(live: Live, api: httpx.Client,
+                                                                            chat_client: OpenAI) -> None:
+    name = f"filter-{UID}.md"
+    assert upload(api, (name, ZORBLAX)).status_code == 200
+    inside = ask(api, Q_910C, sources=[f"corpus/{name}"])  # the seed article answers it: not within this one
+    assert all(c["source"] == f"corpus/{name}" for c in inside["citations"] + inside["passages"]), inside
+    assert cites(ask(api, Q_910C, sources=["deepseek-*.md", "nothing-*"]), S_910C)  # a file-name glob
+    assert cites(ask(api, Q_910C, sources=[]), S_910C)  # an empty list filters nothing
+    for body in ({"question": Q_910C, "sources": ["*.docx"]},):
+        response = api.post("/v1/ask", json=body)
+        assert response.status_code == 400
+        assert response.json()["error"]["message"].startswith(
+            "no indexed document matches the source filter '*.docx' (")
+    chat = chat_client.chat.completions.create(model="rag", messages=[{"role": "user", "content": Q_910C}],
+                                               extra_body={"sources": [f"corpus/{name}"]})
+    assert all(c["source"] == f"corpus/{name}" for c in chat.model_extra["citations"])  # type: ignore[index]
+    with pytest.raises(BadRequestError, match="no indexed document matches the source filter"):
+        chat_client.chat.completions.create(model="rag", messages=[{"role": "user", "content": Q_910C}],
+                                            extra_body={"sources": ["*.docx"]})
+    assert api.delete(f"/v1/documents/corpus/{name}").status_code == 200
+
+
+def test_documents_are_listed_opened_read_again_and_removed(live: Live, api: httpx.Client) -> None:
+    name = f"documents-{UID} [draft].md"
+    assert upload(api, (name, ZORBLAX)).status_code == 200
+    source = f"corpus/{name}".replace("[", "_").replace("]", "_")  # the upload's safe name
+    listed = api.get("/v1/documents", params={"limit": 1000}).json()
+    mine = next(d for d in listed["documents"] if d["source"] == source)
+    assert mine["title"] == "The Zorblax 9000 reactor" and mine["chunks"] == 1 and mine["uploaded"] is True
+    assert mine["size"] == len(ZORBLAX) and mine["pages"] is None and listed["total"] >= 3
+    assert set(listed) == {"documents", "total", "offset", "limit", "failed"}
+    paged = api.get("/v1/documents", params={"offset": 1, "limit": 1}).json()
+    assert paged["documents"] == [listed["documents"][1]] and paged["total"] == listed["total"]
+    assert api.get("/v1/documents", params={"limit": 0}).status_code == 422
+
+    raw = api.get(f"/v1/documents/{quote(source)}/file")
+    assert raw.status_code == 200 and raw.content == ZORBLAX and raw.headers["x-content-type-options"] == "nosniff"
+    start = ZORBLAX.decode().index("It produces")
+    view = api.get(f"/v1/documents/{quote(source)}/view", params={"start": start, "end": start + 11})
+    assert view.status_code == 200 and '<mark id="quote">It produces</mark>' in view.text
+    for bad in ("corpus/../../etc/passwd", "corpus/%2e%2e/.rag/uploads.json", "corpus/not-indexed.md", "/etc/passwd"):
+        response = api.get(f"/v1/documents/{bad}/file")
+        assert response.status_code == 404, (bad, response.text)  # only indexed documents, never a path
+
+    again = api.post(f"/v1/documents/{quote(source)}/reindex")
+    assert again.status_code == 200 and "updated 1," in again.json()["summary"], again.text
+
+    gone = api.delete(f"/v1/documents/{quote(source)}")
+    assert gone.status_code == 200 and gone.json()["removed"] == "deleted", gone.text
+    assert not (live.base / source).exists()
+    assert all(d["source"] != source for d in api.get("/v1/documents", params={"limit": 1000}).json()["documents"])
+    assert not cites(ask(api, "Who built the Zorblax 9000 reactor?"), "The Zorblax 9000 reactor was built by "
+                     "Quenterra Labs in 2031.", source)
+    assert api.delete(f"/v1/documents/{quote(source)}").status_code == 404
+
+
+def test_documents_need_the_same_login_as_the_rest(secured: Live) -> None:
+    with httpx.Client(base_url=secured.url, timeout=TIMEOUT) as anonymous:
+        assert anonymous.get("/v1/documents").status_code == 401
+        assert anonymous.get("/v1/documents/corpus/deepseek-huawei-nvidia-buying-frenzy.md/file").status_code == 401
+        assert anonymous.delete("/v1/documents/corpus/deepseek-huawei-nvidia-buying-frenzy.md").status_code == 401
+    with httpx.Client(base_url=secured.url, timeout=TIMEOUT, headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+        assert client.get("/v1/documents").status_code == 200

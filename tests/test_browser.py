@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, ViewportSize, expect, sync_playwright
 
 from ingest.sources import FORMATS
-from tests.helpers import HIGH_QUESTION, LOW_QUESTION, OFF_TOPIC_QUESTION, Live
+from tests.helpers import HIGH_QUESTION, LOW_QUESTION, OFF_TOPIC_QUESTION, Live, make_paper
 
 CHROMIUM = "/usr/bin/chromium"  # the system's Chromium when there is one; else Playwright's own download
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -145,9 +145,17 @@ def test_chat_page_asks_follows_up_abstains_uploads_and_resets(watched: Watched,
     expect(card).to_have_count(1)
     expect(card.locator(".src-n")).to_have_text("[1]")
     expect(card.locator("mark")).to_have_text(QUOTE_910C)
-    expect(card.locator(".src-path")).to_have_text(re.compile(rf"^{re.escape(SEED_DOC)} characters \d+–\d+$"))
+    expect(card.locator(".src-path")).to_have_text(re.compile(rf"^{re.escape(SEED_DOC)} characters \d+–\d+ · open$"))
     expect(card.locator(".src-score")).to_have_text(re.compile(r"^score -?\d\.\d\d$"))
     watched.shot("1-answer")
+    # Open the cited source: its text, the quoted sentence marked and scrolled into view.
+    with page.context.expect_page() as opened:
+        card.locator("a.open-source").click()
+    source = opened.value
+    expect(source.locator("mark#quote")).to_have_text(QUOTE_910C, timeout=SERVER_WAIT)
+    expect(source.locator("mark#quote")).to_be_in_viewport()
+    expect(source.locator("h1")).to_have_text(re.compile("DeepSeek"))
+    source.close()
 
     # A follow-up: resolved against the conversation, and the rewritten question shown under the answer.
     follow = ask(page, Q_OLDER)
@@ -280,3 +288,61 @@ def test_clicking_a_citation_scrolls_its_source_card_into_view(narrow: Watched, 
         expect(card).to_be_in_viewport()
     finally:
         narrow.shot("after-click")
+
+
+def test_documents_are_listed_filtered_opened_at_their_page_and_removed(watched: Watched, live: Live,
+                                                                        tmp_path: Path) -> None:
+    page = open_page(watched, live)
+    paper = tmp_path / "browser-storage-paper.pdf"
+    make_paper(paper)  # "A master process tracks where every chunk lives" on page 1
+    page.get_by_role("button", name="Add documents").click()
+    page.locator("#upload input[type=file]").set_input_files(paper)
+    expect(page.locator("#upload .file-preview a")).to_have_attribute("href", re.compile(paper.name),
+                                                                     timeout=SERVER_WAIT)
+    page.locator("#add").click()
+    expect(page.locator("#upload-result li")).to_contain_text(f"{paper.name}: added", timeout=SERVER_WAIT)
+
+    # The documents view lists it with its title and pages.
+    page.get_by_role("button", name=re.compile("^Documents")).click()
+    table = page.locator("#documents-table")
+    expect(table).to_contain_text(f"corpus/{paper.name}")
+    expect(table).to_contain_text("Chunked Storage for Large Files")
+    watched.shot("1-documents")
+
+    # Asked within the paper only, a question the seed articles answer is not answered from them.
+    page.get_by_role("button", name=re.compile("^Settings")).click()
+    only = page.locator("#only input")
+    only.fill(paper.name)
+    page.get_by_role("option", name=f"corpus/{paper.name}").click()
+    seed = ask(page, Q_910C)
+    expect(seed.locator(f'a.cite[title^="{SEED_DOC}"]')).to_have_count(0)
+    master = ask(page, "Which process keeps track of where each chunk is?")
+    link = master.locator(f'.answer a.cite[title^="corpus/{paper.name}"]').first
+    expect(link).to_have_count(1)
+    opener = card_for(page, link).locator("a.open-source")
+    expect(opener).to_have_attribute("href", f"/v1/documents/corpus/{paper.name}/file#page=1")
+    pdf = page.request.get(live.url.rstrip("/") + f"/v1/documents/corpus/{paper.name}/file")
+    assert pdf.ok and pdf.headers["content-type"] == "application/pdf" and pdf.body() == paper.read_bytes()
+    watched.shot("2-filtered")
+
+    # Remove it: the page asks first; a cancelled confirmation removes nothing.
+    page.locator("#document input").fill(paper.name)
+    page.get_by_role("option", name=f"corpus/{paper.name}").click()
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.locator("#remove").click()
+    expect(page.locator("#documents-result")).to_contain_text("choose a document first", timeout=SERVER_WAIT)
+    expect(table).to_contain_text(f"corpus/{paper.name}")
+    page.locator("#document input").fill(paper.name)
+    page.get_by_role("option", name=f"corpus/{paper.name}").click()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator("#remove").click()
+    expect(page.locator("#documents-result")).to_contain_text(
+        f"corpus/{paper.name}: removed · deleted the uploaded file", timeout=SERVER_WAIT)
+    expect(table).not_to_contain_text(f"corpus/{paper.name}")
+    assert not (live.base / "corpus" / paper.name).exists()
+    expect(page.locator("#only")).not_to_contain_text(paper.name)  # the filter let go of the removed document
+    again = ask(page, "Which process keeps track of where each chunk is?")
+    expect(again.locator(f'a.cite[title^="corpus/{paper.name}"]')).to_have_count(0)
+    watched.shot("3-removed")
+    watched.no_errors()
+

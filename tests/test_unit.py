@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -113,3 +114,42 @@ def test_zscore_fusion_standardises_each_list_and_weights_them() -> None:
     assert fused["b"] == pytest.approx(0.5 * 0 + 0.5 * -1, abs=1e-4)
     assert fused["c"] == pytest.approx(0.5 * -1.2247 + 0.5 * 1, abs=1e-4)
     assert zfuse([(1.0, [("x", 2.0)])]) == {"x": 0.0}  # one candidate: no spread, no crash
+
+
+def test_source_filters_match_whole_sources_or_file_names() -> None:
+    from rag.retrieve import match_sources
+
+    indexed = ["corpus/a.md", "corpus/notes/b.md", "papers/gfs.pdf", "papers/x [1].pdf"]
+    assert match_sources(["*.pdf"], indexed) == ["papers/gfs.pdf", "papers/x [1].pdf"]
+    assert match_sources(["corpus/*"], indexed) == ["corpus/a.md", "corpus/notes/b.md"]  # * crosses /
+    assert match_sources(["gfs.pdf", "corpus/a.md"], indexed) == ["corpus/a.md", "papers/gfs.pdf"]
+    assert match_sources(["papers/x [[]1].pdf"], indexed) == ["papers/x [1].pdf"]  # [ escaped as in fnmatch
+    assert match_sources(["nothing*"], indexed) == [] and match_sources([], indexed) == []
+
+
+def test_cited_sources_open_at_their_page_or_quote_and_are_served_inertly() -> None:
+    from rag.store import FileRecord
+    from ui.render import document_page, file_type, source_link
+
+    assert source_link("papers/gfs.pdf", 3, 10, 20) == "/v1/documents/papers/gfs.pdf/file#page=3"
+    assert source_link("corpus/a b?.md", None, 10, 20) == \
+        "/v1/documents/corpus/a%20b%3F.md/view?start=10&end=20#quote"
+    assert file_type(Path("a.pdf")) == ("application/pdf", "inline")
+    assert file_type(Path("a.html")) == ("text/plain; charset=utf-8", "inline")  # never run a document's scripts
+    assert file_type(Path("a.docx"))[1] == "attachment"
+    record = FileRecord("corpus/x.html", "sha", 1, "<b>X</b>", 0.0)
+    page = document_page(record, "<script>alert(1)</script> the quote here.", 26, 35, current=False)
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
+    assert '<mark id="quote">the quote</mark>' in page and "The file changed since it was indexed" in page
+    assert "<title>&lt;b&gt;X&lt;/b&gt;</title>" in page
+    assert '<mark id="quote">' not in document_page(record, "text", 5, 2, current=True)  # an empty span marks nothing
+
+
+def test_the_status_line_shows_a_watch() -> None:
+    from ui.render import watching
+
+    assert watching(None) == ""
+    line = watching({"folders": ["/data/notes"], "pending": 3, "syncing": False, "last_sync": None,
+                     "last_summary": "", "last_error": "the folder holds no documents now", "syncs": 0})
+    assert "watching <code>/data/notes</code> · 3 changes pending · last sync not yet" in line
+    assert "the folder holds no documents now" in line

@@ -1,4 +1,5 @@
-"""The HTTP API under `/v1`: ask, OpenAI-compatible chat completions (citations kept), status, upload."""
+"""The HTTP API under `/v1`: ask, OpenAI-compatible chat completions (citations kept), status, and the
+documents: upload, list, remove, read again, open the original file or its text at a quote."""
 
 from __future__ import annotations
 
@@ -11,16 +12,19 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, File, Form, UploadFile
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from ingest.watch import Watcher
 from rag.assistant import Assistant
-from rag.errors import IndexMissingError, RagError, StoreError
+from rag.errors import IndexMissingError, IngestLockedError, RagError, StoreError
 from rag.memory import memory_mib
 from rag.text import count_tokens
 from rag.types import Answer, Mode
+from ui import documents as docs
+from ui import render
 from ui.uploads import add_documents
 
 MODEL = "rag"
@@ -36,6 +40,9 @@ class AskRequest(BaseModel):
     history: list[Turn] = Field(default_factory=list, description="Earlier turns of the conversation, oldest first.")
     k: int | None = Field(None, ge=1, le=50, description="Passages to retrieve (default: RAG_K).")
     mode: Mode | None = Field(None, description="Retrieval mode (default: RAG_MODE).")
+    sources: list[str] | None = Field(
+        None, description="Answer only from the indexed documents these glob patterns match (the source, "
+                          "`corpus/notes/*.md`, or its file name, `*.pdf`); none or [] means every document.")
 
 
 class ChatMessage(BaseModel):
@@ -52,6 +59,8 @@ class ChatRequest(BaseModel):
     model: str = MODEL
     messages: list[ChatMessage]
     stream: bool = False
+    sources: list[str] | None = Field(None, description="As in /v1/ask: limit the answer to some documents "
+                                                        "(an extra field; OpenAI clients send it as extra_body).")
     model_config = {"extra": "allow"}  # temperature, max_tokens...: accepted and ignored
 
 
@@ -66,23 +75,28 @@ def rag_error(exc: RagError) -> JSONResponse:
         return error(503, str(exc), "index_missing")
     if isinstance(exc, StoreError):
         return error(503, str(exc), "store_unavailable")
+    if isinstance(exc, docs.DocumentNotFoundError):
+        return error(404, str(exc), "not_found")
+    if isinstance(exc, IngestLockedError):
+        return error(409, str(exc), "ingest_running")
     return error(400, str(exc))
 
 
-def router(assistant: Assistant, guard: Callable[..., None]) -> APIRouter:
+def router(assistant: Assistant, guard: Callable[..., None], watcher: Watcher | None = None) -> APIRouter:
     """The `/v1` routes over a shared `Assistant`, each behind `guard` (authentication)."""
     api = APIRouter(prefix="/v1", dependencies=[Depends(guard)])
     slots = threading.BoundedSemaphore(assistant.settings.concurrency)  # questions answered at once
 
     def answer(question: str, history: list[dict[str, str]], k: int | None = None,
-               mode: Mode | None = None) -> Answer:
+               mode: Mode | None = None, sources: list[str] | None = None) -> Answer:
         with slots:
-            return assistant.ask(question, history, k=k, mode=mode)
+            return assistant.ask(question, history, k=k, mode=mode, sources=sources)
 
     @api.post("/ask", summary="Answer a question with citations (the JSON of `rag ask --json`)")
     def ask(body: AskRequest) -> Any:
         try:
-            return answer(body.question, [t.model_dump() for t in body.history], body.k, body.mode).to_dict()
+            return answer(body.question, [t.model_dump() for t in body.history], body.k, body.mode,
+                          body.sources).to_dict()
         except RagError as exc:
             return rag_error(exc)
 
@@ -101,12 +115,12 @@ def router(assistant: Assistant, guard: Callable[..., None]) -> APIRouter:
         ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         try:
             if body.stream:
-                pieces = assistant.stream(turns[-1][1], history)
+                pieces = assistant.stream(turns[-1][1], history, sources=body.sources)
                 with slots:
                     first = next(pieces)  # the question is checked and answered here: errors get a status code
                 return StreamingResponse(_sse(ident, created, first, pieces), media_type="text/event-stream",
                                          headers={"Cache-Control": "no-cache"})
-            result = answer(turns[-1][1], history)
+            result = answer(turns[-1][1], history, sources=body.sources)
         except RagError as exc:
             return rag_error(exc)
         prompt = sum(count_tokens(content) for _, content in turns)
@@ -119,10 +133,16 @@ def router(assistant: Assistant, guard: Callable[..., None]) -> APIRouter:
             **_extra(result),
         }
 
-    @api.get("/status", summary="What the index holds, and this server process's memory")
+    @api.get("/status", summary="What the index holds, the watched folders (pending changes, last sync), "
+                                "and this server process's memory")
     def status() -> Any:
+        watch = watcher.state.to_dict() if watcher is not None else None
         try:
-            return {**assistant.status(), "process": process_memory()}
+            return {**assistant.status(), "watch": watch, "process": process_memory()}
+        except IndexMissingError as exc:
+            if watch is not None and (watch["syncing"] or not watch["syncs"]):  # the first sync is building it
+                return error(503, f"{exc}; the first sync of the watched folders is building it", "index_missing")
+            return rag_error(exc)
         except RagError as exc:
             return rag_error(exc)
 
@@ -137,6 +157,62 @@ def router(assistant: Assistant, guard: Callable[..., None]) -> APIRouter:
         body = {"results": [{"name": r.name, "outcome": r.outcome, "reason": r.reason, "source": r.source}
                             for r in results]}
         return JSONResponse(body, status_code=200 if any(r.ok for r in results) else 400)
+
+    @api.get("/documents", summary="The indexed documents, a page at a time, and the files the last ingest "
+                                   "could not read")
+    def list_documents(offset: Annotated[int, Query(ge=0)] = 0,
+                       limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Any:
+        try:
+            documents = assistant.documents()
+            failed = assistant.status()["failed"]
+        except RagError as exc:
+            return rag_error(exc)
+        ups = docs.uploaded(assistant.settings)
+        page = list(documents.values())[offset:offset + limit]
+        return {"documents": [render.document_json(r, r.source in ups) for r in page], "total": len(documents),
+                "offset": offset, "limit": limit, "failed": failed}
+
+    @api.get("/documents/{source:path}/file", summary="The original file of an indexed document "
+                                                       "(a PDF opens at #page=N)")
+    def document_file(source: str) -> Any:
+        try:
+            path = docs.original(assistant, source)
+        except RagError as exc:
+            return rag_error(exc)
+        media, disposition = render.file_type(path)
+        return FileResponse(path, media_type=media, content_disposition_type=disposition, filename=path.name,
+                            headers={"X-Content-Type-Options": "nosniff",
+                                     **({} if media == "application/pdf" else {"Content-Security-Policy": "sandbox"})})
+
+    @api.get("/documents/{source:path}/view", summary="An indexed document's text as it was indexed, the "
+                                                       "characters start-end marked and scrolled into view")
+    def document_view(source: str, start: Annotated[int, Query(ge=0)] = 0,
+                      end: Annotated[int, Query(ge=0)] = 0) -> Any:
+        try:
+            record = docs.find(assistant, source)
+            text, current = docs.document_text(assistant, source)
+        except RagError as exc:
+            return rag_error(exc)
+        return HTMLResponse(render.document_page(record, text, start, end, current),
+                            headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+                                                                "script-src 'unsafe-inline'"})
+
+    @api.delete("/documents/{source:path}", summary="Remove a document from the index for good (an upload is "
+                                                     "deleted; another file is added to its folder's .ragignore)")
+    def delete_document(source: str) -> Any:
+        try:
+            removal = docs.remove_document(assistant, source)
+        except RagError as exc:
+            return rag_error(exc)
+        return {"source": removal.source, "removed": removal.how, "detail": removal.detail}
+
+    @api.post("/documents/{source:path}/reindex", summary="Read a document again from its file, even if unchanged")
+    def reindex(source: str) -> Any:
+        try:
+            report = docs.reindex_document(assistant, source)
+        except RagError as exc:
+            return rag_error(exc)
+        return {"source": source, "summary": report.summary(), "failed": report.failed}
 
     return api
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from ingest.ocr import ocr_for
 from ingest.sources import supported
+from ingest.watch import Watcher
 from rag.assistant import Assistant
 from rag.errors import RagError
 from ui.handlers import SOURCES_PLACEHOLDER, CallbackProgress, Handlers, Message
@@ -59,26 +60,40 @@ document.addEventListener("click", (event) => {
 </script>"""
 
 
-def build_app(assistant: Assistant) -> Any:
+def build_app(assistant: Assistant, watcher: Watcher | None = None) -> Any:
     """The chat page: chat with streamed, cited answers beside a sources panel; status, examples, upload."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
 
-    handlers = Handlers(assistant)
+    handlers = Handlers(assistant, watcher)
     settings = assistant.settings
 
-    def ask(question: str, shown: list[Message], history: list[Message], k: float,
-            mode: str) -> Iterator[tuple[str, list[Message], list[Message], Any]]:
+    def ask(question: str, shown: list[Message], history: list[Message], k: float, mode: str,
+            only: list[str] | None) -> Iterator[tuple[str, list[Message], list[Message], Any]]:
         """Clear the box at once, then stream the answer into the chat and fill the sources panel."""
         if not question.strip():
             yield "", shown, history, gr.skip()
             return
-        for chat, conversation, panel in handlers.ask(question, shown, history, int(k), mode):
+        for chat, conversation, panel in handlers.ask(question, shown, history, int(k), mode, only):
             yield "", chat, conversation, panel or gr.skip()
 
-    def upload(paths: list[str] | None, replace: bool, progress: Any = gr.Progress()) -> tuple[str, str, None]:  # noqa: B008
+    def listing(only: list[str] | None = None) -> tuple[Any, Any, Any, str]:
+        """The documents table and both pickers, refreshed (a picked document that is gone is dropped)."""
+        rows, sources = handlers.documents()
+        kept = [s for s in only or [] if s in sources]
+        return (gr.update(value=rows), gr.update(choices=sources, value=kept),
+                gr.update(choices=sources, value=None), handlers.status())
+
+    def upload(paths: list[str] | None, replace: bool, only: list[str] | None,
+               progress: Any = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
         lines = handlers.upload(paths, replace, CallbackProgress(lambda f, d: progress(f, desc=d)))
-        return lines, handlers.status(), None
+        return lines, None, *listing(only)
+
+    def remove(source: str | None, only: list[str] | None) -> tuple[Any, ...]:
+        return handlers.remove(source), *listing(only)
+
+    def reindex(source: str | None, only: list[str] | None, progress: Any = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
+        return handlers.reindex(source, CallbackProgress(lambda f, d: progress(f, desc=d))), *listing(only)
 
     def api_ask(question: str, history: list[dict[str, str]] | None = None, k: int | None = None) -> dict[str, Any]:
         """Answer a question (history: earlier {"role", "content"} turns); the same JSON as `rag ask --json`."""
@@ -105,9 +120,19 @@ def build_app(assistant: Assistant) -> Any:
                 if examples:  # no block at all rather than questions the documents cannot answer
                     gr.Examples(examples, inputs=box, label="Example questions", elem_id="examples")
                 with gr.Accordion("Settings", open=False):
+                    only = gr.Dropdown([], multiselect=True, label="Answer only from these documents (none: all)",
+                                       elem_id="only")
                     k = gr.Slider(1, 20, value=settings.k, step=1, label="Passages to retrieve", elem_id="k")
                     mode = gr.Radio(["hybrid", "dense", "bm25"], value=settings.mode, label="Retrieval mode",
                                     elem_id="mode")
+                with gr.Accordion("Documents", open=False, elem_id="documents"):
+                    table = gr.Dataframe(headers=["source", "title", "pages", "chunks", "KB", "indexed (UTC)"],
+                                         interactive=False, elem_id="documents-table", wrap=True)
+                    with gr.Row():
+                        picked = gr.Dropdown([], label="Document", elem_id="document", scale=3)
+                        reread = gr.Button("Read again", elem_id="reindex", scale=1)
+                        drop = gr.Button("Remove from the index", variant="stop", elem_id="remove", scale=1)
+                    managed = gr.HTML(elem_id="documents-result")
                 with gr.Accordion("Add documents", open=False, elem_id="add-documents"):
                     formats = supported(ocr_for(settings))
                     files = gr.File(file_count="multiple", file_types=list(formats), elem_id="upload",
@@ -118,12 +143,20 @@ def build_app(assistant: Assistant) -> Any:
             with gr.Column(scale=2):
                 sources = gr.HTML(SOURCES_PLACEHOLDER, elem_id="sources")
 
-        gr.on([box.submit, send.click], ask, [box, chat, history, k, mode], [box, chat, history, sources],
+        gr.on([box.submit, send.click], ask, [box, chat, history, k, mode, only], [box, chat, history, sources],
               api_name="chat")
+        lists = [table, only, picked, status]
+        # Removal asks first: a cancelled confirmation sends no document, which removes nothing.
+        drop.click(remove, [picked, only], [managed, *lists], concurrency_limit=1, api_visibility="private",
+                   js="(source, only) => [source && confirm('Remove ' + source + ' from the index for good? "
+                      "An uploaded file is deleted; any other file is added to its folder\\'s .ragignore.') "
+                      "? source : null, only]")
+        reread.click(reindex, [picked, only], [managed, *lists], concurrency_limit=1, api_visibility="private")
         new.click(lambda: ([], [], SOURCES_PLACEHOLDER), None, [chat, history, sources], queue=False,
                   api_visibility="private")
-        add.click(upload, [files, replace], [result, status, files], concurrency_limit=1, api_name="upload")
+        add.click(upload, [files, replace, only], [result, files, *lists], concurrency_limit=1, api_name="upload")
         app.load(handlers.status, None, status, queue=False, api_name="status")
+        app.load(listing, None, lists, queue=False, api_visibility="private")
         gr.api(api_ask, api_name="ask")  # type: ignore[attr-defined]
     app.queue(default_concurrency_limit=settings.concurrency)
     return app

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -65,7 +67,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=_port, default=7860, help="port (default: 7860)")
     p.add_argument("--auth", metavar="USER:PASS", default=None,
                    help="require this login for the page and the API (default: RAG_AUTH)")
+    p.add_argument("--watch", nargs="*", type=Path, default=None, metavar="PATH",
+                   help="keep the index in step with these folders while serving (none given: RAG_CORPUS)")
     p.set_defaults(run=_serve)
+
+    p = sub.add_parser("watch", help="keep the index in step with folders: index changes as they happen")
+    p.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="folders (default: RAG_CORPUS)")
+    p.set_defaults(run=_watch)
 
     p = sub.add_parser("eval", help="measure retrieval and answer quality (public data or your own questions)")
     kinds = p.add_subparsers(required=True, metavar="KIND")
@@ -143,6 +151,15 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="what the index holds")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_status)
+
+    p = sub.add_parser("documents", help="list the indexed documents; remove one for good, or read one again")
+    p.add_argument("--remove", action="append", default=[], metavar="SOURCE",
+                   help="take this document out of the index for good (an upload is deleted, another file "
+                        "added to its folder's .ragignore); repeatable")
+    p.add_argument("--reindex", action="append", default=[], metavar="SOURCE",
+                   help="read this document again from its file, even if unchanged; repeatable")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=_documents)
     return parser
 
 
@@ -150,6 +167,9 @@ def _retrieval_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("-k", type=_positive, default=None, help="passages to retrieve (default: RAG_K)")
     p.add_argument("--mode", choices=MODES, default=None,
                    help="retrieval mode (default: RAG_MODE)")
+    p.add_argument("--source", action="append", default=None, metavar="GLOB", dest="sources",
+                   help="answer only from the documents this matches: the source (corpus/notes/*.md) or its "
+                        "file name (*.pdf); repeatable")
 
 
 def _positive(text: str) -> int:
@@ -232,7 +252,7 @@ class _Bar:
 def _ask(args: argparse.Namespace, settings: Settings) -> int:
     from rag.assistant import Assistant
 
-    answer = Assistant.open(settings).ask(args.question, k=args.k, mode=args.mode)
+    answer = Assistant.open(settings).ask(args.question, k=args.k, mode=args.mode, sources=args.sources)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False))
     else:
@@ -295,7 +315,7 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
             continue
         partial = ""
         try:
-            for piece in assistant.stream(question, history, k=args.k, mode=args.mode):
+            for piece in assistant.stream(question, history, k=args.k, mode=args.mode, sources=args.sources):
                 if isinstance(piece, str):
                     print(piece, end="", flush=True)
                     partial += piece
@@ -315,7 +335,25 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.auth is not None:
         settings = Settings.load(auth=args.auth)  # the environment, with the login from the command line
-    serve(settings, args.host, args.port)
+    serve(settings, args.host, args.port, args.watch)
+    return 0
+
+
+def _watch(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest.pipeline import Report
+    from ingest.watch import Watcher
+
+    def synced(report: Report | None, error: str) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        print(f"{stamp} {report.summary() if report else 'error: ' + error}", flush=True)
+        if report is not None:
+            for source, reason in report.failed.items():
+                print(f"  failed: {source}: {reason}", flush=True)
+
+    watcher = Watcher(args.paths or [settings.corpus], settings, on_sync=synced)
+    print(f"watching {', '.join(watcher.state.folders)}; Ctrl-C stops", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: a sync in progress stops; the next run completes it
+        watcher.run()
     return 0
 
 
@@ -470,6 +508,31 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{'failed':12} {len(failed)} files in the last ingest" + (":" if failed else ""))
         for source, reason in failed.items():
             print(f"  {source}: {reason}")
+    return 0
+
+
+def _documents(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.assistant import Assistant
+    from ui import documents as docs
+    from ui.render import document_json
+
+    assistant = Assistant.open(settings)
+    for source in args.remove:
+        print(f"removed {source}: {docs.remove_document(assistant, source).detail}")
+    for source in args.reindex:
+        print(f"read {source} again: {docs.reindex_document(assistant, source).summary()}")
+    if args.remove or args.reindex:
+        return 0
+    uploaded = docs.uploaded(settings)
+    listed = [document_json(record, source in uploaded) for source, record in assistant.documents().items()]
+    if args.json:
+        print(json.dumps(listed, ensure_ascii=False))
+        return 0
+    for doc in listed:
+        pages = f"{doc['pages']} pages, " if doc["pages"] else ""
+        size = f"{doc['size'] / 1024:.0f} KB, " if doc["size"] else ""
+        print(f"{doc['source']}  {doc['title']!r}  ({pages}{doc['chunks']} chunks, {size}indexed {doc['indexed_at']})")
+    print(f"{len(listed)} documents")
     return 0
 
 

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
 from itertools import chain, zip_longest
 from pathlib import Path
 from typing import Any
 
+from ingest.watch import Watcher
 from rag.assistant import Assistant
 from rag.errors import RagError
 from rag.golden import read_golden
 from rag.types import Answer, Chunk, Progress, as_mode
 from ui import render
+from ui.documents import reindex_document, remove_document
 from ui.uploads import add_documents
 
 Message = dict[str, str]  # {"role": "user" | "assistant", "content": str}, as gr.Chatbot shows them
@@ -28,22 +31,24 @@ _NOT_PROSE = re.compile(r"https?://|\]\(|\||[<>{}\[\]]")  # links, tables, marku
 class Handlers:
     """The page's behaviour over one shared `Assistant` (state lives in the arguments, per browser tab)."""
 
-    def __init__(self, assistant: Assistant) -> None:
+    def __init__(self, assistant: Assistant, watcher: Watcher | None = None) -> None:
         self.assistant = assistant
+        self.watcher = watcher
 
     def ask(self, question: str, shown: list[Message], history: list[Message], k: int | None = None,
-            mode: str | None = None) -> Iterator[Step]:
+            mode: str | None = None, sources: list[str] | None = None) -> Iterator[Step]:
         """Answer `question`, yielding the chat as the answer streams in, then with links and sources.
 
         `shown` is what the chat displays (rendered HTML); `history` is the raw conversation the
-        assistant reads to resolve follow-ups. Errors become a visible message, never an exception.
+        assistant reads to resolve follow-ups; `sources` limits the answer to those documents (none:
+        all). Errors become a visible message, never an exception.
         """
         shown = [*shown, {"role": "user", "content": render.text(question)}]
         turn = len(shown)
         final: Answer | None = None
         partial = ""
         try:
-            for piece in self.assistant.stream(question, history, k=k, mode=as_mode(mode)):
+            for piece in self.assistant.stream(question, history, k=k, mode=as_mode(mode), sources=sources or None):
                 if isinstance(piece, Answer):
                     final = piece
                 else:
@@ -61,11 +66,43 @@ class Handlers:
                [*history, *_turn(question, final.text)], render.sources(final, turn))
 
     def status(self) -> str:
-        """The index status line (documents, chunks, model, last ingest)."""
+        """The index status line (documents, chunks, model, last ingest; the watched folders)."""
+        watch = self.watcher.state.to_dict() if self.watcher is not None else None
         try:
-            return render.status(self.assistant.status())
+            return render.status(self.assistant.status()) + render.watching(watch)
         except RagError as exc:
-            return render.status(None, str(exc))
+            return render.status(None, str(exc)) + render.watching(watch)
+
+    def documents(self) -> tuple[list[list[Any]], list[str]]:
+        """The documents table (source, title, pages, chunks, KB, indexed) and the sources, for pickers."""
+        try:
+            records = self.assistant.documents()
+        except RagError:
+            return [], []
+        rows = [[r.source, r.title, r.pages or "", r.chunks, round(r.size / 1024, 1) if r.size else "",
+                 datetime.fromtimestamp(r.indexed_at, UTC).strftime("%Y-%m-%d %H:%M")] for r in records.values()]
+        return rows, list(records)
+
+    def remove(self, source: str | None) -> str:
+        """Remove a document for good (after the page asked for confirmation); one line on what was done."""
+        if not source:
+            return render.uploads([("(none)", "refused", "choose a document first")])
+        try:
+            removal = remove_document(self.assistant, source)
+        except RagError as exc:
+            return render.uploads([(source, "failed", str(exc))])
+        return render.uploads([(source, "removed", removal.detail)])
+
+    def reindex(self, source: str | None, progress: Progress | None = None) -> str:
+        """Read a document again from its file; one line on the outcome."""
+        if not source:
+            return render.uploads([("(none)", "refused", "choose a document first")])
+        try:
+            report = reindex_document(self.assistant, source, progress)
+        except RagError as exc:
+            return render.uploads([(source, "failed", str(exc))])
+        return render.uploads([(source, "failed" if source in report.failed else "updated",
+                                report.failed.get(source, report.summary()))])
 
     def examples(self, limit: int = 4) -> list[str]:
         """Example questions: the answerable ones of `golden.jsonl` beside the corpus, else questions the

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import html
+import mimetypes
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from rag.citations import MARKER
+from rag.store import FileRecord
 from rag.types import Answer, Chunk, Citation, Claim, Hit
 
 CONTEXT_CHARS = 300  # passage text shown on each side of a highlighted quote
@@ -152,7 +157,9 @@ def _citation_card(c: Citation, chunk: Chunk | None, turn: int, checked: bool, l
         f'<div class="src-card{" low" if low else ""}" id="{anchor(turn, c.n)}">'
         f'<div class="src-head"><span class="src-n">[{c.n}]</span> <b>{html.escape(c.title)}</b>'
         f' <span class="src-score">score {c.score:.2f}</span>{badge}</div>{note}'
-        f'<div class="src-path"><code>{html.escape(c.source)}</code> characters {c.start}–{c.end}</div>'
+        f'<div class="src-path"><code>{html.escape(c.source)}</code> characters {c.start}–{c.end}'
+        f' · <a class="open-source" href="{html.escape(source_link(c.source, c.page, c.start, c.end))}" '
+        f'target="_blank" rel="noopener">open</a></div>'
         f"{_where(chunk)}<div class=\"src-text\">{passage}</div></div>"
     )
 
@@ -182,10 +189,72 @@ def status(info: Mapping[str, Any] | None, problem: str | None = None) -> str:
             f"model <code>{text(str(info['model']))}</code> · last ingest {text(last)}{problems}")
 
 
+def watching(watch: Mapping[str, Any] | None) -> str:
+    """The watched folders on the status line: what is pending, the last sync (nothing when not watching)."""
+    if not watch:
+        return ""
+    now = "syncing…" if watch["syncing"] else f"{watch['pending']} changes pending" if watch["pending"] else "in step"
+    last = str(watch.get("last_sync") or "not yet").replace("T", " ").replace("+00:00", " UTC")
+    problem = f' · <span class="error">{text(watch["last_error"])}</span>' if watch.get("last_error") else ""
+    folders = ", ".join(f"<code>{text(f)}</code>" for f in watch["folders"])
+    return f'<div class="watching">👁 watching {folders} · {now} · last sync {text(last)}{problem}</div>'
+
+
 def uploads(lines: Sequence[tuple[str, str, str]]) -> str:
     """One list item per uploaded file: its name, outcome and the reason."""
-    icon = {"added": "✅", "updated": "✅", "unchanged": "➖", "refused": "⛔", "failed": "❌"}
+    icon = {"added": "✅", "updated": "✅", "unchanged": "➖", "refused": "⛔", "failed": "❌", "removed": "🗑"}
     items = "".join(f"<li>{icon.get(outcome, '')} <code>{text(name)}</code>: {outcome}"
                     f"{' · ' + text(why) if why else ''}</li>" for name, outcome, why in lines)
     return f'<ul class="uploads">{items}</ul>'
+
+
+def source_link(source: str, page: int | None, start: int, end: int) -> str:
+    """Where a citation opens: a PDF at its page, any other document as text with the quote marked."""
+    quoted = quote(source, safe="/")
+    if source.lower().endswith(".pdf") and page:
+        return f"/v1/documents/{quoted}/file#page={page}"
+    return f"/v1/documents/{quoted}/view?start={start}&end={end}#quote"
+
+
+def document_json(record: FileRecord, uploaded: bool) -> dict[str, Any]:
+    """One indexed document as `GET /v1/documents` lists it."""
+    return {"source": record.source, "title": record.title, "pages": record.pages or None, "chunks": record.chunks,
+            "size": record.size or None, "uploaded": uploaded,
+            "indexed_at": datetime.fromtimestamp(record.indexed_at, UTC).isoformat(timespec="seconds"),
+            "file": f"/v1/documents/{quote(record.source, safe='/')}/file"}
+
+
+# Served as themselves only where a browser shows them inertly; everything else as plain text or a download.
+_INLINE = {"application/pdf", "image/png", "image/jpeg", "image/tiff", "text/plain", "text/markdown", "text/csv"}
+
+
+def file_type(path: Path) -> tuple[str, str]:
+    """The media type and disposition to serve an original file with (HTML as text: never run its scripts)."""
+    guessed = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    if guessed == "text/html":
+        return "text/plain; charset=utf-8", "inline"
+    if guessed in _INLINE:
+        return (f"{guessed}; charset=utf-8" if guessed.startswith("text/") else guessed), "inline"
+    return guessed, "attachment"
+
+
+def document_page(record: FileRecord, body: str, start: int, end: int, current: bool) -> str:
+    """A document's indexed text as a page, characters `start`-`end` marked and scrolled into view."""
+    start, end = max(0, min(start, len(body))), max(0, min(end, len(body)))
+    marked = start < end
+    note = "" if current else ('<p class="note">The file changed since it was indexed: the marked characters '
+                               "may no longer be the quoted ones. Re-index it to bring the index up to date.</p>")
+    text_html = (html.escape(body[:start]) + '<mark id="quote">' + html.escape(body[start:end]) + "</mark>"
+                 + html.escape(body[end:])) if marked else html.escape(body)
+    return (
+        "<!doctype html><html><head><meta charset=\"utf-8\">"
+        f"<title>{html.escape(record.title or record.source)}</title><style>"
+        "body{font-family:system-ui,sans-serif;max-width:52rem;margin:2rem auto;padding:0 1rem;color:#18181b}"
+        "pre{white-space:pre-wrap;font-family:inherit;line-height:1.5}mark{background:#fde68a;padding:0 2px}"
+        ".note{color:#92400e}</style></head><body>"
+        f"<h1>{html.escape(record.title or record.source)}</h1><p><code>{html.escape(record.source)}</code></p>"
+        f"{note}<pre>{text_html}</pre>"
+        "<script>const q=document.getElementById('quote');if(q)q.scrollIntoView({block:'center'});</script>"
+        "</body></html>"
+    )
 

@@ -9,6 +9,7 @@ import os
 import secrets
 import socket
 import sys
+from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
@@ -19,6 +20,8 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from swagger_ui_bundle import swagger_ui_path
 
+from ingest.pipeline import Report
+from ingest.watch import Watcher
 from rag.assistant import Assistant
 from rag.errors import IndexMissingError, RagError
 from rag.settings import Settings, credentials
@@ -26,8 +29,9 @@ from ui.api import error, router
 from ui.app import CSS, HEAD, build_app
 
 
-def create_app(assistant: Assistant) -> Any:
-    """The FastAPI app serving page and API over one shared `assistant`.
+def create_app(assistant: Assistant, watcher: Watcher | None = None) -> Any:
+    """The FastAPI app serving page and API over one shared `assistant` (and the state of `watcher`,
+    when folders are watched).
 
     With `RAG_AUTH` (`USER:PASS`) the page asks for a login and the API wants HTTP basic
     credentials or the bearer token `RAG_API_TOKEN`; with only `RAG_API_TOKEN`, the API wants that.
@@ -59,7 +63,7 @@ def create_app(assistant: Assistant) -> Any:
 
     app = FastAPI(title="rag: cited answers from your documents", version="1", docs_url=None, redoc_url=None,
                   openapi_url=None)
-    app.include_router(router(assistant, guard))
+    app.include_router(router(assistant, guard, watcher))
 
     @app.exception_handler(StarletteHTTPException)  # FastAPI's subclass, and Starlette's own body errors
     def refused(request: Request, exc: StarletteHTTPException) -> JSONResponse:  # OpenAI-shaped, like every API error
@@ -84,7 +88,7 @@ def create_app(assistant: Assistant) -> Any:
                                    swagger_js_url="/docs-assets/swagger-ui-bundle.js",
                                    swagger_css_url="/docs-assets/swagger-ui.css", swagger_favicon_url="")
 
-    blocks = build_app(assistant)
+    blocks = build_app(assistant, watcher)
     return gr.mount_gradio_app(
         app, blocks, path="/", auth=(user, password) if auth else None, css=CSS, head=HEAD,
         footer_links=[], run_history=False, max_file_size=settings.max_file_bytes,
@@ -92,8 +96,9 @@ def create_app(assistant: Assistant) -> Any:
     )
 
 
-def serve(settings: Settings, host: str, port: int) -> None:
-    """Load the model, open the index (or wait for uploads), then serve until interrupted."""
+def serve(settings: Settings, host: str, port: int, watch: list[Path] | None = None) -> None:
+    """Load the model, open the index (or wait for uploads), then serve until interrupted; with
+    `watch`, keep the index in step with those folders (`[]`: the corpus folder) meanwhile."""
     import uvicorn
 
     _check_port(host, port)
@@ -107,7 +112,17 @@ def serve(settings: Settings, host: str, port: int) -> None:
         print(f"index: {status['documents']} documents, {status['chunks']} chunks ({status['location']})")
     except IndexMissingError as exc:  # other errors (a mismatched index) stop here, in one line
         print(f"warning: {exc}, or upload documents on the page", file=sys.stderr)
-    app = create_app(assistant)
+    watcher = None
+    if watch is not None:
+        def synced(report: Report | None, error: str) -> None:
+            assistant.refresh()
+            print(f"sync: {report.summary() if report else 'failed: ' + error}", flush=True)
+
+        watcher = Watcher(watch or [settings.corpus], settings, assistant.embedder, on_sync=synced)
+    app = create_app(assistant, watcher)
+    if watcher is not None:
+        watcher.start()
+        print(f"watching {', '.join(watcher.state.folders)}: changes are indexed within seconds", flush=True)
     print(f"serving the chat page on http://{_url_host(host)}:{port}/ and the API on "
           f"http://{_url_host(host)}:{port}/v1 (docs at /docs); Ctrl-C stops", flush=True)
     # Open page connections (Gradio's event streams) must not hold up Ctrl-C for long.

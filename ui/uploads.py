@@ -13,20 +13,23 @@ import os
 import re
 import tempfile
 import threading
+import time
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.chunking import chunk_document
 from ingest.ocr import Ocr, ocr_for
-from ingest.pipeline import ingest
+from ingest.pipeline import Report, ingest
 from ingest.sources import FORMATS, SourceFile, read_document, supported
 from rag.assistant import Assistant
-from rag.errors import SourceError
+from rag.errors import IngestLockedError, SourceError
 from rag.settings import Settings
 from rag.types import Progress
+from ui.documents import remember_upload
 
 _UNSAFE = re.compile(r"[^\w.\- ()+,]")
+LOCK_WAIT_S = 60.0  # an upload waits this long for another ingest (a watched sync) before giving up
 _one_writer = threading.Lock()  # uploads in one server take turns instead of failing on the ingest lock
 
 
@@ -84,16 +87,29 @@ def add_documents(assistant: Assistant, files: list[tuple[str, bytes]], replace:
                 continue
             results.append(Upload(name, "pending"))
         if saved:
-            report = ingest([path for path, _ in saved.values()], settings, progress=progress,
-                            embedder=assistant.embedder)
+            report = _ingest_when_free([path for path, _ in saved.values()], assistant, progress)
             assistant.refresh()
             for i, (path, outcome) in saved.items():
                 source, name = f"{folder.name}/{path.name}", files[i][0]
                 if source in report.failed:
                     results[i] = Upload(name, "failed", report.failed[source], source)
                 else:
+                    remember_upload(settings, source)  # removing it later deletes the file
                     results[i] = Upload(name, outcome, f"indexed as {source}", source)
     return results
+
+
+def _ingest_when_free(paths: list[Path], assistant: Assistant, progress: Progress | None) -> Report:
+    """Ingest the saved uploads, waiting a while for another writer (a watched folder's sync) to finish."""
+    waited = 0.0
+    while True:
+        try:
+            return ingest(paths, assistant.settings, progress=progress, embedder=assistant.embedder)
+        except IngestLockedError:
+            if waited >= LOCK_WAIT_S:
+                raise
+            time.sleep(1.0)
+            waited += 1.0
 
 
 def _save(folder: Path, base: str, data: bytes, settings: Settings, replace: bool,

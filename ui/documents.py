@@ -1,0 +1,135 @@
+"""What is indexed, document by document: list, remove (for good), read again, and the original file.
+
+Removing a document takes its chunks out of the index at once and makes sure no later ingest or
+sync brings it back: a file that was uploaded through the page or the API is deleted from the
+corpus folder (uploads are remembered in `RAG_HOME/uploads.json`); any other file is left on disk
+and added to its folder's `.ragignore` (delete that line to index it again).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from ingest.ignore import add_to_ignore
+from ingest.pipeline import Report, ingest, remove
+from rag.assistant import Assistant
+from rag.errors import RagError
+from rag.settings import Settings
+from rag.store import FileRecord
+from rag.types import Progress
+
+_ledger_lock = threading.Lock()
+
+
+class DocumentNotFoundError(RagError):
+    """No indexed document has this source."""
+
+
+@dataclass(frozen=True)
+class Removal:
+    """What removing a document did: `how` is `deleted` (an upload) or `ignored` (added to `.ragignore`)."""
+
+    source: str
+    how: str
+    detail: str
+
+
+def find(assistant: Assistant, source: str) -> FileRecord:
+    """The indexed document `source`, or `DocumentNotFoundError`."""
+    record = assistant.documents().get(source)
+    if record is None:
+        raise DocumentNotFoundError(f"{source!r} is not an indexed document; `rag documents` lists them")
+    return record
+
+
+def original(assistant: Assistant, source: str) -> Path:
+    """The file an indexed document was read from (only indexed documents: no other path is reachable)."""
+    record = find(assistant, source)
+    path = Path(record.path) if record.path else None
+    if path is None or not path.is_file():
+        raise DocumentNotFoundError(f"{source}: its file is no longer at {record.path or 'a recorded place'}; "
+                                    "run `rag ingest` to bring the index up to date")
+    return path
+
+
+def remove_document(assistant: Assistant, source: str) -> Removal:
+    """Take `source` out of the index now and for good (see the module's docstring)."""
+    record = find(assistant, source)
+    settings = assistant.settings
+    path = Path(record.path) if record.path else None
+    if source in uploaded(settings) and path is not None:
+        path.unlink(missing_ok=True)
+        _forget(settings, source)
+        removal = Removal(source, "deleted", f"deleted the uploaded file {path}")
+    else:
+        root, relative = _root(record)
+        add_to_ignore(root, relative)
+        removal = Removal(source, "ignored", f"left the file alone and added it to {root / '.ragignore'}")
+    remove([source], settings)
+    assistant.refresh()
+    return removal
+
+
+def reindex_document(assistant: Assistant, source: str, progress: Progress | None = None) -> Report:
+    """Read `source` again from its file (and bring its folder up to date), even if it did not change."""
+    record = find(assistant, source)
+    root, _ = _root(record)
+    if not root.exists():
+        raise DocumentNotFoundError(f"{source}: its folder {root} is gone; run `rag ingest` on where it is now")
+    report = ingest([root], assistant.settings, embedder=assistant.embedder, force={source}, progress=progress)
+    assistant.refresh()
+    return report
+
+
+def _root(record: FileRecord) -> tuple[Path, str]:
+    """The folder that was ingested (the source's first part names it) and the path below it."""
+    if not record.path:
+        raise DocumentNotFoundError(f"{record.source}: the index does not record where its file is "
+                                    "(indexed by an older version); run `rag ingest --rebuild`")
+    relative = record.source.split("/", 1)[1]
+    root = Path(record.path)
+    for _ in relative.split("/"):
+        root = root.parent
+    return root, relative
+
+
+def uploaded(settings: Settings) -> set[str]:
+    """The sources that were uploaded through the page or the API (and so may be deleted by removal)."""
+    try:
+        return set(json.loads((settings.home / "uploads.json").read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):
+        return set()
+
+
+def remember_upload(settings: Settings, source: str) -> None:
+    _write_ledger(settings, uploaded(settings) | {source})
+
+
+def _forget(settings: Settings, source: str) -> None:
+    _write_ledger(settings, uploaded(settings) - {source})
+
+
+def _write_ledger(settings: Settings, sources: set[str]) -> None:
+    with _ledger_lock:
+        settings.home.mkdir(parents=True, exist_ok=True)
+        path = settings.home / "uploads.json"
+        temp = path.with_suffix(".tmp")
+        temp.write_text(json.dumps(sorted(sources)), encoding="utf-8")
+        os.replace(temp, path)
+
+
+def document_text(assistant: Assistant, source: str) -> tuple[str, bool]:
+    """The document's text as the readers make it (what quotes' character spans point into), and whether
+    its file is still the version that was indexed."""
+    from ingest.ocr import ocr_for
+    from ingest.sources import SourceFile, read_document
+
+    record = find(assistant, source)
+    path = original(assistant, source)
+    settings = assistant.settings
+    document = read_document(SourceFile(path, source), settings.max_file_bytes, ocr_for(settings))
+    return document.text, document.sha256 == record.sha256
