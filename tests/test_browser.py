@@ -344,5 +344,30 @@ def test_documents_are_listed_filtered_opened_at_their_page_and_removed(watched:
     again = ask(page, "Which process keeps track of where each chunk is?")
     expect(again.locator(f'a.cite[title^="corpus/{paper.name}"]')).to_have_count(0)
     watched.shot("3-removed")
+
+    # A picked document removed elsewhere (another tab, the API): asking is a clear error, not a search of all.
+    name = "browser-picked-then-removed.md"
+    sent = page.request.post(live.url.rstrip("/") + "/v1/documents", multipart={
+        "files": {"name": name, "mimeType": "text/markdown", "buffer": b"# Gone\n\nThe Vexmoor bell rings at dusk.\n"}})
+    assert sent.ok, sent.text()
+    page.reload()
+    expect(page.locator("#question textarea")).to_be_editable(timeout=SERVER_WAIT)
+    page.get_by_role("button", name=re.compile("^Settings")).click()
+    page.locator("#only input").fill(name)
+    page.get_by_role("option", name=f"corpus/{name}").click()
+    assert page.request.delete(live.url.rstrip("/") + f"/v1/documents/corpus/{name}").ok
+    refused = ask_error(page, "When does the Vexmoor bell ring?")
+    expect(refused).to_contain_text(f"no indexed document matches the source filter 'corpus/{name}'")
+    watched.shot("4-filter-matches-nothing")
     watched.no_errors()
+
+
+def ask_error(page: Page, question: str) -> Locator:
+    """Type `question`, press Enter, and return the error the chat shows instead of an answer."""
+    box = page.locator("#question textarea")
+    box.press_sequentially(question)
+    box.press("Enter")
+    error = page.locator("#chat [data-testid=bot] .error").last
+    expect(error).to_be_visible(timeout=SERVER_WAIT)
+    return error
 

@@ -371,3 +371,21 @@ def test_generated_answers_flag_unsupported_sentences_and_show_verdicts() -> Non
     assert "verdict" not in render.sources(base, turn=3)  # extractive quotes are the answer itself
     fallback = render.answer(replace(base, fallback="openai at http://x: timed out"), turn=1)
     assert fallback.startswith('<div class="fallback">⚠ The language model failed (openai at http://x: timed out)')
+
+
+def test_the_documents_view_lists_documents_and_the_files_that_failed(tmp_path: Path, embedder: Embedder) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "bell.md").write_text("# Bell\n\nThe Vexmoor bell rings eleven times at dusk.\n")
+    (corpus / "empty.md").write_text("")
+    settings = Settings.load(home=tmp_path / ".rag", corpus=corpus)
+    ingest([corpus], settings, embedder=embedder)
+    handlers = Handlers(Assistant(settings, embedder=embedder))
+    rows, sources, failed = handlers.documents()
+    assert sources == ["corpus/bell.md"] and rows[0][:4] == ["corpus/bell.md", "Bell", "", 1]
+    assert "<code>corpus/empty.md</code>: empty file (0 bytes)" in failed
+    assert "choose a document first" in handlers.remove(None) and "choose a document first" in handlers.reindex("")
+    assert "is not an indexed document" in handlers.remove("corpus/none.md")
+    assert "<code>corpus/bell.md</code>: updated · added 0, updated 1," in handlers.reindex("corpus/bell.md")
+    assert "</code>: removed · left the file alone and added it to" in handlers.remove("corpus/bell.md")
+    assert handlers.documents()[1] == []

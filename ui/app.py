@@ -77,12 +77,13 @@ def build_app(assistant: Assistant, watcher: Watcher | None = None) -> Any:
         for chat, conversation, panel in handlers.ask(question, shown, history, int(k), mode, only):
             yield "", chat, conversation, panel or gr.skip()
 
-    def listing(only: list[str] | None = None) -> tuple[Any, Any, Any, str]:
-        """The documents table and both pickers, refreshed (a picked document that is gone is dropped)."""
-        rows, sources = handlers.documents()
+    def listing(only: list[str] | None = None) -> tuple[Any, Any, Any, str, str]:
+        """The documents table, both pickers and the unread files, refreshed (a picked document that is
+        gone is dropped)."""
+        rows, sources, unread = handlers.documents()
         kept = [s for s in only or [] if s in sources]
         return (gr.update(value=rows), gr.update(choices=sources, value=kept),
-                gr.update(choices=sources, value=None), handlers.status())
+                gr.update(choices=sources, value=None), unread, handlers.status())
 
     def upload(paths: list[str] | None, replace: bool, only: list[str] | None,
                progress: Any = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
@@ -133,6 +134,7 @@ def build_app(assistant: Assistant, watcher: Watcher | None = None) -> Any:
                         reread = gr.Button("Read again", elem_id="reindex", scale=1)
                         drop = gr.Button("Remove from the index", variant="stop", elem_id="remove", scale=1)
                     managed = gr.HTML(elem_id="documents-result")
+                    unread = gr.HTML(elem_id="documents-failed")
                 with gr.Accordion("Add documents", open=False, elem_id="add-documents"):
                     formats = supported(ocr_for(settings))
                     files = gr.File(file_count="multiple", file_types=list(formats), elem_id="upload",
@@ -145,7 +147,7 @@ def build_app(assistant: Assistant, watcher: Watcher | None = None) -> Any:
 
         gr.on([box.submit, send.click], ask, [box, chat, history, k, mode, only], [box, chat, history, sources],
               api_name="chat")
-        lists = [table, only, picked, status]
+        lists = [table, only, picked, unread, status]
         # Removal asks first: a cancelled confirmation sends no document, which removes nothing.
         drop.click(remove, [picked, only], [managed, *lists], concurrency_limit=1, api_visibility="private",
                    js="(source, only) => [source && confirm('Remove ' + source + ' from the index for good? "

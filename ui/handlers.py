@@ -73,15 +73,17 @@ class Handlers:
         except RagError as exc:
             return render.status(None, str(exc)) + render.watching(watch)
 
-    def documents(self) -> tuple[list[list[Any]], list[str]]:
-        """The documents table (source, title, pages, chunks, KB, indexed) and the sources, for pickers."""
+    def documents(self) -> tuple[list[list[Any]], list[str], str]:
+        """The documents table (source, title, pages, chunks, KB, indexed), the sources (for pickers) and
+        the files the last ingest could not read, with their reasons."""
         try:
             records = self.assistant.documents()
+            failed = self.assistant.status()["failed"]
         except RagError:
-            return [], []
+            return [], [], ""
         rows = [[r.source, r.title, r.pages or "", r.chunks, round(r.size / 1024, 1) if r.size else "",
                  datetime.fromtimestamp(r.indexed_at, UTC).strftime("%Y-%m-%d %H:%M")] for r in records.values()]
-        return rows, list(records)
+        return rows, list(records), render.failed(failed)
 
     def remove(self, source: str | None) -> str:
         """Remove a document for good (after the page asked for confirmation); one line on what was done."""

@@ -189,6 +189,14 @@ def status(info: Mapping[str, Any] | None, problem: str | None = None) -> str:
             f"model <code>{text(str(info['model']))}</code> · last ingest {text(last)}{problems}")
 
 
+def failed(files: Mapping[str, str]) -> str:
+    """The files the last ingest could not read, each with its reason (nothing when there are none)."""
+    if not files:
+        return ""
+    items = "".join(f"<li><code>{text(source)}</code>: {text(reason)}</li>" for source, reason in files.items())
+    return f'<p class="failed-title">Not indexed: the last ingest could not read these files</p><ul>{items}</ul>'
+
+
 def watching(watch: Mapping[str, Any] | None) -> str:
     """The watched folders on the status line: what is pending, the last sync (nothing when not watching)."""
     if not watch:
