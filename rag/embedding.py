@@ -1,4 +1,6 @@
-"""The sentence-transformers embedder: loaded on first use, offline, batched, normalised, thread-safe."""
+"""The embedder: one sentence-transformers model, run by torch (sentence-transformers) or by onnxruntime
+(an ONNX graph exported here, plain or int8; see `rag.onnx_model`); loaded on first use, offline,
+batched, normalised, thread-safe."""
 
 from __future__ import annotations
 
@@ -13,11 +15,13 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 
 from rag.errors import SettingsError
-from rag.settings import DEFAULT_EMBED_MODEL, Settings
+from rag.settings import DEFAULT_EMBED_MODEL, EmbedBackend, Settings
 from rag.text import stopwords
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
+
+    from rag.onnx_model import OnnxModel
 
 # Sentences kept by `embed_pieces`: at 384 dimensions about 12 KB each (a float32 vector, and float16
 # vectors of a dozen content word pieces on average), so about 120 MB when full.
@@ -45,12 +49,23 @@ def model_path(name: str) -> str:
 
 
 class Embedder:
-    """Turns texts into unit-length float32 vectors with one sentence-transformers model."""
+    """Turns texts into unit-length float32 vectors with one sentence-transformers model.
 
-    def __init__(self, name: str = DEFAULT_EMBED_MODEL, batch_size: int = 32) -> None:
+    `backend` runs it with torch (sentence-transformers) or with onnxruntime over a graph exported
+    once into `models_dir` (`onnx`; `onnx-int8`: its weights quantised); the ONNX backends never
+    import torch, transformers or sentence-transformers once the graph exists.
+    """
+
+    def __init__(self, name: str = DEFAULT_EMBED_MODEL, batch_size: int = 32, backend: EmbedBackend = "torch",
+                 models_dir: Path | None = None) -> None:
         self.name = name
         self.batch_size = batch_size
+        self.backend = backend
+        if backend != "torch" and models_dir is None:
+            raise SettingsError(f"RAG_EMBED_BACKEND={backend} needs a folder for the exported model")
+        self.models_dir = models_dir
         self._model: SentenceTransformer | None = None
+        self._onnx: OnnxModel | None = None
         # Hugging Face fast tokenizers are not safe to call from two threads at once.
         self._lock = threading.Lock()
         self._cache: OrderedDict[str, Embedded] = OrderedDict()
@@ -58,8 +73,21 @@ class Embedder:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Embedder:
-        """The embedder `RAG_EMBED_MODEL` and `RAG_EMBED_BATCH_SIZE` name (the model loads on first use)."""
-        return cls(settings.embed_model, settings.embed_batch_size)
+        """The embedder `RAG_EMBED_MODEL`, `RAG_EMBED_BATCH_SIZE` and `RAG_EMBED_BACKEND` name (the model
+        loads on first use; an ONNX graph is kept under `RAG_HOME/models`)."""
+        return cls(settings.embed_model, settings.embed_batch_size, settings.embed_backend, settings.home / "models")
+
+    def _load_onnx(self) -> OnnxModel:
+        if self._onnx is None:
+            from rag.onnx_model import OnnxModel, onnx_file
+
+            folder = Path(model_path(self.name))
+            if not folder.is_dir():
+                raise SettingsError(f"RAG_EMBED_BACKEND={self.backend}: {self.name!r} is not a local model folder; "
+                                    "give one, or set RAG_EMBED_BACKEND=torch")
+            assert self.models_dir is not None
+            self._onnx = OnnxModel(folder, onnx_file(folder, self.models_dir, self.backend == "onnx-int8"))
+        return self._onnx
 
     def _load(self) -> SentenceTransformer:
         if self._model is None:
@@ -85,6 +113,8 @@ class Embedder:
     def dimension(self) -> int:
         """Length of the vectors (loads the model)."""
         with self._lock:
+            if self.backend != "torch":
+                return self._load_onnx().dimension
             model = self._load()
             # sentence-transformers 6 renamed the method; keep working with 5.
             get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
@@ -105,10 +135,13 @@ class Embedder:
         for rows in batches:
             batch = [texts[j] for j in rows]
             with self._lock:
-                vectors = self._load().encode(
-                    batch, batch_size=self.batch_size, normalize_embeddings=True,
-                    convert_to_numpy=True, show_progress_bar=False,
-                )
+                if self.backend != "torch":
+                    vectors, _, _ = self._load_onnx().run(batch)
+                else:
+                    vectors = self._load().encode(
+                        batch, batch_size=self.batch_size, normalize_embeddings=True,
+                        convert_to_numpy=True, show_progress_bar=False,
+                    )
             out.append(np.asarray(vectors, dtype=np.float32))
             if progress:
                 progress(len(batch))
@@ -141,6 +174,8 @@ class Embedder:
         return [known[t] for t in texts]
 
     def _embed_pieces(self, texts: Sequence[str]) -> list[Embedded]:
+        if self.backend != "torch":
+            return self._embed_pieces_onnx(texts)
         out: list[Embedded | None] = [None] * len(texts)
         stop = stopwords()
         for batch in self._length_batches(texts):
@@ -161,6 +196,21 @@ class Embedder:
                     pieces = features["token_embeddings"].numpy()[mask][keep]
                     vector = features["sentence_embedding"].numpy()
                     out[j] = Embedded(_unit(vector).astype(np.float32), _unit(pieces).astype(np.float16))
+        return [e for e in out if e is not None]
+
+
+    def _embed_pieces_onnx(self, texts: Sequence[str]) -> list[Embedded]:
+        out: list[Embedded | None] = [None] * len(texts)
+        stop = stopwords()
+        for batch in self._length_batches(texts):
+            with self._lock:
+                vectors, encodings, tokens = self._load_onnx().run([texts[j] for j in batch])
+            for row, j in enumerate(batch):
+                encoding = encodings[row]
+                keep = [k for k, (name, used, special) in enumerate(
+                    zip(encoding.tokens, encoding.attention_mask, encoding.special_tokens_mask, strict=True))
+                    if used and not special and _content(name, stop)]
+                out[j] = Embedded(vectors[row], _unit(tokens[row][keep]).astype(np.float16))
         return [e for e in out if e is not None]
 
 

@@ -12,6 +12,7 @@ from rag.errors import SettingsError
 from rag.types import Fusion, Mode
 
 DEFAULT_EMBED_MODEL = "all-MiniLM-L6-v2"
+EmbedBackend = Literal["torch", "onnx", "onnx-int8"]
 
 
 class Settings(BaseSettings):
@@ -31,6 +32,9 @@ class Settings(BaseSettings):
         description="sentence-transformers model: the packaged default, or a local path.",
     )
     embed_batch_size: int = Field(32, ge=1, le=1024, description="Chunks embedded per batch.")
+    embed_backend: EmbedBackend = Field(
+        "torch", description="Runs the embedding model: `torch` (sentence-transformers), `onnx` (onnxruntime, "
+                             "the same vectors), `onnx-int8` (onnxruntime, weights quantised to int8).")
     chunk_tokens: int = Field(256, ge=32, le=4096, description="Chunk size in cl100k_base tokens.")
     chunk_overlap: int = Field(32, ge=0, description="Tokens shared by neighbouring chunks.")
     max_file_mb: float = Field(50.0, gt=0, description="Files larger than this are skipped.")

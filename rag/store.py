@@ -37,7 +37,11 @@ _SETTING_NAMES = {
     "embed_model": "RAG_EMBED_MODEL", "chunk_tokens": "RAG_CHUNK_TOKENS",
     "chunk_overlap": "RAG_CHUNK_OVERLAP", "chunker": "the chunker version",
     "parser": "the document readers' version", "dimension": "the embedding dimension",
+    "embed_vectors": "RAG_EMBED_BACKEND's vectors",
 }
+# Vectors by backend: torch and plain ONNX give the same ones (cosine above 0.99999, tested), so they
+# may share an index; int8 weights give slightly different ones, so mixing them is refused.
+VECTORS = {"torch": "float32", "onnx": "float32", "onnx-int8": "int8"}
 
 
 def fingerprint(settings: Settings) -> dict[str, str | int]:
@@ -45,6 +49,7 @@ def fingerprint(settings: Settings) -> dict[str, str | int]:
     return {
         "embed_model": settings.embed_model, "chunk_tokens": settings.chunk_tokens,
         "chunk_overlap": settings.chunk_overlap, "chunker": CHUNKER, "parser": PARSER,
+        "embed_vectors": VECTORS[settings.embed_backend],
     }
 
 

@@ -32,7 +32,7 @@ INTEGRATION_FIXTURES = frozenset({"embedder", "seed_home", "seed_assistant", "ho
 # Modules whose every test runs the real command, pipeline or model (some through `run_rag` alone).
 INTEGRATION_MODULES = frozenset({"test_ingest.py", "test_hostile.py", "test_eval.py", "test_bench.py",
                                  "test_answers.py", "test_llm.py", "test_confidence.py", "test_support.py",
-                                 "test_ocr.py", "test_documents.py", "test_watch.py"})
+                                 "test_ocr.py", "test_documents.py", "test_watch.py", "test_onnx.py"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

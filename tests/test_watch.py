@@ -70,8 +70,8 @@ def test_serve_watch_follows_creates_edits_deletes_and_bulk_copies(watched_serve
     eventually(lambda: cites("How often does the Brellin ferry cross?", "corpus/ferry.md", "six times"))
 
     (corpus / "ferry.md").unlink()
-    eventually(lambda: "corpus/ferry.md" not in sources())
-    assert not cites("How often does the Brellin ferry cross?", "corpus/ferry.md", "times")
+    eventually(lambda: not cites("How often does the Brellin ferry cross?", "corpus/ferry.md", "times"))
+    assert "corpus/ferry.md" not in sources()
 
     # A bulk copy: 40 files dropped at once become one or a few syncs, none of them read half written.
     drop = tmp_path / "drop"
@@ -134,8 +134,8 @@ def test_a_watch_killed_during_a_sync_leaves_the_old_index_and_the_next_run_comp
         try:
             eventually(lambda: b"added 60," in log.read_bytes(), within=180)  # the next run completes it
         finally:
-            proc.send_signal(signal.SIGINT)
-            proc.wait(timeout=30)
+            proc.send_signal(signal.SIGTERM)  # a service manager's stop: the watch ends cleanly
+            proc.wait(timeout=60)
     assert proc.returncode == 0, log.read_text()
     reader.refresh()
     assert len(reader.documents()) == 62

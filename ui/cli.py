@@ -6,14 +6,15 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast, get_args
 
 from rag.errors import RagError
-from rag.settings import Settings, credentials
+from rag.settings import EmbedBackend, Settings, credentials
 from rag.types import MODES
 
 if TYPE_CHECKING:
@@ -122,6 +123,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--beir", type=Path, default=scifact, metavar="DIR", help=f"BEIR folder (default: {scifact})")
     b.add_argument("--docs", type=_positive, default=400, help="documents to ingest (default: 400)")
     b.add_argument("--runs", type=_positive, default=3, help="rounds; medians are reported (default: 3)")
+    _backends_option(b)
     b.add_argument("--json", action="store_true")
     b.set_defaults(run=_bench, run_kind="ingest")
     b = kinds.add_parser("query", help="warm retrieve/answer latency at growing index sizes")
@@ -133,6 +135,7 @@ def _parser() -> argparse.ArgumentParser:
     b = kinds.add_parser("startup", help="seconds from `rag ask` starting to its answer, on the current index")
     b.add_argument("--question", default="How many 910C processors will Huawei make?")
     b.add_argument("--runs", type=_positive, default=5)
+    _backends_option(b)
     b.add_argument("--json", action="store_true")
     b.set_defaults(run=_bench, run_kind="startup")
     b = kinds.add_parser("load", help="many clients asking a running `rag serve` at once: errors, req/s, "
@@ -152,6 +155,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_status)
 
+    p = sub.add_parser("models", help="prepare the embedding model for the ONNX backends")
+    models = p.add_subparsers(required=True, metavar="ACTION")
+    m = models.add_parser("export", help="export the embedding model to ONNX (and int8) under RAG_HOME/models now, "
+                                         "instead of on first use")
+    m.add_argument("--backend", choices=["onnx", "onnx-int8", "all"], default="all")
+    m.set_defaults(run=_models_export)
+
     p = sub.add_parser("documents", help="list the indexed documents; remove one for good, or read one again")
     p.add_argument("--remove", action="append", default=[], metavar="SOURCE",
                    help="take this document out of the index for good (an upload is deleted, another file "
@@ -170,6 +180,23 @@ def _retrieval_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", action="append", default=None, metavar="GLOB", dest="sources",
                    help="answer only from the documents this matches: the source (corpus/notes/*.md) or its "
                         "file name (*.pdf); repeatable")
+
+
+def _backends_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backends", default=None, metavar="LIST",
+                   help="embedding backends to measure side by side, comma-separated: torch, onnx, onnx-int8 "
+                        "(default: RAG_EMBED_BACKEND)")
+
+
+def _backends(text: str | None, settings: Settings) -> list[EmbedBackend]:
+    if text is None:
+        return [settings.embed_backend]
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    known = get_args(EmbedBackend)
+    wrong = [name for name in names if name not in known]
+    if wrong or not names:
+        raise RagError(f"--backends: {', '.join(wrong) or '(none)'} is not a backend; use {', '.join(known)}")
+    return cast("list[EmbedBackend]", names)
 
 
 def _positive(text: str) -> int:
@@ -351,6 +378,8 @@ def _watch(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"  failed: {source}: {reason}", flush=True)
 
     watcher = Watcher(args.paths or [settings.corpus], settings, on_sync=synced)
+    # SIGTERM (a service manager's stop) ends the watch after the sync in progress, like Ctrl-C between syncs.
+    signal.signal(signal.SIGTERM, lambda number, frame: watcher.stop())
     print(f"watching {', '.join(watcher.state.folders)}; Ctrl-C stops", flush=True)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: a sync in progress stops; the next run completes it
         watcher.run()
@@ -452,18 +481,29 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
     kind = args.run_kind
     if kind in ("ingest", "query") and not (args.beir / "corpus.jsonl").is_file():
         raise RagError(f"{args.beir}: no corpus.jsonl; give a BEIR folder with --beir")
-    if kind == "ingest":
-        result = bench.bench_ingest(args.beir / "corpus.jsonl", settings, work, args.docs, runs=args.runs,
-                                    progress=_say)
-    elif kind == "query":
+    if kind in ("ingest", "startup"):
+        backends = _backends(args.backends, settings)
+        results: dict[str, dict[str, Any]] = {}
+        for backend in backends:
+            _say(f"backend {backend}")
+            chosen = settings.model_copy(update={"embed_backend": backend})
+            if kind == "ingest":
+                results[backend] = bench.bench_ingest(args.beir / "corpus.jsonl", chosen, work / backend, args.docs,
+                                                      runs=args.runs, progress=_say)
+            else:
+                results[backend] = bench.bench_startup(settings.home.resolve(), args.question, args.runs,
+                                                       backend=backend, progress=_say)
+        result = results[backends[0]] if len(backends) == 1 else {"backends": results}
+        if len(backends) > 1:
+            print(json.dumps(result) if args.json else bench.format_backends(kind, results))
+            return 0
+    if kind == "query":
         try:
             sizes = [int(n) for n in args.sizes.split(",")]
         except ValueError:
             raise RagError(f"--sizes: expected comma-separated chunk counts, got {args.sizes!r}") from None
         result = bench.bench_query(args.beir / "corpus.jsonl", args.beir / "queries.jsonl", settings, work,
                                    sizes, args.questions, progress=_say)
-    else:
-        result = bench.bench_startup(settings.home.resolve(), args.question, args.runs, progress=_say)
     print(json.dumps(result) if args.json else bench.format_bench(kind, result))
     return 0
 
@@ -508,6 +548,24 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{'failed':12} {len(failed)} files in the last ingest" + (":" if failed else ""))
         for source, reason in failed.items():
             print(f"  {source}: {reason}")
+    return 0
+
+
+def _models_export(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.embedding import Embedder, model_path
+    from rag.onnx_model import onnx_file
+
+    backends = ["onnx", "onnx-int8"] if args.backend == "all" else [args.backend]
+    folder = Path(model_path(settings.embed_model))
+    if not folder.is_dir():
+        raise RagError(f"RAG_EMBED_MODEL: {settings.embed_model!r} is not a local model folder; give one")
+    for backend in backends:
+        began = time.perf_counter()
+        path = onnx_file(folder, settings.home / "models", backend == "onnx-int8")
+        chosen = settings.model_copy(update={"embed_backend": backend})
+        dimension = Embedder.from_settings(chosen).dimension  # loads it: the graph runs
+        print(f"{backend}: {path} ({path.stat().st_size / 2**20:.0f} MiB, {dimension} dimensions, "
+              f"{time.perf_counter() - began:.1f} s)")
     return 0
 
 

@@ -313,7 +313,8 @@ def bench_query(corpus_jsonl: Path, queries_jsonl: Path, settings: Settings, wor
     say(f"query: {len(everything)} real chunks ({time.perf_counter() - chunked:.1f} s to chunk); "
         f"embedding {len(real)} of them")
     cache = chunk_embedder or CachedEmbedder(work / "embeddings.sqlite", settings.embed_model,
-                                             settings.embed_batch_size)
+                                             settings.embed_batch_size, settings.embed_backend,
+                                             settings.home / "models")
     began = time.perf_counter()
     vectors = cache.embed([c.embed_text() for c, _ in real])
     embed_s = time.perf_counter() - began
@@ -451,12 +452,14 @@ def _stats(values: list[float]) -> dict[str, Any]:
 
 
 def bench_startup(home: Path, question: str, runs: int = 5, *, collection: str | None = None,
-                  progress: Say | None = None) -> dict[str, Any]:
+                  backend: str | None = None, progress: Say | None = None) -> dict[str, Any]:
     """Wall-clock seconds from launching `python -m ui.cli ask QUESTION` to its answer, and import costs.
 
     `first_output` is when the answer's first line arrives (stdout unbuffered), `exit` when the
     process has ended; `import rag` and a bare `python -c pass` show what the interpreter and our
-    imports cost by themselves.
+    imports cost by themselves. With `backend`, `rag ask` runs with that `RAG_EMBED_BACKEND`
+    (one untimed run first: it exports the ONNX graph when there is none yet), and `torch_imported`
+    says whether the asking process imported torch.
     """
     say = progress or _quiet
     if runs < 1:
@@ -464,8 +467,18 @@ def bench_startup(home: Path, question: str, runs: int = 5, *, collection: str |
     env = {**os.environ, "RAG_HOME": str(home), "PYTHONUNBUFFERED": "1"}
     if collection:
         env["RAG_COLLECTION"] = collection
+    if backend:
+        env["RAG_EMBED_BACKEND"] = backend
     cwd = home.parent
     ask = [sys.executable, "-m", "ui.cli", "ask", question]
+    if backend:
+        probe = subprocess.run(
+            [sys.executable, "-c", "import sys; from ui.cli import main; code = main(['ask', sys.argv[1]]); "
+             "print('torch imported:', 'torch' in sys.modules); sys.exit(code)", question],
+            env=env, cwd=cwd, capture_output=True, text=True, timeout=600)
+        if probe.returncode != 0:
+            raise RagError(f"rag ask with RAG_EMBED_BACKEND={backend} failed: {probe.stderr.strip()[-300:]}")
+        torch_imported = "torch imported: True" in probe.stdout
     first, ended, line = [], [], ""
     for n in range(runs):
         f, e, line = _timed_run(ask, env, cwd)
@@ -475,6 +488,7 @@ def bench_startup(home: Path, question: str, runs: int = 5, *, collection: str |
     imports = [_timed_run([sys.executable, "-c", "import rag"], env, cwd)[1] for _ in range(runs)]
     bare = [_timed_run([sys.executable, "-c", "pass"], env, cwd)[1] for _ in range(runs)]
     return {"home": str(home), "question": question, "runs": runs, "answer_first_line": line[:200],
+            "backend": backend, "torch_imported": torch_imported if backend else None,
             "ask_first_output_s": _stats(first), "ask_exit_s": _stats(ended),
             "import_rag_s": _stats(imports), "python_s": _stats(bare)}
 
@@ -515,6 +529,21 @@ def format_bench(name: str, result: dict[str, Any]) -> str:
                                    ('python -c "import rag"', "import_rag_s"), ("python -c pass", "python_s"))]
         return _table([f"startup ({result['runs']} runs)", "median s", "min s"], rows)
     return json.dumps(result, indent=2)
+
+
+def format_backends(name: str, results: dict[str, dict[str, Any]]) -> str:
+    """Each backend's table, then one line comparing them (measured in this one run)."""
+    parts = [f"backend {backend}\n{format_bench(name, result)}" for backend, result in results.items()]
+    first = next(iter(results))
+    if name == "ingest":
+        base = results[first]["pipeline_chunks_per_s"]
+        line = "; ".join(f"{b} {r['pipeline_chunks_per_s']:.1f} chunks/s ({r['pipeline_chunks_per_s'] / base:.2f}x "
+                         f"{first}, pipeline/bare {r['ratio']:.3f})" for b, r in results.items())
+    else:
+        line = "; ".join(f"{b} first answer line {r['ask_first_output_s']['median']:.2f} s, exit "
+                         f"{r['ask_exit_s']['median']:.2f} s, torch imported: {r['torch_imported']}"
+                         for b, r in results.items())
+    return "\n\n".join(parts) + f"\n\nside by side: {line}"
 
 
 def _table(head: list[str], rows: list[list[str]]) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from rag.embedding import Embedder
+from rag.settings import EmbedBackend
 
 
 class CachedEmbedder(Embedder):
@@ -20,8 +21,9 @@ class CachedEmbedder(Embedder):
     Used by `rag eval` and `rag bench` so that a second run over the same data takes seconds.
     """
 
-    def __init__(self, path: Path, name: str, batch_size: int = 32) -> None:
-        super().__init__(name, batch_size)
+    def __init__(self, path: Path, name: str, batch_size: int = 32, backend: EmbedBackend = "torch",
+                 models_dir: Path | None = None) -> None:
+        super().__init__(name, batch_size, backend, models_dir)
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False)
         self._db.execute("CREATE TABLE IF NOT EXISTS vectors (key BLOB PRIMARY KEY, vector BLOB NOT NULL)")
@@ -30,7 +32,8 @@ class CachedEmbedder(Embedder):
         self.misses = 0
 
     def _key(self, text: str) -> bytes:
-        return hashlib.sha256(f"{self.name}\0{text}".encode()).digest()
+        model = self.name if self.backend == "torch" else f"{self.name}\0{self.backend}"  # torch: keys as before
+        return hashlib.sha256(f"{model}\0{text}".encode()).digest()
 
     def embed(self, texts: Sequence[str], progress: Callable[[int], Any] | None = None
               ) -> np.ndarray[Any, np.dtype[np.float32]]:
