@@ -74,8 +74,8 @@ class Embedder:
     @classmethod
     def from_settings(cls, settings: Settings) -> Embedder:
         """The embedder `RAG_EMBED_MODEL`, `RAG_EMBED_BATCH_SIZE` and `RAG_EMBED_BACKEND` name (the model
-        loads on first use; an ONNX graph is kept under `RAG_HOME/models`)."""
-        return cls(settings.embed_model, settings.embed_batch_size, settings.embed_backend, settings.home / "models")
+        loads on first use; an ONNX graph is kept under `RAG_MODELS_DIR`, by default `RAG_HOME/models`)."""
+        return cls(settings.embed_model, settings.embed_batch_size, settings.embed_backend, settings.models)
 
     def _load_onnx(self) -> OnnxModel:
         if self._onnx is None:

@@ -33,8 +33,12 @@ class Settings(BaseSettings):
     )
     embed_batch_size: int = Field(32, ge=1, le=1024, description="Chunks embedded per batch.")
     embed_backend: EmbedBackend = Field(
-        "torch", description="Runs the embedding model: `torch` (sentence-transformers), `onnx` (onnxruntime, "
-                             "the same vectors), `onnx-int8` (onnxruntime, weights quantised to int8).")
+        "onnx", description="Runs the embedding model: `onnx` (onnxruntime; torch's vectors, faster, no torch "
+                            "when asking), `onnx-int8` (weights quantised to int8: faster still, slightly different "
+                            "vectors), `torch` (sentence-transformers).")
+    models_dir: Path | None = Field(
+        None, description="Where the ONNX exports of the embedding model are kept (default: RAG_HOME/models); "
+                          "several indexes may share one.")
     chunk_tokens: int = Field(256, ge=32, le=4096, description="Chunk size in cl100k_base tokens.")
     chunk_overlap: int = Field(32, ge=0, description="Tokens shared by neighbouring chunks.")
     max_file_mb: float = Field(50.0, gt=0, description="Files larger than this are skipped.")
@@ -130,6 +134,11 @@ class Settings(BaseSettings):
                 f"RAG_CHUNK_TOKENS ({self.chunk_tokens})"
             )
         return self
+
+    @property
+    def models(self) -> Path:
+        """Where the ONNX exports of the embedding model are kept: `RAG_MODELS_DIR`, else `RAG_HOME/models`."""
+        return self.models_dir or self.home / "models"
 
     @property
     def max_file_bytes(self) -> int:

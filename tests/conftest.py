@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +23,9 @@ from tests.helpers import ROOT, Live, indexed_copy, serving
 # an ingest keeps replaced chunks for 0.3 s, in this process and in every `rag` process a test starts.
 os.environ.setdefault("RAG_READER_RECHECK_S", "0.1")
 os.environ.setdefault("RAG_PUBLISH_GRACE_S", "0.3")
+# One export of the embedding model to ONNX for every index a test builds (the default backend is onnx):
+# kept between runs, keyed by the model's weights, like a user's shared RAG_MODELS_DIR.
+os.environ.setdefault("RAG_MODELS_DIR", str(Path(tempfile.gettempdir()) / "rag-test-models"))
 
 # Layers (pytest -m): a test is `browser` in test_browser.py, `server` when it starts a server (rag serve,
 # chroma run, a scripted LLM server), `integration` when it uses the real model and index; the rest is

@@ -561,7 +561,7 @@ def _models_export(args: argparse.Namespace, settings: Settings) -> int:
         raise RagError(f"RAG_EMBED_MODEL: {settings.embed_model!r} is not a local model folder; give one")
     for backend in backends:
         began = time.perf_counter()
-        path = onnx_file(folder, settings.home / "models", backend == "onnx-int8")
+        path = onnx_file(folder, settings.models, backend == "onnx-int8")
         chosen = settings.model_copy(update={"embed_backend": backend})
         dimension = Embedder.from_settings(chosen).dimension  # loads it: the graph runs
         print(f"{backend}: {path} ({path.stat().st_size / 2**20:.0f} MiB, {dimension} dimensions, "

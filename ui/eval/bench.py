@@ -314,7 +314,7 @@ def bench_query(corpus_jsonl: Path, queries_jsonl: Path, settings: Settings, wor
         f"embedding {len(real)} of them")
     cache = chunk_embedder or CachedEmbedder(work / "embeddings.sqlite", settings.embed_model,
                                              settings.embed_batch_size, settings.embed_backend,
-                                             settings.home / "models")
+                                             settings.models)
     began = time.perf_counter()
     vectors = cache.embed([c.embed_text() for c, _ in real])
     embed_s = time.perf_counter() - began

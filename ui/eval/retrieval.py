@@ -78,7 +78,7 @@ def eval_home(settings: Settings, kind: str, name: str) -> Settings:
 def cached_embedder(settings: Settings) -> CachedEmbedder:
     """The embedder evaluations share: vectors cached under RAG_HOME/eval/embeddings.sqlite."""
     return CachedEmbedder(settings.home / "eval" / "embeddings.sqlite", settings.embed_model,
-                          settings.embed_batch_size, settings.embed_backend, settings.home / "models")
+                          settings.embed_batch_size, settings.embed_backend, settings.models)
 
 
 def build_index(documents: Path | list[Path], settings: Settings, embedder: CachedEmbedder, say: Say,
