@@ -286,8 +286,8 @@ def _trim(grid: list[list[str | None]]) -> tuple[list[str], list[list[str | None
             if any(column < len(row) and row[column] for row in grid)]
     grid = [[row[column] if column < len(row) else "" for column in keep] for row in grid]
     titles = []
-    while grid and len(grid[0]) > 1 and len({cell for cell in grid[0] if cell}) == 1:
-        titles.append(next(cell for cell in grid.pop(0) if cell))
+    while grid and len(grid[0]) > 1 and all(grid[0]) and len(set(grid[0])) == 1:  # one text over every cell
+        titles.append(str(grid.pop(0)[0]))
     return titles, grid
 
 

@@ -13,7 +13,7 @@ import hashlib
 import json
 import time
 from collections import Counter
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -199,11 +199,15 @@ def ingest(
     return report
 
 
-def remove(sources: Collection[str], settings: Settings, progress: Progress | None = None) -> list[str]:
-    """Take documents out of the index now, leaving their files alone; returns those that were indexed.
+def remove(sources: Collection[str], settings: Settings, progress: Progress | None = None,
+           prepare: Callable[[], None] | None = None) -> list[str]:
+    """Take documents out of the index now; returns those that were indexed.
 
     Their chunks leave the published index at once (answers stop citing them); the files themselves
     come back with the next ingest of their folder unless they are gone or ignored by then.
+    `prepare` (deleting or ignoring the files) runs once this process holds the writer lock, so a
+    refused removal (another ingest writing) has changed nothing, and no sync can read the files
+    between it and the removal.
     """
     store = Store(settings)
     with writer_lock(store):
@@ -212,6 +216,8 @@ def remove(sources: Collection[str], settings: Settings, progress: Progress | No
             raise IndexMissingError(f"no index at {store.location}; run `rag ingest` first")
         records = index.files()
         gone = sorted(s for s in sources if s in records)
+        if prepare is not None:
+            prepare()
         if gone:
             index.unrecord(gone)
             index.set_metadata(last_ingest=time.time())
@@ -252,7 +258,8 @@ def _read(
                 raise SourceError("no sentences to index in this file")
             if doc.sha256 != hashes[file.source]:
                 raise SourceError("file changed while indexing; run ingest again")
-            out[file.source] = _Document(doc.sha256, doc.title, chunks, _size(file.path), str(file.path.resolve()))
+            # The path as found (a link stays the link): removal and re-reading work from its folder.
+            out[file.source] = _Document(doc.sha256, doc.title, chunks, _size(file.path), str(file.path.absolute()))
         except SourceError as exc:
             report.failed[file.source] = str(exc)
             progress.failed(file.source, str(exc))

@@ -105,6 +105,8 @@ class Watcher:
                     self._stop.wait(LOCKED_RETRY_S)
         except RagError as exc:  # a vanished folder, an unreadable .ragignore: say so, keep watching
             error = str(exc)
+        except Exception as exc:  # a store or disk error: said the same way; the next change tries again
+            error = f"sync failed ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})"
         with self.state.lock:
             self.state.syncing = False
             self.state.pending = max(0, self.state.pending - pending)
@@ -121,4 +123,7 @@ class Watcher:
         if where == self._home or self._home in where.parents:
             return False
         name = where.name
+        below = next((where.relative_to(f).parts for f in self.folders if f in where.parents), (name,))
+        if any(part.startswith(".") for part in below[:-1]):  # inside a hidden folder (.git): never indexed
+            return False
         return name == IGNORE_FILE or not (name.startswith(".") or name.endswith(("~", ".swp", ".tmp")))

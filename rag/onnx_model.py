@@ -56,8 +56,9 @@ def weights_hash(model_dir: Path, models_dir: Path) -> str:
                 digest.update(block)
         known[key] = digest.hexdigest()
         models_dir.mkdir(parents=True, exist_ok=True)
-        temp = known_file.with_suffix(".tmp")
-        temp.write_text(json.dumps(known))
+        descriptor, temp = tempfile.mkstemp(dir=models_dir, suffix=".tmp")  # two processes at once: each its own
+        with os.fdopen(descriptor, "w") as out:
+            out.write(json.dumps(known))
         os.replace(temp, known_file)
     return str(known[key])
 
@@ -192,18 +193,23 @@ class OnnxModel:
     def __init__(self, model_dir: Path, graph: Path) -> None:
         from tokenizers import Tokenizer
 
+        modules = _json(model_dir / "modules.json")
+        kinds = [str(m.get("type", "")).rsplit(".", 1)[-1] for m in modules] if modules else []
+        pooling = _json(model_dir / "1_Pooling" / "config.json")
+        unsupported = [k for k in kinds if k not in ("Transformer", "Pooling", "Normalize")]
+        if pooling.get("pooling_mode_max_tokens") or pooling.get("pooling_mode_mean_sqrt_len_tokens"):
+            unsupported.append("max or sqrt-length pooling")
+        if unsupported:
+            raise SettingsError(f"RAG_EMBED_BACKEND: {model_dir.name} has {', '.join(unsupported)}, which the ONNX "
+                                "backend does not reproduce; set RAG_EMBED_BACKEND=torch")
+        limit = int(_json(model_dir / "sentence_bert_config.json").get("max_seq_length") or MAX_TOKENS)
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-        self.tokenizer.enable_truncation(MAX_TOKENS)
+        self.tokenizer.enable_truncation(limit)
         self.tokenizer.enable_padding()
         self.session = _session(graph)
         self.inputs = {i.name for i in self.session.get_inputs()}
-        pooling = _json(model_dir / "1_Pooling" / "config.json")
         self.cls = bool(pooling.get("pooling_mode_cls_token"))
-        if not self.cls and not pooling.get("pooling_mode_mean_tokens", True):
-            raise SettingsError(f"RAG_EMBED_BACKEND: {model_dir.name} pools its tokens in a way the ONNX backend "
-                                "does not reproduce (only mean and CLS); set RAG_EMBED_BACKEND=torch")
-        modules = _json(model_dir / "modules.json")
-        self.normalise = any(str(m.get("type", "")).endswith("Normalize") for m in modules) if modules else True
+        self.normalise = "Normalize" in kinds if kinds else True
         self.dimension = int(_json(model_dir / "config.json").get("hidden_size") or 0)
         self._lock = threading.Lock()  # one tokenizer call at a time (its padding settings are shared)
 

@@ -64,8 +64,10 @@ def test_reading_one_document_again_and_the_documents_it_lists(tmp_path: Path, e
     record = assistant.documents()["notes/bell.md"]
     assert (record.title, record.chunks, record.pages, record.path) == ("Bell", 1, 0, str(root / "bell.md"))
     assert record.size == (root / "bell.md").stat().st_size
-    report = reindex_document(assistant, "notes/bell.md")  # unchanged, read again all the same
-    assert (report.updated, report.unchanged) == (1, 1)
+    report = reindex_document(assistant, "notes/bell.md")  # unchanged, read again all the same, by itself
+    assert (report.updated, report.unchanged, report.deleted) == (1, 0, 0)
+    report = reindex_document(assistant, "notes/sub/ferry.md")  # deeper down: with its folder
+    assert (report.updated, report.unchanged, report.deleted) == (1, 1, 0)
 
 
 def test_answers_limited_to_some_documents_in_python_and_the_cli(tmp_path: Path, embedder: Embedder) -> None:
@@ -95,3 +97,34 @@ def test_answers_limited_to_some_documents_in_python_and_the_cli(tmp_path: Path,
     assert printed[0].startswith("notes/bell.md  'Bell'  (1 chunks, ") and printed[-1] == "2 documents"
     removed = run_rag("documents", "--remove", "notes/bell.md", home=home)
     assert removed.stdout.startswith("removed notes/bell.md: left the file alone and added it to ")
+
+
+def test_removal_is_safe_for_files_the_user_placed_and_changes_nothing_when_refused(
+        tmp_path: Path, embedder: Embedder) -> None:
+    from rag.errors import IngestLockedError
+    from rag.lifecycle import writer_lock
+    from rag.store import Store
+    from ui.uploads import add_documents
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "bell.md").write_text(f"# Bell\n\n{BELL}\n")
+    (corpus / "bell.md").symlink_to(elsewhere / "bell.md")  # a link: its folder is corpus/, not elsewhere/
+    (corpus / "mine.md").write_text(f"# Ferry\n\n{FERRY}\n")
+    settings = Settings.load(home=tmp_path / ".rag", corpus=corpus)
+    ingest([corpus], settings, embedder=embedder)
+    assistant = Assistant(settings, embedder=embedder)
+    # Uploading a copy of a file the user placed there changes nothing, so removing it must not delete it.
+    [result] = add_documents(assistant, [("mine.md", (corpus / "mine.md").read_bytes())])
+    assert result.outcome == "unchanged"
+    with writer_lock(Store(settings)), pytest.raises(IngestLockedError):  # another ingest is writing
+        remove_document(assistant, "corpus/mine.md")
+    assert (corpus / "mine.md").exists() and not (corpus / ".ragignore").exists()  # refused: nothing changed
+    assert remove_document(assistant, "corpus/mine.md").how == "ignored" and (corpus / "mine.md").exists()
+    [refused] = add_documents(assistant, [("mine.md", b"# Other\n\nAnother text.\n")])  # no sneaking back in
+    assert refused.outcome == "refused" and "corpus/.ragignore leaves out mine.md" in refused.reason
+    assert remove_document(assistant, "corpus/bell.md").how == "ignored"
+    assert "/bell.md" in (corpus / ".ragignore").read_text() and not (elsewhere / ".ragignore").exists()
+    assert ingest([corpus], settings, embedder=embedder).added == 0 and (elsewhere / "bell.md").exists()

@@ -724,3 +724,11 @@ def test_ragignore_leaves_out_what_it_names(tmp_path: Path) -> None:
     add_to_ignore(root, "odd [1] #2!.md")
     assert [f.source for f in discover([root])[0]] == ["notes/a.md", "notes/keep.tmp.md", "notes/sub/top.md"]
     assert (root / ".ragignore").read_text().count("odd") == 1
+
+
+def test_a_drawn_tables_title_row_is_taken_out_but_a_header_with_an_empty_corner_stays() -> None:
+    from ingest.pdf import _trim
+
+    titles, grid = _trim([[None, "Table 2: Latency.", "Table 2: Latency."], [None, "", "p99"], [None, "read", "68"]])
+    assert titles == ["Table 2: Latency."] and grid == [["", "p99"], ["read", "68"]]
+    assert _trim([["", "Value"], ["Latency", "5 ms"]]) == ([], [["", "Value"], ["Latency", "5 ms"]])

@@ -8,13 +8,17 @@ and added to its folder's `.ragignore` (delete that line to index it again).
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import os
+import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.ignore import add_to_ignore
+from ingest.ignore import IGNORE_FILE, add_to_ignore
 from ingest.pipeline import Report, ingest, remove
 from rag.assistant import Assistant
 from rag.errors import RagError
@@ -61,28 +65,46 @@ def remove_document(assistant: Assistant, source: str) -> Removal:
     record = find(assistant, source)
     settings = assistant.settings
     path = Path(record.path) if record.path else None
-    if source in uploaded(settings) and path is not None:
-        path.unlink(missing_ok=True)
-        _forget(settings, source)
-        removal = Removal(source, "deleted", f"deleted the uploaded file {path}")
-    else:
-        root, relative = _root(record)
-        add_to_ignore(root, relative)
-        removal = Removal(source, "ignored", f"left the file alone and added it to {root / '.ragignore'}")
-    remove([source], settings)
+    corpus = settings.corpus.absolute()
+    # Deleted only when we wrote it: an upload, still in the corpus folder, still the version we indexed.
+    ours = (path is not None and source in uploaded(settings) and corpus in path.parents
+            and _sha256(path) in (record.sha256, None))
+    done: list[Removal] = []
+
+    def prepare() -> None:
+        if ours:
+            assert path is not None
+            path.unlink(missing_ok=True)
+            _forget(settings, source)
+            done.append(Removal(source, "deleted", f"deleted the uploaded file {path}"))
+        else:
+            root, relative = _root(record)
+            add_to_ignore(root, relative)
+            done.append(Removal(source, "ignored", f"left the file alone and added it to {root / IGNORE_FILE}"))
+
+    remove([source], settings, prepare=prepare)
     assistant.refresh()
-    return removal
+    return done[0]
 
 
 def reindex_document(assistant: Assistant, source: str, progress: Progress | None = None) -> Report:
-    """Read `source` again from its file (and bring its folder up to date), even if it did not change."""
+    """Read `source` again from its file, even if it did not change (a file directly in its folder is read by
+    itself; one deeper down was indexed with its folder, which is brought up to date on the way)."""
     record = find(assistant, source)
-    root, _ = _root(record)
-    if not root.exists():
-        raise DocumentNotFoundError(f"{source}: its folder {root} is gone; run `rag ingest` on where it is now")
-    report = ingest([root], assistant.settings, embedder=assistant.embedder, force={source}, progress=progress)
+    root, relative = _root(record)
+    target = root / relative if "/" not in relative else root
+    if not target.exists():
+        raise DocumentNotFoundError(f"{source}: {target} is gone; run `rag ingest` on where it is now")
+    report = ingest([target], assistant.settings, embedder=assistant.embedder, force={source}, progress=progress)
     assistant.refresh()
     return report
+
+
+def _sha256(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 def _root(record: FileRecord) -> tuple[Path, str]:
@@ -106,19 +128,23 @@ def uploaded(settings: Settings) -> set[str]:
 
 
 def remember_upload(settings: Settings, source: str) -> None:
-    _write_ledger(settings, uploaded(settings) | {source})
+    _change_ledger(settings, lambda sources: sources | {source})
 
 
 def _forget(settings: Settings, source: str) -> None:
-    _write_ledger(settings, uploaded(settings) - {source})
+    _change_ledger(settings, lambda sources: sources - {source})
 
 
-def _write_ledger(settings: Settings, sources: set[str]) -> None:
-    with _ledger_lock:
-        settings.home.mkdir(parents=True, exist_ok=True)
-        path = settings.home / "uploads.json"
-        temp = path.with_suffix(".tmp")
-        temp.write_text(json.dumps(sorted(sources)), encoding="utf-8")
+def _change_ledger(settings: Settings, change: Callable[[set[str]], set[str]]) -> None:
+    """Read, change and write the uploads ledger under a lock that other processes respect too."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    path = settings.home / "uploads.json"
+    with _ledger_lock, open(settings.home / "uploads.lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        sources = change(uploaded(settings))
+        handle, temp = tempfile.mkstemp(dir=settings.home, suffix=".tmp")
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(json.dumps(sorted(sources)))
         os.replace(temp, path)
 
 

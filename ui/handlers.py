@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import re
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
@@ -48,7 +49,9 @@ class Handlers:
         final: Answer | None = None
         partial = ""
         try:
-            for piece in self.assistant.stream(question, history, k=k, mode=as_mode(mode), sources=sources or None):
+            # The picker gives exact sources: escaped, a name with `[` or `*` matches only itself.
+            exact = [glob.escape(source) for source in sources or []] or None
+            for piece in self.assistant.stream(question, history, k=k, mode=as_mode(mode), sources=exact):
                 if isinstance(piece, Answer):
                     final = piece
                 else:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.chunking import chunk_document
+from ingest.ignore import Ignore
 from ingest.ocr import Ocr, ocr_for
 from ingest.pipeline import Report, ingest
 from ingest.sources import FORMATS, SourceFile, read_document, supported
@@ -79,6 +80,9 @@ def add_documents(assistant: Assistant, files: list[tuple[str, bytes]], replace:
         for i, (name, data) in enumerate(files):
             try:
                 base = safe_name(name, supported(ocr))
+                if Ignore(folder).ignores(base):
+                    raise SourceError(f"{folder.name}/.ragignore leaves out {base} (it was removed from the index); "
+                                      "delete that line to upload it again")
                 if any(path.name == base for path, _ in saved.values()):
                     raise SourceError("uploaded twice at once; upload it once")
                 saved[i] = _save(folder, base, data, settings, replace, ocr)
@@ -94,7 +98,8 @@ def add_documents(assistant: Assistant, files: list[tuple[str, bytes]], replace:
                 if source in report.failed:
                     results[i] = Upload(name, "failed", report.failed[source], source)
                 else:
-                    remember_upload(settings, source)  # removing it later deletes the file
+                    if outcome != "unchanged":  # we wrote it: removing it later deletes the file
+                        remember_upload(settings, source)
                     results[i] = Upload(name, outcome, f"indexed as {source}", source)
     return results
 
