@@ -97,9 +97,10 @@ def read_queries(queries_jsonl: Path) -> list[str]:
 
 
 def _bench_settings(settings: Settings, home: Path, collection: str) -> Settings:
-    """The caller's settings on an index of the benchmark's own, answered offline (extractive)."""
+    """The caller's settings on an index of the benchmark's own, answered offline (extractive), with the
+    caller's exported ONNX models (an export inside a timed or measured process would be measured too)."""
     return settings.model_copy(update={"home": home, "collection": collection, "chroma_url": None,
-                                       "llm": "extractive"})
+                                       "llm": "extractive", "models_dir": settings.models})
 
 
 class _Phases:
