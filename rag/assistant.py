@@ -191,6 +191,11 @@ class Assistant:
             "failed": _failed(meta.get("last_failed")),
         }
 
+    def failed(self) -> dict[str, str]:
+        """The files the last ingest could not read: source -> reason (without listing the indexed ones)."""
+        index, _ = self.retriever.current()
+        return _failed(index.metadata.get("last_failed"))
+
 
 def _failed(value: Any) -> dict[str, str]:
     try:

@@ -164,7 +164,7 @@ def router(assistant: Assistant, guard: Callable[..., None], watcher: Watcher | 
                        limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Any:
         try:
             documents = assistant.documents()
-            failed = assistant.status()["failed"]
+            failed = assistant.failed()
         except RagError as exc:
             return rag_error(exc)
         ups = docs.uploaded(assistant.settings)
@@ -189,8 +189,7 @@ def router(assistant: Assistant, guard: Callable[..., None], watcher: Watcher | 
     def document_view(source: str, start: Annotated[int, Query(ge=0)] = 0,
                       end: Annotated[int, Query(ge=0)] = 0) -> Any:
         try:
-            record = docs.find(assistant, source)
-            text, current = docs.document_text(assistant, source)
+            record, text, current = docs.document_text(assistant, source)
         except RagError as exc:
             return rag_error(exc)
         return HTMLResponse(render.document_page(record, text, start, end, current),

@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ingest.ignore import IGNORE_FILE, add_to_ignore
+from ingest.ocr import ocr_for
 from ingest.pipeline import Report, ingest, remove
+from ingest.sources import SourceFile, read_document
 from rag.assistant import Assistant
 from rag.errors import RagError
 from rag.settings import Settings
@@ -52,10 +54,13 @@ def find(assistant: Assistant, source: str) -> FileRecord:
 
 def original(assistant: Assistant, source: str) -> Path:
     """The file an indexed document was read from (only indexed documents: no other path is reachable)."""
-    record = find(assistant, source)
+    return _file(find(assistant, source))
+
+
+def _file(record: FileRecord) -> Path:
     path = Path(record.path) if record.path else None
     if path is None or not path.is_file():
-        raise DocumentNotFoundError(f"{source}: its file is no longer at {record.path or 'a recorded place'}; "
+        raise DocumentNotFoundError(f"{record.source}: its file is no longer at {record.path or 'a recorded place'}; "
                                     "run `rag ingest` to bring the index up to date")
     return path
 
@@ -148,14 +153,10 @@ def _change_ledger(settings: Settings, change: Callable[[set[str]], set[str]]) -
         os.replace(temp, path)
 
 
-def document_text(assistant: Assistant, source: str) -> tuple[str, bool]:
-    """The document's text as the readers make it (what quotes' character spans point into), and whether
-    its file is still the version that was indexed."""
-    from ingest.ocr import ocr_for
-    from ingest.sources import SourceFile, read_document
-
+def document_text(assistant: Assistant, source: str) -> tuple[FileRecord, str, bool]:
+    """The indexed document, its text as the readers make it (what quotes' character spans point into),
+    and whether its file is still the version that was indexed."""
     record = find(assistant, source)
-    path = original(assistant, source)
     settings = assistant.settings
-    document = read_document(SourceFile(path, source), settings.max_file_bytes, ocr_for(settings))
-    return document.text, document.sha256 == record.sha256
+    document = read_document(SourceFile(_file(record), source), settings.max_file_bytes, ocr_for(settings))
+    return record, document.text, document.sha256 == record.sha256

@@ -81,7 +81,7 @@ class Handlers:
         the files the last ingest could not read, with their reasons."""
         try:
             records = self.assistant.documents()
-            failed = self.assistant.status()["failed"]
+            failed = self.assistant.failed()
         except RagError:
             return [], [], ""
         rows = [[r.source, r.title, r.pages or "", r.chunks, round(r.size / 1024, 1) if r.size else "",

@@ -182,9 +182,8 @@ def status(info: Mapping[str, Any] | None, problem: str | None = None) -> str:
     failed = info.get("failed") or {}
     problems = ""
     if failed:
-        items = "".join(f"<li><code>{text(source)}</code>: {text(reason)}</li>" for source, reason in failed.items())
         problems = (f' · <details class="failed"><summary><b>{len(failed)}</b> files could not be read</summary>'
-                    f"<ul>{items}</ul></details>")
+                    f"{_file_list(failed)}</details>")
     return (f"<b>{info['documents']}</b> documents · <b>{info['chunks']}</b> chunks · "
             f"model <code>{text(str(info['model']))}</code> · last ingest {text(last)}{problems}")
 
@@ -193,8 +192,13 @@ def failed(files: Mapping[str, str]) -> str:
     """The files the last ingest could not read, each with its reason (nothing when there are none)."""
     if not files:
         return ""
-    items = "".join(f"<li><code>{text(source)}</code>: {text(reason)}</li>" for source, reason in files.items())
-    return f'<p class="failed-title">Not indexed: the last ingest could not read these files</p><ul>{items}</ul>'
+    return f'<p class="failed-title">Not indexed: the last ingest could not read these files</p>{_file_list(files)}'
+
+
+def _file_list(files: Mapping[str, str]) -> str:
+    """Files with their reasons, one list item each."""
+    items = "".join(f"<li><code>{text(source)}</code>: {text(why)}</li>" for source, why in files.items())
+    return f"<ul>{items}</ul>"
 
 
 def watching(watch: Mapping[str, Any] | None) -> str:
