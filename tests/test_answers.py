@@ -110,7 +110,7 @@ def test_cli_ask_json_shape_and_exit_codes(seed_home: Path) -> None:
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert list(data) == ["question", "answer", "abstained", "confidence", "citations", "passages", "sentences",
-                          "standalone_question", "backend", "fallback", "context", "timings_ms"]
+                          "standalone_question", "backend", "fallback", "cut", "context", "timings_ms"]
     assert data["citations"][0]["source"] == DEEPSEEK and data["abstained"] is False
     assert data["backend"] == "extractive" and {c["verdict"] for c in data["citations"]} == {"supported"}
     mismatch = run_rag("ask", "anything", home=seed_home / ".rag", env={"RAG_CHUNK_TOKENS": "100"})

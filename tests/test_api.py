@@ -34,7 +34,7 @@ FOLLOW_UP = "And of the older model?"
 S_910B = "They'll make 300,000 of the older 910B chips too."
 OFF_TOPIC = "What is the capital of Australia?"
 ASK_KEYS = ["question", "answer", "abstained", "confidence", "citations", "passages", "sentences",
-            "standalone_question", "backend", "fallback", "context", "timings_ms"]
+            "standalone_question", "backend", "fallback", "cut", "context", "timings_ms"]
 CITATION_KEYS = ["n", "source", "title", "quote", "start", "end", "chunk_id", "score", "support", "verdict",
                  "page", "headings"]
 

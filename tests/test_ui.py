@@ -370,7 +370,13 @@ def test_generated_answers_flag_unsupported_sentences_and_show_verdicts() -> Non
     assert '<span class="verdict unsupported">unsupported</span>' in panel
     assert "verdict" not in render.sources(base, turn=3)  # extractive quotes are the answer itself
     fallback = render.answer(replace(base, fallback="openai at http://x: timed out"), turn=1)
-    assert fallback.startswith('<div class="fallback">⚠ The language model failed (openai at http://x: timed out)')
+    assert fallback.startswith('<div class="fallback">⚠ The language model\'s answer was not used '
+                               '(openai at http://x: timed out)')
+    copied = replace(ans, sentences=(Claim("A <fact>.", (1,), "supported", attributed=True),),
+                     cut="the model began to repeat itself")
+    shown = render.answer(copied, turn=3)
+    assert '<div class="fallback">✂ The model\'s reply was cut short: the model began to repeat itself.</div>' in shown
+    assert 'A &lt;fact&gt;. <span class="attributed" title="the model cited no passage' in shown
 
 
 def test_the_documents_view_lists_documents_and_the_files_that_failed(tmp_path: Path, embedder: Embedder) -> None:

@@ -46,10 +46,10 @@ def test_answer_json_has_exactly_the_documented_shape() -> None:
                     sentences=(Claim("Q.", (1,), "supported"),), packed=("c",))
     data = json.loads(json.dumps(answer.to_dict()))
     assert list(data) == ["question", "answer", "abstained", "confidence", "citations", "passages", "sentences",
-                          "standalone_question", "backend", "fallback", "context", "timings_ms"]
+                          "standalone_question", "backend", "fallback", "cut", "context", "timings_ms"]
     assert list(data["citations"][0]) == ["n", "source", "title", "quote", "start", "end", "chunk_id", "score",
                                           "support", "verdict", "page", "headings"]
-    assert data["sentences"] == [{"text": "Q.", "citations": [1], "verdict": "supported"}]
+    assert data["sentences"] == [{"text": "Q.", "citations": [1], "verdict": "supported", "attributed": False}]
     assert data["context"] == {"packed": ["c"], "dropped": []} and data["backend"] == "extractive"
     assert list(data["timings_ms"]) == ["retrieve", "answer", "total"]
 

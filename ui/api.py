@@ -163,14 +163,9 @@ def router(assistant: Assistant, guard: Callable[..., None], watcher: Watcher | 
     def list_documents(offset: Annotated[int, Query(ge=0)] = 0,
                        limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Any:
         try:
-            documents = assistant.documents()
-            failed = assistant.failed()
+            return docs.listing(assistant, offset, limit)
         except RagError as exc:
             return rag_error(exc)
-        ups = docs.uploaded(assistant.settings)
-        page = list(documents.values())[offset:offset + limit]
-        return {"documents": [render.document_json(r, r.source in ups) for r in page], "total": len(documents),
-                "offset": offset, "limit": limit, "failed": failed}
 
     @api.get("/documents/{source:path}/file", summary="The original file of an indexed document "
                                                        "(a PDF opens at #page=N)")
@@ -234,7 +229,7 @@ def _extra(result: Answer) -> dict[str, Any]:
     """
     return {key: value for key, value in result.to_dict().items()
             if key in ("citations", "sentences", "abstained", "confidence", "passages", "standalone_question",
-                       "backend", "fallback")}
+                       "backend", "fallback", "cut")}
 
 
 def _sse(ident: str, created: int, first: str | Answer, rest: Iterator[str | Answer]) -> Iterator[str]:

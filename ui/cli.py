@@ -72,6 +72,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="keep the index in step with these folders while serving (none given: RAG_CORPUS)")
     p.set_defaults(run=_serve)
 
+    p = sub.add_parser("mcp", help="serve the documents to an MCP client (an agent or desktop assistant) over "
+                                   "stdin/stdout; `rag serve` offers the same at /mcp")
+    p.set_defaults(run=_mcp)
+
     p = sub.add_parser("watch", help="keep the index in step with folders: index changes as they happen")
     p.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="folders (default: RAG_CORPUS)")
     p.set_defaults(run=_watch)
@@ -301,6 +305,8 @@ def _print_answer(answer: Answer, text: bool = True) -> None:
               else "(low confidence: not every sentence is supported by the passages it cites)")
     if answer.fallback:
         print(f"(extractive answer: {answer.fallback})")
+    if answer.cut:
+        print(f"(the model's reply was cut short: {answer.cut})")
     if answer.standalone_question != answer.question:
         print(f"(searched for: {answer.standalone_question})")
     if answer.abstained:
@@ -313,6 +319,8 @@ def _print_answer(answer: Answer, text: bool = True) -> None:
         for claim in answer.sentences:
             if claim.verdict != "supported":
                 print(f"  ! {claim.verdict}: {claim.text}")
+            elif claim.attributed:
+                print(f"  = cited by the check (the model gave no marker): {claim.text}")
     print()
     for c in answer.citations:
         where = f"page {c.page}, " if c.page is not None else ""
@@ -363,6 +371,22 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if args.auth is not None:
         settings = Settings.load(auth=args.auth)  # the environment, with the login from the command line
     serve(settings, args.host, args.port, args.watch)
+    return 0
+
+
+def _mcp(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.assistant import Assistant
+    from rag.errors import IndexMissingError
+    from ui.mcp import serve_stdio
+
+    assistant = Assistant(settings)
+    assistant.warm_up()  # load the model before the client's first call
+    try:
+        print(f"rag mcp: {len(assistant.documents())} documents indexed; serving MCP on stdin/stdout",
+              file=sys.stderr)
+    except IndexMissingError as exc:  # each tool call says so until an ingest runs; other errors stop here
+        print(f"warning: {exc}", file=sys.stderr)
+    serve_stdio(assistant)
     return 0
 
 

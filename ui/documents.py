@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ingest.ignore import IGNORE_FILE, add_to_ignore
 from ingest.ocr import ocr_for
@@ -27,6 +28,7 @@ from rag.errors import RagError
 from rag.settings import Settings
 from rag.store import FileRecord
 from rag.types import Progress
+from ui.render import document_json
 
 _ledger_lock = threading.Lock()
 
@@ -50,6 +52,17 @@ def find(assistant: Assistant, source: str) -> FileRecord:
     if record is None:
         raise DocumentNotFoundError(f"{source!r} is not an indexed document; `rag documents` lists them")
     return record
+
+
+def listing(assistant: Assistant, offset: int = 0, limit: int = 100) -> dict[str, Any]:
+    """The indexed documents a page at a time, their total, and the files the last ingest could not read
+    (as `GET /v1/documents` and the MCP tool `list_documents` return them)."""
+    documents = assistant.documents()
+    failed = assistant.failed()
+    uploads = uploaded(assistant.settings)
+    page = list(documents.values())[offset:offset + limit]
+    return {"documents": [document_json(r, r.source in uploads) for r in page], "total": len(documents),
+            "offset": offset, "limit": limit, "failed": failed}
 
 
 def original(assistant: Assistant, source: str) -> Path:

@@ -51,8 +51,10 @@ def answer(ans: Answer, turn: int) -> str:
     """
     parts = []
     if ans.fallback:
-        parts.append(f'<div class="fallback">⚠ The language model failed ({text(ans.fallback)}); '
+        parts.append(f'<div class="fallback">⚠ The language model\'s answer was not used ({text(ans.fallback)}); '
                      "this is the extractive answer.</div>")
+    if ans.cut:
+        parts.append(f'<div class="fallback">✂ The model\'s reply was cut short: {text(ans.cut)}.</div>')
     if ans.abstained:
         parts.append(f'<div class="abstain">⚠ {text(ans.text)}</div>')
         closest = ans.closest()
@@ -88,6 +90,9 @@ def answer(ans: Answer, turn: int) -> str:
 def _claim(claim: Claim, by_n: dict[int, Citation], turn: int, flag: bool = True) -> str:
     """One answer sentence with its linked markers; a sentence its passages do not support is flagged."""
     markers = "".join(_marker(n, by_n.get(n), turn) for n in claim.citations)
+    if claim.attributed:  # the model cited nothing: the check found the passage this sentence copies
+        markers = f'<span class="attributed" title="the model cited no passage; the check found the one this ' \
+                  f'sentence copies">{markers}</span>'
     if claim.verdict == "supported" or not flag:
         return f"{text(claim.text)} {markers}".rstrip()
     why = ("no cited passage supports this sentence" if claim.verdict == "unsupported"

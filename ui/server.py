@@ -1,4 +1,4 @@
-"""One ASGI app: the chat page at `/`, the HTTP API under `/v1`, its OpenAPI docs at `/docs`."""
+"""One ASGI app: the chat page at `/`, the HTTP API under `/v1`, its OpenAPI docs at `/docs`, MCP at `/mcp`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import os
 import secrets
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 from swagger_ui_bundle import swagger_ui_path
 
 from ingest.pipeline import Report
@@ -27,14 +29,15 @@ from rag.errors import IndexMissingError, RagError
 from rag.settings import Settings, credentials
 from ui.api import error, router
 from ui.app import CSS, HEAD, build_app
+from ui.mcp import build_mcp
 
 
-def create_app(assistant: Assistant, watcher: Watcher | None = None) -> Any:
-    """The FastAPI app serving page and API over one shared `assistant` (and the state of `watcher`,
-    when folders are watched).
+def create_app(assistant: Assistant, watcher: Watcher | None = None, host: str = "127.0.0.1") -> Any:
+    """The FastAPI app serving page, API and MCP over one shared `assistant` (and the state of `watcher`,
+    when folders are watched), to be served on `host`.
 
-    With `RAG_AUTH` (`USER:PASS`) the page asks for a login and the API wants HTTP basic
-    credentials or the bearer token `RAG_API_TOKEN`; with only `RAG_API_TOKEN`, the API wants that.
+    With `RAG_AUTH` (`USER:PASS`) the page asks for a login and the API and MCP want HTTP basic
+    credentials or the bearer token `RAG_API_TOKEN`; with only `RAG_API_TOKEN`, they want that.
     """
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
@@ -61,9 +64,16 @@ def create_app(assistant: Assistant, watcher: Watcher | None = None) -> Any:
         raise HTTPException(401, "credentials required: HTTP basic (--auth) or a bearer token (RAG_API_TOKEN)",
                             headers={"WWW-Authenticate": 'Basic realm="rag"'})
 
+    mcp = build_mcp(assistant)
+    # The SDK's own app gives the MCP endpoint (with DNS-rebinding protection on a loopback host); its session
+    # manager runs for the life of ours.
+    mcp_app = mcp.streamable_http_app(streamable_http_path="/mcp", host=host)
     app = FastAPI(title="rag: cited answers from your documents", version="1", docs_url=None, redoc_url=None,
-                  openapi_url=None)
+                  openapi_url=None, lifespan=lambda _: mcp.session_manager.run())
     app.include_router(router(assistant, guard, watcher))
+    endpoint = next(r.endpoint for r in mcp_app.routes if isinstance(r, Route) and r.path == "/mcp")
+    app.router.routes.append(Route("/mcp", _Guarded(endpoint, guard), methods=["GET", "POST", "DELETE"],
+                                   include_in_schema=False))
 
     @app.exception_handler(StarletteHTTPException)  # FastAPI's subclass, and Starlette's own body errors
     def refused(request: Request, exc: StarletteHTTPException) -> JSONResponse:  # OpenAI-shaped, like every API error
@@ -96,6 +106,23 @@ def create_app(assistant: Assistant, watcher: Watcher | None = None) -> Any:
     )
 
 
+class _Guarded:
+    """An ASGI app behind the API's credentials check: a refused request gets the API's 401 body."""
+
+    def __init__(self, app: Any, guard: Callable[[Request], None]) -> None:
+        self.app = app
+        self.guard = guard
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            self.guard(Request(scope))
+        except HTTPException as exc:
+            body = {"error": {"message": str(exc.detail), "type": "authentication_error"}}
+            await JSONResponse(body, status_code=exc.status_code, headers=exc.headers)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 def serve(settings: Settings, host: str, port: int, watch: list[Path] | None = None) -> None:
     """Load the model, open the index (or wait for uploads), then serve until interrupted; with
     `watch`, keep the index in step with those folders (`[]`: the corpus folder) meanwhile."""
@@ -119,12 +146,12 @@ def serve(settings: Settings, host: str, port: int, watch: list[Path] | None = N
             print(f"sync: {report.summary() if report else 'failed: ' + error}", flush=True)
 
         watcher = Watcher(watch or [settings.corpus], settings, assistant.embedder, on_sync=synced)
-    app = create_app(assistant, watcher)
+    app = create_app(assistant, watcher, host)
     if watcher is not None:
         watcher.start()
         print(f"watching {', '.join(watcher.state.folders)}: changes are indexed within seconds", flush=True)
     print(f"serving the chat page on http://{_url_host(host)}:{port}/ and the API on "
-          f"http://{_url_host(host)}:{port}/v1 (docs at /docs); Ctrl-C stops", flush=True)
+          f"http://{_url_host(host)}:{port}/v1 (docs at /docs, MCP at /mcp); Ctrl-C stops", flush=True)
     # Open page connections (Gradio's event streams) must not hold up Ctrl-C for long.
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)
 

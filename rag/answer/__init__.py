@@ -39,6 +39,7 @@ class Draft:
     confidence: Confidence | None = None  # None when abstaining
     packed: tuple[str, ...] = ()
     dropped: tuple[str, ...] = ()
+    cut: str | None = None  # why a generated reply was cut short
 
 
 class Answerer(Protocol):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,6 +151,10 @@ def evaluate_golden(path: Path, assistant: Assistant, say: Say = print, split: s
             "abstained": answer.abstained, "confidence": answer.confidence, "answer": answer.text,
             "ms": round(answer.timings_ms["total"], 1),
         }
+        if assistant.settings.llm != "extractive":  # what the citation check made of the model's reply
+            result.update(fallback=answer.fallback, cut=answer.cut, answer_ms=round(answer.timings_ms["answer"], 1),
+                          verdicts=[c.verdict for c in answer.sentences] if answer.fallback is None else [],
+                          attributed=sum(c.attributed for c in answer.sentences) if answer.fallback is None else 0)
         if expected_source:
             result["source_retrieved"] = expected_source in sources
             if answer.citations:
@@ -162,8 +167,35 @@ def evaluate_golden(path: Path, assistant: Assistant, say: Say = print, split: s
                 contains(c.quote, g) for c in answer.citations for g in golds)
         results.append(result)
     say(f"asked {len(results)} questions")
+    generated = {"generated": _generated_figures(results)} if assistant.settings.llm != "extractive" else {}
     return {"data": str(path), **({"split": split} if split else {}), **_golden_figures(results, assistant.settings.k),
-            "failures": [r for r in results if _failed(r)]}
+            **generated, "failures": [r for r in results if _failed(r)]}
+
+
+def _generated_figures(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """A generative backend's replies: the check's verdicts over all its sentences (answers it replaced by the
+    extractive fallback count none), how often the fallback took over and why, the cuts, answer latency."""
+    verdicts = [v for r in results for v in r["verdicts"]]
+    answer_ms = [r["answer_ms"] for r in results]
+
+    def share(kind: str) -> float | None:
+        return round(verdicts.count(kind) / len(verdicts), 4) if verdicts else None
+
+    reasons: dict[str, int] = {}
+    for r in results:
+        if r["fallback"]:
+            reason = re.sub(r" \(\d+ checked\)", "", r["fallback"].split(": ", 1)[-1])  # no server, no count
+            reasons[reason] = reasons.get(reason, 0) + 1
+    cuts: dict[str, int] = {}
+    for r in results:
+        if r["cut"]:
+            cuts[r["cut"]] = cuts.get(r["cut"], 0) + 1
+    return {"sentences": len(verdicts), "supported": share("supported"), "weak": share("weak"),
+            "unsupported": share("unsupported"),
+            "attributed": round(sum(r["attributed"] for r in results) / len(verdicts), 4) if verdicts else None,
+            "fallback": round(mean([float(r["fallback"] is not None) for r in results]), 4),
+            "fallback_reasons": reasons, "cut": cuts,
+            "answer_ms": {"p50": round(percentile(answer_ms, 50), 1), "p95": round(percentile(answer_ms, 95), 1)}}
 
 
 def _golden_figures(results: list[dict[str, Any]], k: int) -> dict[str, Any]:

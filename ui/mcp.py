@@ -1,0 +1,92 @@
+"""The MCP server: agents search the documents, ask for checked, cited answers and list what is indexed,
+over stdio (`rag mcp`) or streamable HTTP at `/mcp` under `rag serve` (behind the same credentials)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import BaseModel, Field
+
+from rag.assistant import Assistant
+from rag.errors import RagError
+from ui import documents as docs
+
+if TYPE_CHECKING:
+    from mcp.server.mcpserver import MCPServer
+
+INSTRUCTIONS = """Answers come from the user's own indexed documents. `ask` returns an answer whose every
+sentence carries a verdict (supported, weak, unsupported) from a check of the quoted passage, and a
+confidence (high: the quotes answer the question; low: only the closest evidence); an abstention means the
+documents do not hold the answer. `search` returns passages with their source and character span;
+`list_documents` says what is indexed. Quote citations as given; do not add facts they do not hold."""
+
+
+class Turn(BaseModel):
+    """One earlier message of the conversation."""
+
+    role: Literal["user", "assistant"]
+    content: str
+
+
+Sources = Annotated[list[str] | None, Field(
+    description="Only these documents: glob patterns on the source (`corpus/notes/*.md`) or its file name "
+                "(`*.pdf`); none or [] means every document.")]
+
+
+def build_mcp(assistant: Assistant) -> MCPServer:
+    """The MCP server over `assistant`: tools `search`, `ask` and `list_documents`."""
+    from mcp.server.mcpserver import MCPServer
+    from mcp.server.mcpserver.exceptions import ToolError
+
+    server: MCPServer = MCPServer("rag", instructions=INSTRUCTIONS)
+
+    def clear(text: str, what: str) -> str:
+        if not text.strip():
+            raise ToolError(f"{what} is empty; give the words to look for")
+        return text
+
+    @server.tool(title="Search the documents")
+    def search(query: Annotated[str, Field(description="What to look for, in words.")],
+               k: Annotated[int, Field(ge=1, le=50, description="How many passages.")] = 5,
+               sources: Sources = None) -> dict[str, Any]:
+        """The passages of the indexed documents that best match `query`, best first, each with its source,
+        title, page or section, character span in the document (start, end) and score."""
+        try:
+            hits = assistant.retrieve(clear(query, "query"), k, sources=sources)
+        except RagError as exc:
+            raise ToolError(str(exc)) from None
+        return {"passages": [{**hit.to_dict(), "score": round(hit.score, 4)} for hit in hits]}
+
+    @server.tool(title="Ask the documents")
+    def ask(question: Annotated[str, Field(description="The question.")],
+            history: Annotated[list[Turn] | None, Field(
+                description="Earlier turns, oldest first, so that a follow-up is understood.")] = None,
+            sources: Sources = None) -> dict[str, Any]:
+        """A cited answer from the indexed documents: the answer text with [n] markers, its confidence, and
+        for each citation the quoted sentence, its source, character span and the check's verdict (and a
+        verdict for each answer sentence). `abstained` is true when the documents do not hold the answer."""
+        turns = [{"role": t.role, "content": t.content} for t in history or []]
+        try:
+            answer = assistant.ask(clear(question, "question"), turns, sources=sources)
+        except RagError as exc:
+            raise ToolError(str(exc)) from None
+        return answer.to_dict()
+
+    @server.tool(title="List the indexed documents")
+    def list_documents(offset: Annotated[int, Field(ge=0)] = 0,
+                       limit: Annotated[int, Field(ge=1, le=1000)] = 100) -> dict[str, Any]:
+        """The indexed documents (source, title, pages, chunks, size, when indexed), a page at a time, and
+        the files the last ingest could not read, with the reason."""
+        try:
+            return docs.listing(assistant, offset, limit)
+        except RagError as exc:
+            raise ToolError(str(exc)) from None
+
+    return server
+
+
+def serve_stdio(assistant: Assistant) -> None:
+    """Answer one MCP client over stdin/stdout until it closes them."""
+    import anyio
+
+    anyio.run(build_mcp(assistant).run_stdio_async)
