@@ -180,7 +180,7 @@ def ingest(
         for source, reason in plan.failed.items():
             progress.failed(source, reason)
         documents = _read(plan.add + plan.update, plan.hashes, settings, report, progress)
-        _write(index, documents, embedder, progress, report)
+        _write(index, documents, embedder, settings.embed_group, progress, report)
         report.added = sum(1 for f in plan.add if f.source in documents)
         report.updated = sum(1 for f in plan.update if f.source in documents)
         index.unrecord(plan.delete)
@@ -268,13 +268,15 @@ def _read(
 
 
 def _write(
-    index: Index, documents: dict[str, _Document], embedder: Embedder,
+    index: Index, documents: dict[str, _Document], embedder: Embedder, group: int,
     progress: Progress, report: Report,
 ) -> None:
-    """Embed all chunks in full batches; write each batch while the next one is embedded.
+    """Embed the chunks in groups of `group` (`RAG_EMBED_GROUP`); write each group while the next one is embedded.
 
-    Writes happen one at a time, in order, on one thread: a batch's chunks, then the ledger records
-    of the files whose last chunk it held. An error in a write stops the run at the next batch.
+    A group is embedded shortest chunk first, in batches, so that little is padded: the larger the group, the
+    closer to one encode of everything (README, Embedding backends). Writes happen one at a time, in order, on
+    one thread: a group's chunks, then the ledger records of the files whose last chunk it held. An error in a
+    write stops the run at the next group.
     """
     total = sum(len(doc.chunks) for doc in documents.values())
     began = time.perf_counter()
@@ -296,7 +298,7 @@ def _write(
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer") as writer:
         writing: Future[None] | None = None
-        for batch in _batches(documents, embedder.batch_size * 4):
+        for batch in _batches(documents, group):
             vectors = embedder.embed([c.embed_text() for c, _ in batch], progress=progress.advance)
             if writing is not None:
                 writing.result()

@@ -32,6 +32,11 @@ class Settings(BaseSettings):
         description="sentence-transformers model: the packaged default, or a local path.",
     )
     embed_batch_size: int = Field(32, ge=1, le=1024, description="Chunks embedded per batch.")
+    embed_group: int = Field(
+        2048, ge=1, le=100_000,
+        description="Ingest embeds this many chunks together, shortest first, then writes them while it embeds "
+                    "the next group.",
+    )
     embed_backend: EmbedBackend = Field(
         "onnx", description="Runs the embedding model: `onnx` (onnxruntime; torch's vectors, faster, no torch "
                             "when asking), `onnx-int8` (weights quantised to int8: faster still, slightly different "

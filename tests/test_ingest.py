@@ -135,7 +135,8 @@ def test_killed_ingest_then_rerun_equals_a_clean_build(tmp_path: Path, embedder:
         ingest([corpus], killed, embedder=embedder)
         published = _snapshot(killed)["bm25"]
     _write_corpus(corpus, 40, sentences=30)  # ~80 chunks: several seconds of embedding
-    env = {**os.environ, "RAG_HOME": str(tmp_path / "killed"), "RAG_EMBED_BATCH_SIZE": "2"}
+    env = {**os.environ, "RAG_HOME": str(tmp_path / "killed"), "RAG_EMBED_BATCH_SIZE": "2",
+           "RAG_EMBED_GROUP": "8"}
     argv = ["ingest", str(corpus), *(["--rebuild"] if start == "rebuild" else [])]
     proc = subprocess.Popen([sys.executable, "-m", "ui.cli", *argv], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
