@@ -9,12 +9,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 from reportlab.pdfgen import canvas
 
 from ingest.pipeline import ingest
@@ -93,6 +94,24 @@ def serving(base: Path, *args: str, env: dict[str, str] | None = None) -> Iterat
     finally:
         stop(proc, timeout=20)
         log.close()
+
+
+def wait_until_answers(proc: subprocess.Popen[Any], url: str, seconds: float, what: str,
+                       log: Callable[[], str]) -> None:
+    """Wait until a GET of `url` answers 200 from the server `proc` started; fail with its log if it exits
+    first or does not answer within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}:\n{log()}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not answer {url} within {seconds:g} s:\n{log()}")
+        time.sleep(0.2)
 
 
 def stop(proc: subprocess.Popen[Any], timeout: float) -> None:

@@ -22,12 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from tests.helpers import stop
+from tests.helpers import free_port, stop, wait_until_answers
 
 
 @dataclass
@@ -165,28 +164,15 @@ def llama_server(log: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
         import llama_cpp.server  # noqa: F401
     except ImportError:
         raise RuntimeError("llama-cpp-python[server] is not installed: run `make llm-install`") from None
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     out = open(log, "w+b")  # noqa: SIM115 - closed below
     proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_model()),
                              "--chat_format", "gemma", "--n_ctx", "4096", "--host", "127.0.0.1", "--port", str(port)],
                             stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/v1"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                out.seek(0)
-                raise RuntimeError(f"llama_cpp.server exited with {proc.returncode}: {out.read().decode()[-2000:]}")
-            try:
-                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("llama_cpp.server did not answer within 120 s")
-            time.sleep(0.3)
+        wait_until_answers(proc, f"{url}/models", 120, "llama_cpp.server",
+                           lambda: log.read_text(errors="replace")[-2000:])
         yield url, proc
     finally:
         stop(proc, timeout=10)

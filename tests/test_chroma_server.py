@@ -30,7 +30,7 @@ from rag.errors import IngestLockedError, SettingsError, StoreError
 from rag.lifecycle import writer_lock
 from rag.settings import Settings
 from rag.store import Store
-from tests.helpers import ROOT, free_port, run_rag, serving, stop
+from tests.helpers import ROOT, free_port, run_rag, serving, stop, wait_until_answers
 
 DEEPSEEK = "corpus/deepseek-huawei-nvidia-buying-frenzy.md"
 Q_910C = "How many 910C processors will Huawei make?"
@@ -59,18 +59,7 @@ def chroma(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chroma]:
                             stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"chroma run exited with {proc.returncode}:\n{log_path.read_text()}")
-            try:
-                if httpx.get(f"{url}/api/v2/heartbeat", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"chroma run gave no heartbeat within 60 s:\n{log_path.read_text()}")
-            time.sleep(0.2)
+        wait_until_answers(proc, f"{url}/api/v2/heartbeat", 60, "chroma run", log_path.read_text)
         yield Chroma(url, log_path)
     finally:
         stop(proc, timeout=30)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,20 +182,15 @@ def _generated_figures(results: list[dict[str, Any]]) -> dict[str, Any]:
     def share(kind: str) -> float | None:
         return round(verdicts.count(kind) / len(verdicts), 4) if verdicts else None
 
-    reasons: dict[str, int] = {}
-    for r in results:
-        if r["fallback"]:
-            reason = re.sub(r" \(\d+ checked\)", "", r["fallback"].split(": ", 1)[-1])  # no server, no count
-            reasons[reason] = reasons.get(reason, 0) + 1
-    cuts: dict[str, int] = {}
-    for r in results:
-        if r["cut"]:
-            cuts[r["cut"]] = cuts.get(r["cut"], 0) + 1
+    # The reason without the server (the first part) or the count of sentences checked.
+    reasons = Counter(re.sub(r" \(\d+ checked\)", "", r["fallback"].split(": ", 1)[-1])
+                      for r in results if r["fallback"])
+    cuts = Counter(r["cut"] for r in results if r["cut"])
     return {"sentences": len(verdicts), "supported": share("supported"), "weak": share("weak"),
             "unsupported": share("unsupported"),
             "attributed": round(sum(r["attributed"] for r in results) / len(verdicts), 4) if verdicts else None,
             "fallback": round(mean([float(r["fallback"] is not None) for r in results]), 4),
-            "fallback_reasons": reasons, "cut": cuts,
+            "fallback_reasons": dict(reasons), "cut": dict(cuts),
             "answer_ms": {"p50": round(percentile(answer_ms, 50), 1), "p95": round(percentile(answer_ms, 95), 1)}}
 
 
