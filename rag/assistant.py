@@ -16,6 +16,7 @@ from rag.answer.llm import Backend, LLMAnswerer
 from rag.chat import History, clean_text, normalise, queries_for
 from rag.embedding import Embedder
 from rag.errors import LLMError, RagError
+from rag.models.selector import Selector
 from rag.retrieve import Retriever
 from rag.settings import Settings
 from rag.store import FileRecord, Store
@@ -42,6 +43,7 @@ class Assistant:
         self.store = store or Store(settings)
         self.embedder = embedder or Embedder.from_settings(settings)
         self.retriever = Retriever(settings, self.store, self.embedder)
+        self.selector = Selector() if settings.selector else None  # loaded on its first question
         self._lock = threading.Lock()
         self._llm: Backend | None = None
 
@@ -89,7 +91,7 @@ class Assistant:
         queries, hits = self._retrieve(question, history, k, mode, sources or None)
         retrieved = time.perf_counter()
         extractive = ExtractiveAnswerer(lexical.weight, self.embedder, self.settings.abstain_below,
-                                        self.settings.max_sentences)
+                                        self.settings.max_sentences, self.selector)
         query = Query(question, queries[0], tuple(t.content for t in normalise(history) if t.role == "assistant"))
         answerer: Answerer = extractive
         if self.settings.llm != "extractive":
@@ -149,8 +151,10 @@ class Assistant:
         return queries, hits
 
     def warm_up(self) -> None:
-        """Load the embedding model now, so that the first question does not wait for it."""
+        """Load the embedding model (and the answer selector) now, so that the first question does not wait."""
         self.embedder.embed(["warm up"])
+        if self.selector is not None:
+            self.selector.scores("warm up", ["warm up"])
 
     def refresh(self) -> None:
         """Answer from the index as it is now: call after this process wrote to it (uploads)."""

@@ -119,7 +119,8 @@ class Retriever:
         """The best `k` chunks for `queries` (fused when several), at most `per_source` per document.
 
         With `sources` (glob patterns, see `match_sources`), only chunks of the indexed documents they
-        match; `SourceFilterError` when they match none.
+        match, and no cap per document (the user chose the documents: `k` passages of one are wanted);
+        `SourceFilterError` when they match none.
         """
         k = k or self.settings.k
         mode = mode or self.settings.mode
@@ -139,7 +140,7 @@ class Retriever:
             if len(stored) == len(missing) or attempt:
                 break
             self.refresh()  # deleted by a newer publish: this snapshot is out of date, search the new one
-        return self._hits(found, fused, stored, queries, k)
+        return self._hits(found, fused, stored, queries, k, k if within is not None else self.settings.per_source)
 
     def _find(self, index: Index, lexical: LexicalIndex, queries: Sequence[str], n: int, mode: Mode,
               within: list[str] | None = None) -> _Found:
@@ -161,11 +162,11 @@ class Retriever:
         return found
 
     def _hits(self, found: _Found, fused: dict[str, float], stored: dict[str, tuple[Chunk, np.ndarray[Any, Any]]],
-              queries: Sequence[str], k: int) -> list[Hit]:
-        """The fused best `k`, capped per source, each with its dense similarity and both retrievers' ranks."""
+              queries: Sequence[str], k: int, cap: int) -> list[Hit]:
+        """The fused best `k`, `cap` per source at most, each with its dense similarity and both retrievers' ranks."""
         chunks = {**found.chunks, **{cid: chunk for cid, (chunk, _) in stored.items()}}
         ranked = [cid for cid in sorted(fused, key=lambda c: -fused[c]) if cid in chunks]
-        top = cap_per_source(ranked, {cid: chunks[cid].source for cid in ranked}, self.settings.per_source, k)
+        top = cap_per_source(ranked, {cid: chunks[cid].source for cid in ranked}, cap, k)
         dense, bm25 = found.best("dense"), found.best("bm25")
         vectors = found.vectors if found.vectors is not None else self.embedder.embed(list(queries))
         for cid in top:  # a dense similarity for every hit, also those only BM25 found

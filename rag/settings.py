@@ -61,6 +61,10 @@ class Settings(BaseSettings):
         description="Abstain when no sentence is this likely to answer nor close to the question (README, Abstention).",
     )
     max_sentences: int = Field(3, ge=1, le=10, description="Sentences in an extractive answer.")
+    selector: bool = Field(
+        True, description="Choose and judge extractive answers with the trained answer selector (a cross-encoder "
+                          "shipped in rag/models); off: the embedding-feature scorer alone (faster, less sure).",
+    )
     llm: Literal["extractive", "openai", "ollama"] = Field(
         "extractive",
         description="Answerer: `extractive` (offline), `openai` (any OpenAI-compatible server) or `ollama`.",

@@ -66,6 +66,18 @@ def test_follow_up_finds_the_older_model(seed_assistant: Assistant) -> None:
     assert any("300,000 of the older 910B chips" in c.quote for c in answer.citations), answer.text
 
 
+def test_a_why_follow_up_quotes_the_reason(seed_assistant: Assistant) -> None:
+    """"And why?" is read against the question it follows: the reason is quoted, not the earlier answer's
+    neighbours."""
+    first = seed_assistant.ask("Who is stockpiling H20s?")
+    assert any("hoard Nvidia H20 chips" in c.quote for c in first.citations), first.text
+    history = [{"role": "user", "content": first.question}, {"role": "assistant", "content": first.text}]
+    answer = seed_assistant.ask("And why?", history)
+    assert answer.standalone_question == "Who is stockpiling H20s? And why?"
+    lead = " ".join(s.text for s in answer.sentences[:2])  # the best candidate: one sentence or two neighbours
+    assert "to power DeepSeek's suddenly popular AI models" in lead, answer.text
+
+
 def test_stream_yields_pieces_then_the_answer(seed_assistant: Assistant) -> None:
     items = list(seed_assistant.stream("How many 910C processors will Huawei make?"))
     answer = items[-1]

@@ -70,6 +70,25 @@ def test_reading_one_document_again_and_the_documents_it_lists(tmp_path: Path, e
     assert (report.updated, report.unchanged, report.deleted) == (1, 1, 0)
 
 
+def test_a_source_filter_lifts_the_cap_per_document(tmp_path: Path, embedder: Embedder) -> None:
+    """Asked within one document, `k` passages of it are wanted: the per-document cap (3) does not cut them."""
+    root = tmp_path / "docs"
+    root.mkdir()
+    towns = ["Aberdeen", "Bergen", "Cork", "Dundee", "Esbjerg", "Faro", "Galway", "Hull", "Inverness", "Kiel"]
+    (root / "ferries.md").write_text("# Ferries\n\n" + "\n\n".join(
+        f"The ferry to {town} leaves from pier {i} every {i + 2} hours. " * 12 for i, town in enumerate(towns)))
+    (root / "trains.md").write_text("# Trains\n\nThe night train to the ferry port leaves at ten.\n")
+    settings = Settings.load(home=tmp_path / ".rag", corpus=root, chunk_tokens=64, chunk_overlap=0)
+    ingest([root], settings, embedder=embedder)
+    assistant = Assistant(settings, embedder=embedder)
+    chunks = assistant.documents()["docs/ferries.md"].chunks
+    assert chunks > settings.per_source
+    hits = assistant.retrieve("When does the ferry leave?", k=50, sources=["ferries.md"])
+    assert len(hits) == chunks and {h.chunk.source for h in hits} == {"docs/ferries.md"}
+    unfiltered = assistant.retrieve("When does the ferry leave?", k=50)
+    assert sum(h.chunk.source == "docs/ferries.md" for h in unfiltered) == settings.per_source
+
+
 def test_answers_limited_to_some_documents_in_python_and_the_cli(tmp_path: Path, embedder: Embedder) -> None:
     root, settings = notes(tmp_path)
     ingest([root], settings, embedder=embedder)

@@ -110,6 +110,14 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true", help="print the figures as JSON")
     e.set_defaults(run=_eval_reading)
 
+    e = kinds.add_parser("selector", help="the answer selector against the embedding model's cosine: WikiQA "
+                                          "test MAP/MRR, sentence choice within SQuAD paragraphs")
+    e.add_argument("--wikiqa", type=Path, metavar="DIR", help="WikiQA folder with test/ (a.toks, b.toks, sim.txt)")
+    e.add_argument("--squad", type=Path, metavar="FILE", help="a SQuAD-format file, e.g. XQuAD")
+    e.add_argument("--model", type=Path, default=None, metavar="DIR",
+                   help="a selector folder (default: the shipped one)")
+    e.set_defaults(run=_eval_selector)
+
     e = kinds.add_parser("fit", help="fit the extractive answerer's models from SQuAD data and golden files "
                                      "(prints rag/answer/weights.py's constants)")
     e.add_argument("--squad", type=Path, required=True, metavar="FILE", help="a SQuAD v1.1 file (e.g. XQuAD)")
@@ -119,6 +127,27 @@ def _parser() -> argparse.ArgumentParser:
                    help="the documents of golden files not about the SQuAD file (repeatable)")
     e.add_argument("--json", action="store_true", help="print everything as JSON")
     e.set_defaults(run=_eval_fit)
+
+    p = sub.add_parser("train", help="train a model that ships in rag/models from public data (tens of minutes)")
+    kinds = p.add_subparsers(required=True, metavar="MODEL")
+    t = kinds.add_parser("selector", help="the answer selector (a cross-encoder) from SQuAD-format and WikiQA data")
+    t.add_argument("--squad", type=Path, action="append", default=[], metavar="FILE",
+                   help="SQuAD v1.1/v2.0 training file (repeatable; never XQuAD or SQuAD dev: those measure)")
+    t.add_argument("--squad-explorer", type=Path, metavar="DIR",
+                   help="the SQuAD explorer's article pages (explore/1.1/train of rajpurkar/SQuAD-explorer)")
+    t.add_argument("--wikiqa", type=Path, metavar="DIR", help="WikiQA folder with train/ (and dev/ for the int8 check)")
+    t.add_argument("--out", type=Path, default=Path(".rag/train/selector"), metavar="DIR",
+                   help="checkpoints (a run stopped and started again resumes here)")
+    t.add_argument("--target", type=Path, default=None, metavar="DIR",
+                   help="where the ONNX model and its card go (default: rag/models/selector in this checkout)")
+    t.add_argument("--epochs", type=float, default=1.0)
+    t.add_argument("--batch", type=int, default=16)
+    t.add_argument("--lr", type=float, default=4e-5)
+    t.add_argument("--seed", type=int, default=13)
+    t.add_argument("--max-pairs", type=int, default=None, metavar="N",
+                   help="train on a random sample of N pairs of answered SQuAD questions (unanswerable and "
+                        "WikiQA pairs are all kept)")
+    t.set_defaults(run=_train_selector)
 
     p = sub.add_parser("bench", help="speed figures: ingest throughput, query latency, startup (never asserted)")
     kinds = p.add_subparsers(required=True, metavar="KIND")
@@ -470,6 +499,31 @@ def _eval_reading(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _eval_selector(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.embedding import Embedder
+    from rag.models.selector import FOLDER, Selector
+    from ui.eval.selector import evaluate
+
+    if args.wikiqa is None and args.squad is None:
+        raise RagError("rag eval selector: give --wikiqa DIR and/or --squad FILE")
+    result = evaluate(Embedder.from_settings(settings), Selector(args.model or FOLDER), args.wikiqa, args.squad)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def _train_selector(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.models.selector import FOLDER
+    from ui.train.selector import Hyper, run
+
+    if not args.squad and args.wikiqa is None and args.squad_explorer is None:
+        raise RagError("rag train selector: give --squad FILE, --squad-explorer DIR and/or --wikiqa DIR")
+    hyper = Hyper(epochs=args.epochs, batch=args.batch, lr=args.lr, seed=args.seed)
+    with _Bar() as bar:
+        run(args.squad, args.wikiqa, args.out, args.target or FOLDER, hyper, args.max_pairs, say=_say, progress=bar,
+            explorer=args.squad_explorer)
+    return 0
+
+
 def _eval_fit(args: argparse.Namespace, settings: Settings) -> int:
     from ui.eval.fit import fit
 
@@ -478,11 +532,14 @@ def _eval_fit(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(json.dumps(result))
         return 0
-    print(f"CANDIDATE = {result['CANDIDATE']}\nCONFIDENCE = {result['CONFIDENCE']}")
+    for name in ("CANDIDATE", "CONFIDENCE", "SELECTED", "CONFIDENCE_SELECTED"):
+        if name in result:
+            print(f"{name} = {result[name]}")
     print(f"best candidate probability: {result['best_candidate_probability']}")
+    print(f"top candidate right, by score: {result['top1']}")
     for row in result["thresholds"]:
-        print(f"threshold {row['threshold']}, {'natural' if row['natural'] else 'SQuAD  '}: high for "
-              f"{row['high_share_of_answerable']:.1%} of answerable, right {row['high_precision']}")
+        print(f"threshold {row['threshold']}, {'natural' if row['natural'] else 'SQuAD  '}, gate {row['gate']}: "
+              f"high for {row['high_share_of_answerable']:.1%} of answerable, right {row['high_precision']}")
     return 0
 
 

@@ -10,13 +10,18 @@ from `HIGH_AT` up, unless a name or number of the question is absent from the qu
 else `low`, and the answer opens with "The closest the documents come:". When nothing is
 relevant (no candidate reaches `abstain_below` and none is even `ABSTAIN_SIMILARITY` close to the
 question), the answerer abstains.
+
+With the answer selector (`rag.models.selector`, a cross-encoder trained to tell a sentence that
+answers from one that is only about the same thing), the feature model is a pre-filter: its best
+`SELECTOR_POOL` candidates are read by the selector, and the selector's log-odds lead both choice
+(`weights.SELECTED`) and confidence (`weights.CONFIDENCE_SELECTED`, `high` from `HIGH_AT_SELECTED`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rag.answer import ABSTAIN_TEXT, LOW_NOTE, Draft, Query, pieces
 from rag.answer.features import (
@@ -30,9 +35,20 @@ from rag.answer.features import (
     piece_matches,
     question_type,
 )
-from rag.answer.weights import ABSTAIN_SIMILARITY, CANDIDATE, CONFIDENCE, HIGH_AT, SECOND_AT
+from rag.answer.weights import (
+    ABSTAIN_SIMILARITY,
+    CANDIDATE,
+    CONFIDENCE,
+    CONFIDENCE_SELECTED,
+    HIGH_AT,
+    HIGH_AT_SELECTED,
+    SECOND_AT,
+    SELECTED,
+    SELECTOR_POOL,
+)
 from rag.citations import Numbered, render
 from rag.embedding import Embedder
+from rag.models.selector import Selector
 from rag.text import body_spans, stopwords, terms, words
 from rag.types import Claim, Confidence, Hit, Verdict
 
@@ -55,13 +71,21 @@ class Candidate:
     """A sentence (or two neighbouring ones of a paragraph) of a retrieved passage, scored.
 
     `logit` is the fitted model's log-odds that the candidate holds the answer; `probability`
-    the same as a probability.
+    the same as a probability. With the answer selector, `prior` keeps the feature model's log-odds
+    and `selector` the selector's.
     """
 
     hit: Hit
     quotes: tuple[Quote, ...]
     features: Features
     logit: float
+    prior: float = 0.0
+    selector: float | None = None
+
+    @property
+    def text(self) -> str:
+        """The quoted text (two sentences joined by a space)."""
+        return " ".join(q.text for q in self.quotes)
 
     @property
     def probability(self) -> float:
@@ -87,7 +111,7 @@ class ExtractiveAnswerer:
     name = "extractive"
 
     def __init__(self, weight: Callable[[str], float], embedder: Embedder, abstain_below: float,
-                 max_sentences: int = 3) -> None:
+                 max_sentences: int = 3, selector: Selector | None = None) -> None:
         """Make an answerer.
 
         Args:
@@ -96,11 +120,13 @@ class ExtractiveAnswerer:
             embedder: the embedding model, for the question and the passages' sentences.
             abstain_below: `RAG_ABSTAIN_BELOW`.
             max_sentences: at most this many sentences are quoted.
+            selector: the trained answer selector (None: the feature model alone chooses and judges).
         """
         self.weight = weight
         self.embedder = embedder
         self.abstain_below = abstain_below
         self.max_sentences = max_sentences
+        self.selector = selector
 
     def candidates(self, query: Query, hits: Sequence[Hit]) -> list[Candidate]:
         """Every distinct sentence of `hits`, and each two neighbours of a paragraph, best first.
@@ -123,6 +149,7 @@ class ExtractiveAnswerer:
         stop = stopwords()
         wanted = constraints(query.text, " ".join(h.chunk.text for h in hits), stop)
         best: dict[tuple[str, int, int], Candidate] = {}
+        quoted: dict[tuple[str, int, int], bool] = {}
         for hit, sentences in passages:
             if not sentences:
                 continue
@@ -134,7 +161,9 @@ class ExtractiveAnswerer:
             cos_now = [float(e.vector @ now.vector) for e in own]
             cos_whole = [float(e.vector @ whole.vector) for e in own]
             for group in _groups(chunk.text, chunk.start, sentences):
-                seen = any(sentences[i].seen for i in group)
+                # Quoted before: any of its sentences (without the selector), all of them (with it: a pair that
+                # adds a new sentence to a quoted one is read against the resolved question, see below).
+                seen = (all if self.selector is not None else any)(sentences[i].seen for i in group)
                 cos = sum(cos_now[i] if seen else max(cos_now[i], cos_whole[i]) for i in group) / len(group)
                 soft = SoftCoverage.of([matches_now[i] for i in group])
                 if not seen and whole is not now:
@@ -152,8 +181,22 @@ class ExtractiveAnswerer:
                 key = (chunk.source, quotes[0].start, len(quotes))  # overlapping chunks repeat sentences
                 odds = logit(CANDIDATE, features.vector())
                 if key not in best or best[key].logit < odds:
-                    best[key] = Candidate(hit, quotes, features, odds)
-        return sorted(best.values(), key=lambda c: -c.logit)
+                    best[key] = Candidate(hit, quotes, features, odds, prior=odds, selector=None)
+                    quoted[key] = seen
+        ranked = sorted(best.values(), key=lambda c: -c.logit)
+        if self.selector is None:
+            return ranked
+        pool = ranked[:SELECTOR_POOL]
+        # The resolved question for what is new ("And why?" after "Who hoards H20s?" is read as both, so that
+        # the reason is found, also beside a sentence quoted before); the question alone for a quote repeated.
+        fresh = [c for c in pool if not quoted[_key(c)]]
+        again = [c for c in pool if quoted[_key(c)]]
+        scored: dict[tuple[str, int, int], float] = {}
+        for question, read in ((query.standalone, fresh), (query.text, again)):
+            scores = self.selector.scores(question, [c.text for c in read])
+            scored.update(zip(map(_key, read), map(float, scores), strict=True))
+        judged = [replace(c, selector=scored[_key(c)]) for c in pool]
+        return sorted((replace(c, logit=logit(SELECTED, model_inputs(c))) for c in judged), key=lambda c: -c.logit)
 
     def _sentences(self, hit: Hit, earlier: Sequence[str]) -> list[_Sentence]:
         chunk = hit.chunk
@@ -167,8 +210,11 @@ class ExtractiveAnswerer:
     def confidence(self, ranked: Sequence[Candidate]) -> tuple[float, Confidence]:
         """How likely the best candidate answers the question, and the level that says so."""
         inputs = confidence_inputs(ranked)
-        p = sigmoid(logit(CONFIDENCE, inputs))
         typed, missing = inputs[3], inputs[4]
+        if ranked[0].selector is not None:
+            p = sigmoid(logit(CONFIDENCE_SELECTED, inputs))
+            return p, "high" if p >= HIGH_AT_SELECTED and missing == 0 else "low"
+        p = sigmoid(logit(CONFIDENCE, inputs))
         return p, "high" if p >= HIGH_AT and missing == 0 and typed else "low"
 
     def answer(self, query: Query | str, hits: Sequence[Hit]) -> Draft:
@@ -208,8 +254,10 @@ class ExtractiveAnswerer:
             if twin is not None:
                 twin.append(cand)  # the same sentence in another document: cite both
                 continue
-            # A further quote must itself be a likely answer (high), or one of the closest (low).
-            wanted = cand.probability >= SECOND_AT if level == "high" else len(groups) < LOW_QUOTES
+            # A further quote must itself be a likely answer (high; by the selector too, when there is one),
+            # or one of the closest (low).
+            likely = cand.probability >= SECOND_AT and (cand.selector is None or cand.selector >= 0.0)
+            wanted = likely if level == "high" else len(groups) < LOW_QUOTES
             if wanted and used + len(cand.quotes) <= self.max_sentences:
                 groups.append([cand])
                 used += len(cand.quotes)
@@ -225,14 +273,28 @@ CONFIDENCE_MARGIN_CAP = 5.0  # log-odds: a lead this large over every rival coun
 
 def confidence_inputs(ranked: Sequence[Candidate]) -> list[float]:
     """The confidence model's inputs, from candidates ranked best first: the best one's log-odds, its
-    lead over the best rival that does not overlap it, its cosine, whether it holds the kind of answer
-    asked for, and the share of the question's names and numbers missing around it."""
+    lead over the best rival that does not overlap it, its cosine (with the selector: the selector's
+    log-odds), whether it holds the kind of answer asked for, and the share of the question's names and
+    numbers missing around it."""
     top = ranked[0]
     rival = next((c for c in ranked[1:] if not overlaps(c, top)), None)
     margin = top.logit - rival.logit if rival is not None else CONFIDENCE_MARGIN_CAP
     f = top.features
     typed = f.typed if f.kind in TYPED else True
-    return [top.logit, min(margin, CONFIDENCE_MARGIN_CAP), f.cos, float(typed), f.missing]
+    third = f.cos if top.selector is None else top.selector
+    return [top.logit, min(margin, CONFIDENCE_MARGIN_CAP), third, float(typed), f.missing]
+
+
+def model_inputs(c: Candidate) -> list[float]:
+    """The inputs of the candidate model: `weights.SELECTED`'s once the selector has read the candidate
+    (its log-odds, the feature model's, pair), else `weights.CANDIDATE`'s (`Features.vector`)."""
+    if c.selector is None:
+        return c.features.vector()
+    return [c.selector, c.prior, float(c.features.pair)]
+
+
+def _key(c: Candidate) -> tuple[str, int, int]:
+    return c.hit.chunk.source, c.quotes[0].start, len(c.quotes)
 
 
 def sigmoid(x: float) -> float:

@@ -9,17 +9,21 @@ Training data, all asked through the product's own index, retriever and candidat
 A candidate's label is whether it contains a gold answer (SQuAD normalisation). The candidate
 model is fitted on every candidate; the confidence model on each question's best candidate
 (label: it holds the answer; always 0 for an unanswerable question).
+
+With the answer selector on (`RAG_SELECTOR`, the default), the feature model (`CANDIDATE`) stays as
+it is, a pre-filter, and what is fitted is `SELECTED` (on the selector's log-odds, the feature
+model's and the pair flag, over the candidates the selector reads) and `CONFIDENCE_SELECTED`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from rag.answer import Query
-from rag.answer.extractive import Candidate, ExtractiveAnswerer, confidence_inputs, logit, sigmoid
+from rag.answer.extractive import Candidate, ExtractiveAnswerer, confidence_inputs, logit, model_inputs, sigmoid
 from rag.assistant import Assistant
 from rag.chat import queries_for
 from rag.errors import RagError
@@ -46,7 +50,7 @@ class _Asked:
 
 def _answerer(assistant: Assistant) -> ExtractiveAnswerer:
     _, lexical = assistant.retriever.current()
-    return ExtractiveAnswerer(lexical.weight, assistant.embedder, abstain_below=0.0)
+    return ExtractiveAnswerer(lexical.weight, assistant.embedder, abstain_below=0.0, selector=assistant.selector)
 
 
 def _ask(assistant: Assistant, answerer: ExtractiveAnswerer, question: str, history: Sequence[str],
@@ -95,7 +99,8 @@ def fit(settings: Settings, squad: Path, golden: Sequence[Path], docs: Sequence[
         raise RagError("no training questions: give golden files with \"split\": \"tune\" lines and a SQuAD file")
     say(f"fitting on {len(asked)} questions ({sum(a.natural for a in asked)} written in people's own words), "
         f"{sum(len(a.candidates) for a in asked)} candidates")
-    x = [c.features.vector() for a in asked for c in a.candidates]
+    selected = asked[0].candidates[0].selector is not None
+    x = [model_inputs(c) for a in asked for c in a.candidates]
     y = [label for a in asked for label in a.labels]
     w = [a.weight for a in asked for _ in a.candidates]
     first = LogisticRegression(max_iter=5000).fit(x, y, sample_weight=w)
@@ -103,7 +108,7 @@ def fit(settings: Settings, squad: Path, golden: Sequence[Path], docs: Sequence[
 
     rows, labels = [], []
     for a in asked:
-        rescored = [replace(c, logit=logit(candidate, c.features.vector())) for c in a.candidates]
+        rescored = [replace(c, logit=logit(candidate, model_inputs(c))) for c in a.candidates]
         best = max(range(len(rescored)), key=lambda i: rescored[i].logit)
         rows.append(confidence_inputs(sorted(rescored, key=lambda c: -c.logit)))
         labels.append(a.answerable and a.labels[best])
@@ -111,19 +116,35 @@ def fit(settings: Settings, squad: Path, golden: Sequence[Path], docs: Sequence[
     confidence = (tuple(round(float(c), 3) for c in second.coef_[0]), round(float(second.intercept_[0]), 3))
     probabilities = [float(p) for p in second.predict_proba(rows)[:, 1]]
     table = []
-    for threshold in (0.5, 0.6, 0.7, 0.8, 0.9):
+    gates: dict[str, Callable[[list[float]], bool]] = {
+        "none": lambda r: True, "missing": lambda r: r[4] == 0, "missing+typed": lambda r: r[4] == 0 and bool(r[3])}
+    for threshold in (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95):
         for natural in (True, False):
-            # `high` as the answerer decides it: confident, the kind asked for, no name or number missing
-            high = [(label, a.answerable) for p, label, a, r in zip(probabilities, labels, asked, rows, strict=True)
-                    if a.natural == natural and p >= threshold and r[3] and r[4] == 0]
-            answerable = sum(1 for a in asked if a.natural == natural and a.answerable)
-            right = sum(1 for label, _ in high if label)
-            table.append({"threshold": threshold, "natural": natural,
-                          "high_share_of_answerable": round(right / max(answerable, 1), 3),
-                          "high_precision": round(right / len(high), 3) if high else None})
+            for gate, passes in gates.items():
+                # `high` as the answerer could decide it: confident, and through the gate (no name or number
+                # of the question missing; the kind asked for)
+                high = [label for p, label, a, r in zip(probabilities, labels, asked, rows, strict=True)
+                        if a.natural == natural and p >= threshold and passes(r)]
+                answerable = sum(1 for a in asked if a.natural == natural and a.answerable)
+                right = sum(high)
+                table.append({"threshold": threshold, "natural": natural, "gate": gate,
+                              "high_share_of_answerable": round(right / max(answerable, 1), 3),
+                              "high_precision": round(right / len(high), 3) if high else None})
+    # Which inputs earn their place: the share of answerable questions whose best candidate holds the answer,
+    # ranked by each score alone and by the fitted model.
+    scores: dict[str, Callable[[Candidate], float]] = {
+        "fitted": lambda c: logit(candidate, model_inputs(c)), "features": lambda c: c.prior}
+    if selected:
+        scores["selector"] = lambda c: c.selector or 0.0
+    top1 = {("natural" if natural else "squad"): {
+        name: round(sum(a.labels[max(range(len(a.candidates)), key=lambda i: score(a.candidates[i]))]
+                        for a in asked if a.answerable and a.natural == natural)
+                    / max(1, sum(1 for a in asked if a.answerable and a.natural == natural)), 3)
+        for name, score in scores.items()} for natural in (True, False)}
+    names = ("SELECTED", "CONFIDENCE_SELECTED") if selected else ("CANDIDATE", "CONFIDENCE")
     return {"questions": len(asked), "natural_questions": sum(a.natural for a in asked),
-            "candidates": len(x), "CANDIDATE": candidate, "CONFIDENCE": confidence,
-            "best_candidate_probability": _quantiles([sigmoid(r[0]) for r in rows]),
+            "candidates": len(x), names[0]: candidate, names[1]: confidence,
+            "best_candidate_probability": _quantiles([sigmoid(r[0]) for r in rows]), "top1": top1,
             "thresholds": table}
 
 

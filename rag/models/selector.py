@@ -1,0 +1,90 @@
+"""The answer selector: a cross-encoder we trained (see `selector/README.md`, its model card), run by onnxruntime.
+
+It reads a question and a candidate sentence together and gives the log-odds that the candidate
+answers the question. The graph and its tokenizer ship inside the package (`rag/models/selector/`),
+so nothing is downloaded and torch is never imported on the query path.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.errors import SettingsError
+
+FOLDER = Path(__file__).parent / "selector"
+MAX_TOKENS = 128  # question and candidate together; a longer candidate is cut (training cut the same way)
+BATCH = 32
+
+
+def tokenizer(folder: Path) -> Any:
+    """The selector's tokenizer: pairs (question, candidate), the candidate cut to fit `MAX_TOKENS`."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tok.enable_truncation(MAX_TOKENS, strategy="only_second")
+    tok.enable_padding()
+    return tok
+
+
+def encode(tok: Any, question: str, texts: Sequence[str]) -> dict[str, np.ndarray[Any, Any]]:
+    """The model's inputs for one question against each text."""
+    encodings = tok.encode_batch([(question, t) for t in texts])
+    return {"input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64)}
+
+
+class Selector:
+    """Scores candidates against a question: higher log-odds, likelier to answer it. Loaded on first use."""
+
+    def __init__(self, folder: Path = FOLDER, graph: str | None = None) -> None:
+        self.folder = folder
+        self.graph = graph or str(card(folder).get("file", "model.onnx"))
+        self._session: Any = None
+        self._tokenizer: Any = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> tuple[Any, Any]:
+        with self._lock:
+            if self._session is None:
+                import onnxruntime
+
+                path = self.folder / self.graph
+                if not path.is_file() or not (self.folder / "tokenizer.json").is_file():
+                    raise SettingsError(f"the answer selector is missing from {self.folder} (model file or "
+                                        "tokenizer.json); reinstall the package, run `rag train selector`, or set "
+                                        "RAG_SELECTOR=false")
+                options = onnxruntime.SessionOptions()
+                options.log_severity_level = 3
+                self._tokenizer = tokenizer(self.folder)
+                self._session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        return self._session, self._tokenizer
+
+    def scores(self, question: str, texts: Sequence[str]) -> np.ndarray[Any, np.dtype[np.float32]]:
+        """The log-odds that each text answers `question`, in the order given."""
+        if not texts:
+            return np.zeros(0, dtype=np.float32)
+        session, tok = self._load()
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths pad less
+        out = np.zeros(len(texts), dtype=np.float32)
+        for b in range(0, len(order), BATCH):
+            batch = order[b:b + BATCH]
+            with self._lock:  # the tokenizer's padding state is shared
+                feed = encode(tok, question, [texts[i] for i in batch])
+            out[batch] = session.run(None, feed)[0].reshape(-1)
+        return out
+
+
+def card(folder: Path = FOLDER) -> dict[str, Any]:
+    """The model card's machine-readable part (`card.json`): file, sha256, data, hyperparameters, metrics."""
+    try:
+        data = json.loads((folder / "card.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}

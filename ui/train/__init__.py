@@ -1,0 +1,1 @@
+"""Training the models that ship in `rag/models/` from public data (never committed)."""
