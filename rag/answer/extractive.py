@@ -132,8 +132,9 @@ class ExtractiveAnswerer:
         """Every distinct sentence of `hits`, and each two neighbours of a paragraph, best first.
 
         A follow-up's candidates are measured against the question together with the conversation
-        it follows, except sentences an earlier answer already quoted: those must answer the
-        question asked now on their own.
+        it follows, except (without the selector) sentences an earlier answer already quoted: those
+        must answer the question asked now on their own. With the selector, the feature model's best
+        `SELECTOR_POOL` are read by it against the resolved question and ranked by `weights.SELECTED`.
         """
         passages = [(hit, self._sentences(hit, query.earlier)) for hit in hits]
         texts = list(dict.fromkeys(s.scored for _, sentences in passages for s in sentences))
@@ -149,7 +150,6 @@ class ExtractiveAnswerer:
         stop = stopwords()
         wanted = constraints(query.text, " ".join(h.chunk.text for h in hits), stop)
         best: dict[tuple[str, int, int], Candidate] = {}
-        quoted: dict[tuple[str, int, int], bool] = {}
         for hit, sentences in passages:
             if not sentences:
                 continue
@@ -161,9 +161,9 @@ class ExtractiveAnswerer:
             cos_now = [float(e.vector @ now.vector) for e in own]
             cos_whole = [float(e.vector @ whole.vector) for e in own]
             for group in _groups(chunk.text, chunk.start, sentences):
-                # Quoted before: any of its sentences (without the selector), all of them (with it: a pair that
-                # adds a new sentence to a quoted one is read against the resolved question, see below).
-                seen = (all if self.selector is not None else any)(sentences[i].seen for i in group)
+                # Quoted before, so measured against the question alone (without the selector; with it, every
+                # candidate is read against the resolved question, and a quote may stand again if it answers).
+                seen = self.selector is None and any(sentences[i].seen for i in group)
                 cos = sum(cos_now[i] if seen else max(cos_now[i], cos_whole[i]) for i in group) / len(group)
                 soft = SoftCoverage.of([matches_now[i] for i in group])
                 if not seen and whole is not now:
@@ -182,20 +182,14 @@ class ExtractiveAnswerer:
                 odds = logit(CANDIDATE, features.vector())
                 if key not in best or best[key].logit < odds:
                     best[key] = Candidate(hit, quotes, features, odds, prior=odds, selector=None)
-                    quoted[key] = seen
         ranked = sorted(best.values(), key=lambda c: -c.logit)
         if self.selector is None:
             return ranked
         pool = ranked[:SELECTOR_POOL]
-        # The resolved question for what is new ("And why?" after "Who hoards H20s?" is read as both, so that
-        # the reason is found, also beside a sentence quoted before); the question alone for a quote repeated.
-        fresh = [c for c in pool if not quoted[_key(c)]]
-        again = [c for c in pool if quoted[_key(c)]]
-        scored: dict[tuple[str, int, int], float] = {}
-        for question, read in ((query.standalone, fresh), (query.text, again)):
-            scores = self.selector.scores(question, [c.text for c in read])
-            scored.update(zip(map(_key, read), map(float, scores), strict=True))
-        judged = [replace(c, selector=scored[_key(c)]) for c in pool]
+        # Read against the resolved question: "And why?" alone says nothing the selector can judge; after "Who is
+        # stockpiling H20s?" it asks for the reason, which may stand beside (or in) what was quoted before.
+        scores = self.selector.scores(query.standalone, [c.text for c in pool])
+        judged = [replace(c, selector=float(s)) for c, s in zip(pool, scores, strict=True)]
         return sorted((replace(c, logit=logit(SELECTED, model_inputs(c))) for c in judged), key=lambda c: -c.logit)
 
     def _sentences(self, hit: Hit, earlier: Sequence[str]) -> list[_Sentence]:
@@ -291,10 +285,6 @@ def model_inputs(c: Candidate) -> list[float]:
     if c.selector is None:
         return c.features.vector()
     return [c.selector, c.prior, float(c.features.pair)]
-
-
-def _key(c: Candidate) -> tuple[str, int, int]:
-    return c.hit.chunk.source, c.quotes[0].start, len(c.quotes)
 
 
 def sigmoid(x: float) -> float:

@@ -18,16 +18,17 @@ import numpy as np
 from rag.errors import SettingsError
 
 FOLDER = Path(__file__).parent / "selector"
-MAX_TOKENS = 128  # question and candidate together; a longer candidate is cut (training cut the same way)
+MAX_TOKENS = 128  # question and candidate together; the longer of the two is cut first (training cut the same way)
 BATCH = 32
 
 
 def tokenizer(folder: Path) -> Any:
-    """The selector's tokenizer: pairs (question, candidate), the candidate cut to fit `MAX_TOKENS`."""
+    """The selector's tokenizer: pairs (question, candidate), the longer cut first to fit `MAX_TOKENS` (a long
+    candidate; or a follow-up resolved with a long conversation, which cutting only the candidate could not fit)."""
     from tokenizers import Tokenizer
 
     tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
-    tok.enable_truncation(MAX_TOKENS, strategy="only_second")
+    tok.enable_truncation(MAX_TOKENS, strategy="longest_first")
     tok.enable_padding()
     return tok
 
