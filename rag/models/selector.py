@@ -35,7 +35,12 @@ def tokenizer(folder: Path) -> Any:
 
 def encode(tok: Any, question: str, texts: Sequence[str]) -> dict[str, np.ndarray[Any, Any]]:
     """The model's inputs for one question against each text."""
-    encodings = tok.encode_batch([(question, t) for t in texts])
+    return encode_pairs(tok, [(question, t) for t in texts])
+
+
+def encode_pairs(tok: Any, pairs: Sequence[tuple[str, str]]) -> dict[str, np.ndarray[Any, Any]]:
+    """The model's inputs for (question, text) pairs."""
+    encodings = tok.encode_batch(list(pairs))
     return {"input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
             "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
             "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64)}

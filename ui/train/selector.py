@@ -29,7 +29,7 @@ import numpy as np
 
 from rag.embedding import model_path
 from rag.errors import RagError
-from rag.models.selector import MAX_TOKENS, Selector, encode, tokenizer
+from rag.models.selector import MAX_TOKENS, Selector, encode, encode_pairs, tokenizer
 from rag.onnx_model import export_graph, quantize, session
 from rag.settings import DEFAULT_EMBED_MODEL
 from rag.types import Progress, Quiet
@@ -144,7 +144,7 @@ def train(pairs: Sequence[Pair], out: Path, hyper: Hyper, say: Say = print, prog
     began, recent = time.monotonic(), list[float]()
     for step in range(start, steps):
         chosen = [pairs[i] for i in plan[step]]
-        feed = encode_pairs(tok, chosen)
+        feed = encode_pairs(tok, [(p.question, p.text) for p in chosen])
         logits = model(**{k: torch.from_numpy(v) for k, v in feed.items()})
         loss = loss_fn(logits, torch.tensor([p.label for p in chosen], dtype=torch.float32))
         loss.backward()
@@ -167,14 +167,6 @@ def train(pairs: Sequence[Pair], out: Path, hyper: Hyper, say: Say = print, prog
     _save(weights, {"model": model.state_dict(), "seconds": seconds, "steps": steps, "hyper": asdict(hyper)})
     say(f"trained {steps} steps on {len(pairs)} pairs in {seconds / 60:.1f} min")
     return weights
-
-
-def encode_pairs(tok: Any, pairs: Sequence[Pair]) -> dict[str, np.ndarray[Any, Any]]:
-    """Model inputs for a batch of pairs of different questions (`encode` takes one question)."""
-    encodings = tok.encode_batch([(p.question, p.text) for p in pairs])
-    return {"input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
-            "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
-            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64)}
 
 
 def _save(path: Path, state: dict[str, Any]) -> None:
@@ -206,11 +198,12 @@ def export(weights: Path, target: Path, checks: Sequence[tuple[str, Sequence[str
     export_graph(model, inputs, plain, model.encoder.config, "logits", {0: "batch"})
     checks = list(checks) or [("who makes the chip?", ["Huawei makes the chip.", "It rained."])]
     diff = 0.0
+    graph = session(plain)
     with torch.no_grad():
         for question, texts in checks[:50]:
             feed = encode(tok, question, texts)
             want = model(**{k: torch.from_numpy(v) for k, v in feed.items()}).numpy()
-            got = session(plain).run(None, feed)[0]
+            got = graph.run(None, feed)[0]
             diff = max(diff, float(np.abs(want - got).max()))
     if diff > 1e-3:
         raise RagError(f"the ONNX export differs from torch by {diff:.4f} in log-odds; not shipped")
