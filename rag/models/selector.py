@@ -18,7 +18,7 @@ import numpy as np
 from rag.errors import SettingsError
 
 FOLDER = Path(__file__).parent / "selector"
-MAX_TOKENS = 128  # question and candidate together; the longer of the two is cut first (training cut the same way)
+MAX_TOKENS = 128  # question and candidate together; the longer of the two is cut first (see the model card)
 BATCH = 32
 
 
