@@ -111,6 +111,16 @@ def test_the_selector_tells_an_answer_from_a_near_miss() -> None:
 
 
 @pytest.mark.integration
+def test_a_candidate_scores_the_same_whatever_it_is_ranked_against() -> None:
+    question = "Who founded the company?"
+    answer = "It was founded by Anna de Vries in 1921."
+    others = ["The company makes bicycles in Utrecht.", "Its bicycles are sold " + "in many countries and " * 30]
+    alone = Selector().scores(question, [answer])
+    among = Selector().scores(question, [*others, answer])
+    assert among[-1] == alone[0]
+
+
+@pytest.mark.integration
 def test_a_question_longer_than_the_model_reads_is_cut_not_refused() -> None:
     question = "chips " * 400 + "And of them?"  # a follow-up resolved with a long conversation
     scores = Selector().scores(question, ["Huawei makes chips.", "It rained " * 200])
