@@ -26,10 +26,10 @@ from ingest.ocr import ocr_for
 from ingest.sources import SourceFile, discover, read_bytes, read_document, supported
 from rag.embedding import Embedder
 from rag.errors import IndexMissingError, SourceError
-from rag.lifecycle import publish, writer_lock
+from rag.index.store import Index, Store
+from rag.index.writer import IndexWriter
 from rag.settings import Settings
-from rag.store import FileRecord, Index, Store
-from rag.types import Chunk, Progress, Quiet
+from rag.types import Chunk, FileRecord, Progress, Quiet
 
 MAX_FAILED_LISTED = 200  # files that failed in the last run, kept in the index for `rag status`
 
@@ -131,21 +131,13 @@ def _refuse_vanished_folders(
             )
 
 
-def _live_index(store: Store, settings: Settings, rebuild: bool) -> Index | None:
-    """The index an incremental run extends (None for a first run or a rebuild), checked against the settings."""
-    index = store.open() if not rebuild and store.active() is not None else None
-    if index is not None:
-        index.check(settings)  # refuse a mismatch before loading the model
-    return index
-
-
 def dry_run(paths: list[Path], settings: Settings, rebuild: bool = False) -> Plan:
     """What `ingest` would do, without creating or changing anything.
 
     The files it would add or update are read (not embedded), so that those it could not read are
     listed as failed, with the reason, rather than as to be added.
     """
-    plan = make_plan(paths, _live_index(Store(settings), settings, rebuild), settings)
+    plan = make_plan(paths, None if rebuild else Store(settings).checked(), settings)
     ocr = ocr_for(settings)
     ocr = replace(ocr, cache=None) if ocr is not None else None  # writes nothing, not even the OCR cache
     for files in (plan.add, plan.update):
@@ -171,19 +163,18 @@ def ingest(
     progress = progress or Quiet()
     store = Store(settings)
     embedder = embedder or Embedder.from_settings(settings)
-    with writer_lock(store):
-        live = _live_index(store, settings, rebuild)
-        index = live or store.create(embedder.dimension)
-        index.check(settings, embedder.dimension)
+    with IndexWriter.open(store, rebuild=rebuild) as writer:
+        live = writer.live
+        index = writer.start(embedder.dimension)
         plan = make_plan(paths, index, settings, force)
         report = Report(unchanged=len(plan.unchanged), failed=dict(plan.failed))
         for source, reason in plan.failed.items():
             progress.failed(source, reason)
         documents = _read(plan.add + plan.update, plan.hashes, settings, report, progress)
-        _write(index, documents, embedder, settings.embed_group, progress, report)
+        _write(writer, documents, embedder, settings.embed_group, progress, report)
         report.added = sum(1 for f in plan.add if f.source in documents)
         report.updated = sum(1 for f in plan.update if f.source in documents)
-        index.unrecord(plan.delete)
+        writer.unrecord(plan.delete)
         report.deleted = len(plan.delete)
         # Nothing to publish when nothing changed and no killed run left chunks behind.
         records = index.files()
@@ -191,10 +182,9 @@ def ingest(
         # The files that could not be read stay listed (`rag status`) until a run reads them.
         failed = json.dumps(dict(sorted(report.failed.items())[:MAX_FAILED_LISTED]))
         if live is None or report.chunks or report.deleted or index.count() != in_ledger:
-            index.set_metadata(last_ingest=time.time(), last_failed=failed)
-            publish(store, index, records, progress)
+            writer.publish(progress, last_ingest=time.time(), last_failed=failed)
         elif index.metadata.get("last_failed", "{}") != failed:
-            index.set_metadata(last_failed=failed)
+            writer.note(last_failed=failed)
     report.seconds = time.perf_counter() - began
     return report
 
@@ -210,18 +200,17 @@ def remove(sources: Collection[str], settings: Settings, progress: Progress | No
     between it and the removal.
     """
     store = Store(settings)
-    with writer_lock(store):
-        index = _live_index(store, settings, rebuild=False)
-        if index is None:
+    with IndexWriter.open(store) as writer:
+        if writer.live is None:
             raise IndexMissingError(f"no index at {store.location}; run `rag ingest` first")
+        index = writer.start()
         records = index.files()
         gone = sorted(s for s in sources if s in records)
         if prepare is not None:
             prepare()
         if gone:
-            index.unrecord(gone)
-            index.set_metadata(last_ingest=time.time())
-            publish(store, index, index.files(), progress)
+            writer.unrecord(gone)
+            writer.publish(progress, last_ingest=time.time())
     return gone
 
 
@@ -268,7 +257,7 @@ def _read(
 
 
 def _write(
-    index: Index, documents: dict[str, _Document], embedder: Embedder, group: int,
+    writer: IndexWriter, documents: dict[str, _Document], embedder: Embedder, group: int,
     progress: Progress, report: Report,
 ) -> None:
     """Embed the chunks in groups of `group` (`RAG_EMBED_GROUP`); write each group while the next one is embedded.
@@ -284,7 +273,7 @@ def _write(
     pending = {source: len(doc.chunks) for source, doc in documents.items()}
 
     def write(batch: list[tuple[Chunk, str]], vectors: np.ndarray[Any, Any]) -> None:
-        index.upsert([c for c, _ in batch], vectors, [sha for _, sha in batch])
+        writer.write([c for c, _ in batch], vectors, [sha for _, sha in batch])
         done = []
         for chunk, sha in batch:
             pending[chunk.source] -= 1
@@ -293,16 +282,16 @@ def _write(
                 pages = max((c.page or 0 for c in doc.chunks), default=0)
                 done.append(FileRecord(chunk.source, sha, len(doc.chunks), doc.title, time.time(), pages, doc.size,
                                        doc.path))
-        index.finish_files(done)
+        writer.finish(done)
         report.chunks += len(batch)
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer") as writer:
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer") as pool:
         writing: Future[None] | None = None
         for batch in _batches(documents, group):
             vectors = embedder.embed([c.embed_text() for c, _ in batch], progress=progress.advance)
             if writing is not None:
                 writing.result()
-            writing = writer.submit(write, batch, vectors)
+            writing = pool.submit(write, batch, vectors)
         if writing is not None:
             writing.result()
     report.write_seconds = time.perf_counter() - began

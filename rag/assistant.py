@@ -16,12 +16,12 @@ from rag.answer.llm import Backend, LLMAnswerer
 from rag.chat import History, clean_text, normalise, queries_for
 from rag.embedding import Embedder
 from rag.errors import LLMError, RagError
+from rag.index.store import Store
 from rag.models.selector import Selector
 from rag.retrieve import Retriever
 from rag.settings import Settings
-from rag.store import FileRecord, Store
 from rag.support import SupportChecker
-from rag.types import Answer, Chunk, Hit, Mode
+from rag.types import Answer, Chunk, FileRecord, Hit, Mode
 
 MAX_QUESTION_CHARS = 4000
 

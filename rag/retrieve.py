@@ -15,9 +15,9 @@ import numpy as np
 
 from rag.embedding import Embedder
 from rag.errors import IndexMissingError, SourceFilterError
-from rag.lexical import LexicalIndex, build_from_index, lexical_folder
+from rag.index.lexical import LexicalIndex, published
+from rag.index.store import Index, Store
 from rag.settings import Settings
-from rag.store import Index, Store
 from rag.types import Chunk, Fusion, Hit, Mode
 
 
@@ -102,12 +102,7 @@ class Retriever:
     def _load(self, active: tuple[str, str]) -> _Loaded:
         index = self.store.index(active[0])
         index.check(self.settings)
-        folder = lexical_folder(self.settings.home, *active)
-        lexical = LexicalIndex.load(folder)
-        if lexical is None:  # a Chroma server's index, or the saved copy is gone: derive it
-            lexical, _ = build_from_index(index, index.files())
-            lexical.save(folder)
-        return _Loaded(active, index, lexical)
+        return _Loaded(active, index, published(self.settings.home, index, active[1]))
 
     def refresh(self) -> None:
         """Look for a newer index on the next question (after an ingest in this process)."""

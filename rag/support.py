@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from rag.answer.features import Coverage
 from rag.citations import MARKER
 from rag.embedding import Embedder
 from rag.text import body_spans, sentence_spans, terms, words
@@ -25,6 +24,19 @@ SUPPORTED_AT = 0.65  # "supported" from here up
 WEAK_AT = 0.39  # "weak" from here up to SUPPORTED_AT; "unsupported" below
 
 _Vectors = np.ndarray[Any, np.dtype[np.float32]]
+
+
+class Coverage:
+    """The share of a question's weight (BM25 idf of its stemmed terms) that a text's terms hold."""
+
+    def __init__(self, question: str, idf: Callable[[str], float]) -> None:
+        self.weights = {t: idf(t) for t in set(terms(question))}
+        self.total = sum(self.weights.values())
+
+    def __call__(self, present: Set[str]) -> float:
+        if self.total <= 0:
+            return 0.0
+        return sum(w for t, w in self.weights.items() if t in present) / self.total
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,20 @@ class Chunk:
 
 
 @dataclass(frozen=True)
+class FileRecord:
+    """A file whose chunks are all in the index, as of its content hash."""
+
+    source: str
+    sha256: str
+    chunks: int
+    title: str
+    indexed_at: float
+    pages: int = 0  # the last PDF page or slide with text (0: not paged)
+    size: int = 0  # bytes of the file as indexed
+    path: str = ""  # where the file was read, absolute ("" in indexes from before it was recorded)
+
+
+@dataclass(frozen=True)
 class Hit:
     """A retrieved chunk with its fused score and the ranks/scores of each retriever (None: not found)."""
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from rag.embedding import Embedder
+from rag.index.store import Store
 from rag.settings import Settings
-from rag.store import Store
 from ui.eval.bench import bench_ingest, bench_query, bench_startup, format_bench
 from ui.eval.cache import CachedEmbedder
 

@@ -27,9 +27,9 @@ import pytest
 from ingest.pipeline import ingest
 from rag.embedding import Embedder
 from rag.errors import IngestLockedError, SettingsError, StoreError
-from rag.lifecycle import writer_lock
+from rag.index.store import Store
+from rag.index.writer import writer_lock
 from rag.settings import Settings
-from rag.store import Store
 from tests.helpers import ROOT, free_port, run_rag, serving, stop, wait_until_answers
 
 DEEPSEEK = "corpus/deepseek-huawei-nvidia-buying-frenzy.md"
@@ -289,8 +289,8 @@ def test_writer_lock_has_one_winner_is_renewed_and_lapses_when_its_writer_dies(c
 
     # A writer killed while holding the lock: refused until its lock lapses, then taken over.
     holder = subprocess.run(
-        [sys.executable, "-c", "import os, signal; from rag.settings import Settings; from rag.store import Store\n"
-         "from rag.lifecycle import writer_lock\n"
+        [sys.executable, "-c", "import os, signal; from rag.settings import Settings\n"
+         "from rag.index.store import Store; from rag.index.writer import writer_lock\n"
          "with writer_lock(Store(Settings.load())): os.kill(os.getpid(), signal.SIGKILL)"],
         env={**os.environ, "RAG_HOME": str(tmp_path / ".rag"), "RAG_CHROMA_URL": chroma.url, "RAG_COLLECTION": "race",
              "RAG_LOCK_TTL_S": "3"},

@@ -121,8 +121,8 @@ def test_answers_limited_to_some_documents_in_python_and_the_cli(tmp_path: Path,
 def test_removal_is_safe_for_files_the_user_placed_and_changes_nothing_when_refused(
         tmp_path: Path, embedder: Embedder) -> None:
     from rag.errors import IngestLockedError
-    from rag.lifecycle import writer_lock
-    from rag.store import Store
+    from rag.index.store import Store
+    from rag.index.writer import writer_lock
     from ui.uploads import add_documents
 
     corpus = tmp_path / "corpus"

@@ -28,8 +28,8 @@ from ingest.sources import SourceFile, read_document
 from rag.assistant import Assistant
 from rag.embedding import Embedder
 from rag.errors import RagError, SourceError
+from rag.index.store import Store
 from rag.settings import Settings
-from rag.store import Store
 from rag.text import count_tokens
 from rag.types import Quiet
 from tests.helpers import Live, run_rag

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -12,18 +13,21 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
-from ingest.pipeline import ingest
+from ingest.pipeline import ingest, remove
 from rag.assistant import Assistant
 from rag.embedding import Embedder
 from rag.errors import IngestLockedError, StoreError
-from rag.lexical import LexicalIndex, lexical_folder
+from rag.index.lexical import LexicalIndex, lexical_folder
+from rag.index.store import Store
+from rag.index.writer import IndexWriter
 from rag.retrieve import Retriever
 from rag.settings import Settings
-from rag.store import Store
-from rag.types import Quiet
+from rag.types import Chunk, Quiet
 from tests.helpers import make_broken_pdf, make_journal_paper, make_paper, run_rag
+from ui.eval.bench import build_index
 
 TOPICS = ["volcanoes", "glaciers", "coral reefs", "deserts", "rainforests", "tundra", "estuaries", "caves"]
 
@@ -113,8 +117,6 @@ def test_rebuild_swaps_in_a_fresh_generation(tmp_path: Path, embedder: Embedder)
 
 
 def test_a_second_writer_is_refused(tmp_path: Path, embedder: Embedder) -> None:
-    import fcntl
-
     corpus = tmp_path / "corpus"
     _write_corpus(corpus, 1)
     settings = Settings.load(home=tmp_path / ".rag")
@@ -303,3 +305,31 @@ def test_papers_and_front_matter_are_read_as_people_read_them_end_to_end(tmp_pat
     assert table["citations"][0]["quote"] == "Cluster: B | Chunkservers: 227 | Available disk space: 180 TB", table
     ferry = json.loads(run_rag("ask", "How often does the ferry cross the fjord?", "--json", home=home).stdout)
     assert ferry["citations"][0]["title"] == "Ferry notes" and "draft" not in ferry["citations"][0]["quote"]
+
+
+def test_ingest_removal_and_the_benchmark_index_write_through_the_one_writer_under_its_lock(
+        tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch) -> None:
+    published: list[str] = []
+    real_publish = IndexWriter.publish
+
+    def publish(self: IndexWriter, *args: Any, **kwargs: Any) -> None:
+        with open(self.store.settings.home / "ingest.lock", "a+") as other, pytest.raises(BlockingIOError):
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held by the writer
+        published.append(self.store.settings.home.name)
+        real_publish(self, *args, **kwargs)
+
+    monkeypatch.setattr(IndexWriter, "publish", publish)
+    corpus = tmp_path / "corpus"
+    _write_corpus(corpus, 2)
+    settings = Settings.load(home=tmp_path / "ingested")
+    ingest([corpus], settings, embedder=embedder)
+    assert remove(["corpus/doc000.md"], settings) == ["corpus/doc000.md"]
+    assert set(Store(settings).open().files()) == {"corpus/doc001.md"}
+
+    bench = Settings.load(home=tmp_path / "bench")
+    real = [(Chunk(id=f"c{i}", source=f"doc{i}.md", title="t", text=f"text {i}", start=0, end=6, index=0), "sha")
+            for i in range(2)]
+    vectors = np.eye(2, 384, dtype=np.float32)
+    build_index(bench, real, vectors, size=4, recipe="test")
+    assert Store(bench).open().count() == 4
+    assert published == ["ingested", "ingested", "bench"]

@@ -71,3 +71,49 @@ def test_the_check_sees_imports_inside_functions_and_relative_ones(tmp_path: Pat
     assert _offenders("rag", ("ingest", "ui"), root=tmp_path) == {
         "rag/late.py": ["ingest.pipeline", "ingest.pipeline.run", "ui.app"]}
     assert _offenders("rag", ("rag.store",), root=tmp_path) == {"rag/sub/rel.py": ["rag.store"]}
+
+
+def _cycles(package: str, depth: int, root: Path = ROOT) -> list[list[str]]:
+    """Groups of modules of `package` that import each other, directly or round a loop, with every module
+    taken as its first `depth` name parts (depth 2: `rag.answer.llm` counts as the package `rag.answer`)."""
+    modules = {_module(path, root): path for path in sorted((root / package).rglob("*.py"))}
+
+    def node(name: str) -> str:
+        return ".".join(name.split(".")[:depth])
+
+    edges: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        for imported in _imports(path, root):
+            owners = [m for m in modules if _within(imported, (m,))]
+            if owners:
+                a, b = node(name), node(max(owners, key=len))
+                if a != b and not _within(a, (b,)) and not _within(b, (a,)):  # a package and its own parts
+                    edges.setdefault(a, set()).add(b)
+
+    def reach(start: str) -> set[str]:
+        seen, todo = set(), [start]
+        while todo:
+            for nxt in edges.get(todo.pop(), ()):
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        return seen
+
+    reached = {n: reach(n) for n in edges}
+    loops = {frozenset({a, *(b for b in reached[a] if a in reached.get(b, ()))}) for a in edges if a in reached[a]}
+    return sorted(sorted(loop) for loop in loops)
+
+
+def test_the_domain_has_no_import_cycle_between_modules_or_packages() -> None:
+    assert _cycles("rag", 3) == []
+    assert _cycles("rag", 2) == []
+
+
+def test_the_cycle_check_sees_a_loop_through_a_package(tmp_path: Path) -> None:
+    (tmp_path / "rag" / "answer").mkdir(parents=True)
+    (tmp_path / "rag" / "answer" / "__init__.py").write_text("")
+    (tmp_path / "rag" / "answer" / "llm.py").write_text("from rag.support import check\n")
+    (tmp_path / "rag" / "support.py").write_text("from rag.answer.features import Coverage\n")
+    (tmp_path / "rag" / "answer" / "features.py").write_text("Coverage = 1\n")
+    assert _cycles("rag", 3, root=tmp_path) == []
+    assert _cycles("rag", 2, root=tmp_path) == [["rag.answer", "rag.support"]]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from rag.embedding import Embedder
-from rag.lexical import LexicalIndex
+from rag.index.lexical import LexicalIndex
 from rag.support import SUPPORTED_AT, WEAK_AT, Support, SupportChecker, verdict
 from rag.types import Chunk
 

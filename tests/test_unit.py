@@ -128,7 +128,7 @@ def test_source_filters_match_whole_sources_or_file_names() -> None:
 
 
 def test_cited_sources_open_at_their_page_or_quote_and_are_served_inertly() -> None:
-    from rag.store import FileRecord
+    from rag.types import FileRecord
     from ui.render import document_page, file_type, source_link
 
     assert source_link("papers/gfs.pdf", 3, 10, 20) == "/v1/documents/papers/gfs.pdf/file#page=3"

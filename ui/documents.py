@@ -26,8 +26,7 @@ from ingest.sources import SourceFile, read_document
 from rag.assistant import Assistant
 from rag.errors import RagError
 from rag.settings import Settings
-from rag.store import FileRecord
-from rag.types import Progress
+from rag.types import FileRecord, Progress
 from ui.render import document_json
 
 _ledger_lock = threading.Lock()

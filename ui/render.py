@@ -11,8 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 from rag.citations import MARKER
-from rag.store import FileRecord
-from rag.types import Answer, Chunk, Citation, Claim, Hit
+from rag.types import Answer, Chunk, Citation, Claim, FileRecord, Hit
 
 CONTEXT_CHARS = 300  # passage text shown on each side of a highlighted quote
 # Above a low-confidence answer: an extractive one quotes the closest evidence found; a generated one

@@ -26,7 +26,6 @@ from dataclasses import dataclass, replace
 from rag.answer import ABSTAIN_TEXT, LOW_NOTE, Draft, Query, pieces
 from rag.answer.features import (
     TYPED,
-    Coverage,
     Features,
     SoftCoverage,
     constraints,
@@ -49,6 +48,7 @@ from rag.answer.weights import (
 from rag.citations import Numbered, render
 from rag.embedding import Embedder
 from rag.models.selector import Selector
+from rag.support import Coverage
 from rag.text import body_spans, stopwords, terms, words
 from rag.types import Claim, Confidence, Hit, Verdict
 

@@ -13,14 +13,14 @@ around it. `weights.py` combines them.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence, Set
+from collections.abc import Sequence, Set
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
 from rag.embedding import Embedded
-from rag.text import terms, words
+from rag.text import words
 
 QuestionType = Literal["number", "time", "reason", "name", "place", "yesno", "other"]
 TYPED: tuple[QuestionType, ...] = ("number", "time", "reason", "name", "place")
@@ -128,19 +128,6 @@ class Features:
         by_kind = [float(self.typed and self.kind == k) for k in TYPED]
         kinds = [float(self.kind == k) for k in (*TYPED, "yesno")]
         return [self.cos, self.coverage, self.soft, self.weakest, *by_kind, *kinds, float(self.pair)]
-
-
-class Coverage:
-    """The share of a question's weight (BM25 idf of its stemmed terms) that a text's terms hold."""
-
-    def __init__(self, question: str, idf: Callable[[str], float]) -> None:
-        self.weights = {t: idf(t) for t in set(terms(question))}
-        self.total = sum(self.weights.values())
-
-    def __call__(self, present: Set[str]) -> float:
-        if self.total <= 0:
-            return 0.0
-        return sum(w for t, w in self.weights.items() if t in present) / self.total
 
 
 def piece_matches(question: Embedded, text: Embedded) -> np.ndarray[Any, np.dtype[np.float32]]:

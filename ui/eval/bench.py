@@ -28,11 +28,11 @@ from rag.assistant import Assistant
 from rag.embedding import Embedder
 from rag.errors import RagError
 from rag.golden import read_jsonl
-from rag.lifecycle import publish
+from rag.index.store import Store, fingerprint
+from rag.index.writer import IndexWriter
 from rag.memory import memory_mib
 from rag.settings import Settings
-from rag.store import FileRecord, Store, fingerprint
-from rag.types import Chunk, Section, SourceDocument
+from rag.types import Chunk, FileRecord, Section, SourceDocument
 from ui.eval.cache import CachedEmbedder
 from ui.eval.metrics import mean, percentile
 from ui.eval.retrieval import file_stem, markdown, write_documents
@@ -261,26 +261,26 @@ def _reusable(settings: Settings, size: int, recipe: str) -> bool:
 def build_index(settings: Settings, real: list[tuple[Chunk, str]], vectors: np.ndarray[Any, Any], size: int,
                 recipe: str, noise: float = 0.02, seed: int = 0,
                 say: Say = _quiet) -> dict[str, float]:
-    """Write exactly `size` chunks (real, then variants) into a new generation and publish it."""
+    """Write exactly `size` chunks (real, then variants) into a new generation and publish it (through the
+    index's one writer, under its lock, like an ingest)."""
     began = time.perf_counter()
-    store = Store(settings)
-    index = store.create(int(vectors.shape[1]))
-    ledger: dict[str, list[Any]] = {}  # source -> [sha, chunks, title]
-    written = 0
-    for chunks, vecs, shas in _stream(real, vectors, size, noise, seed):
-        index.upsert(chunks, vecs, shas)
-        for c, sha in zip(chunks, shas, strict=True):
-            ledger.setdefault(c.source, [sha, 0, c.title])[1] += 1
-        written += len(chunks)
-        if written % 10_000 == 0 or written == size:
-            say(f"  {written}/{size} chunks written ({time.perf_counter() - began:.0f} s)")
-    upserted = time.perf_counter()
-    index.finish_files([FileRecord(source, sha, count, title, time.time())
-                        for source, (sha, count, title) in ledger.items()])
-    recorded = time.perf_counter()
-    say(f"  {len(ledger)} ledger records ({recorded - upserted:.0f} s); publishing (BM25)")
-    index.set_metadata(bench_recipe=recipe, last_ingest=time.time())
-    publish(store, index, index.files())
+    with IndexWriter.open(Store(settings), rebuild=True) as writer:
+        writer.start(int(vectors.shape[1]))
+        ledger: dict[str, list[Any]] = {}  # source -> [sha, chunks, title]
+        written = 0
+        for chunks, vecs, shas in _stream(real, vectors, size, noise, seed):
+            writer.write(chunks, vecs, shas)
+            for c, sha in zip(chunks, shas, strict=True):
+                ledger.setdefault(c.source, [sha, 0, c.title])[1] += 1
+            written += len(chunks)
+            if written % 10_000 == 0 or written == size:
+                say(f"  {written}/{size} chunks written ({time.perf_counter() - began:.0f} s)")
+        upserted = time.perf_counter()
+        writer.finish([FileRecord(source, sha, count, title, time.time())
+                       for source, (sha, count, title) in ledger.items()])
+        recorded = time.perf_counter()
+        say(f"  {len(ledger)} ledger records ({recorded - upserted:.0f} s); publishing (BM25)")
+        writer.publish(bench_recipe=recipe, last_ingest=time.time())
     done = time.perf_counter()
     return {"build_seconds": round(done - began, 1), "upsert_seconds": round(upserted - began, 1),
             "ledger_seconds": round(recorded - upserted, 1), "publish_seconds": round(done - recorded, 1),

@@ -11,9 +11,9 @@ from typing import Any
 from ingest.pipeline import ingest
 from rag.errors import RagError
 from rag.golden import read_jsonl
+from rag.index.store import Store
 from rag.retrieve import Retriever
 from rag.settings import Settings
-from rag.store import Store
 from rag.types import MODES, Mode, Progress
 from ui.eval.cache import CachedEmbedder
 from ui.eval.metrics import mean, mrr_at, ndcg_at, recall_at

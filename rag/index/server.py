@@ -18,13 +18,11 @@ if TYPE_CHECKING:
     from chromadb.api import ClientAPI
     from chromadb.api.models.Collection import Collection
 
-    from rag.store import Store
-
-
 
 @contextmanager
-def server_writer_lock(store: Store) -> Iterator[None]:
-    """Be the only writer of the index on a Chroma server while the block runs.
+def server_writer_lock(client: ClientAPI, collection: str, location: str, ttl: float) -> Iterator[None]:
+    """Be the only writer of the index `collection` on a Chroma server while the block runs (`location`
+    names the server in messages).
 
     Chroma has no conditional write, but collection names are unique, so creating the collection
     `<collection>-lock` is an atomic test-and-set across processes and machines. Its metadata
@@ -35,11 +33,9 @@ def server_writer_lock(store: Store) -> Iterator[None]:
         IngestLockedError: another writer holds the lock and has renewed it within `ttl` seconds.
         StoreError: the server cannot be reached.
     """
-    client = store.client()
-    ttl = store.settings.lock_ttl_s
-    name = f"{store.settings.collection}-lock"
+    name = f"{collection}-lock"
     owner: dict[str, str | int] = {"token": uuid.uuid4().hex, "pid": os.getpid(), "host": socket.gethostname()}
-    lock = _take_lock(store, client, name, owner, ttl)
+    lock = _take_lock(client, location, name, owner, ttl)
     stop = threading.Event()
 
     def renew() -> None:
@@ -60,7 +56,7 @@ def server_writer_lock(store: Store) -> Iterator[None]:
             if (client.get_collection(name).metadata or {}).get("token") == owner["token"]:
                 client.delete_collection(name)
 
-def _take_lock(store: Store, client: ClientAPI, name: str, owner: dict[str, str | int], ttl: float) -> Collection:
+def _take_lock(client: ClientAPI, location: str, name: str, owner: dict[str, str | int], ttl: float) -> Collection:
     from chromadb.errors import NotFoundError
 
     failure: Exception | None = None
@@ -76,13 +72,13 @@ def _take_lock(store: Store, client: ClientAPI, name: str, owner: dict[str, str 
         except NotFoundError:
             continue  # released in between: try again
         except Exception as exc:
-            raise StoreError(f"cannot reach the index at {store.location}: {one_line(exc)}") from None
+            raise StoreError(f"cannot reach the index at {location}: {one_line(exc)}") from None
         meta = held.metadata or {}
         left = float(meta.get("expires") or 0) - time.time()
         if left > 0:
             raise IngestLockedError(
                 f"another ingest (pid {meta.get('pid')} on {meta.get('host')}) is writing to the index at "
-                f"{store.location}; wait for it to finish (if it crashed, its lock lapses in {left:.0f} s)"
+                f"{location}; wait for it to finish (if it crashed, its lock lapses in {left:.0f} s)"
             )
         # Its writer died. Rename it by id before deleting, so that of two writers taking over
         # at once neither deletes a lock the other has just created; one create then wins.
@@ -90,7 +86,7 @@ def _take_lock(store: Store, client: ClientAPI, name: str, owner: dict[str, str 
         with suppress(Exception):
             held.modify(name=expired)
             client.delete_collection(expired)
-    raise StoreError(f"cannot take the writer lock at {store.location}: {one_line(failure)}")
+    raise StoreError(f"cannot take the writer lock at {location}: {one_line(failure)}")
 
 
 def server_address(url: str) -> tuple[str, int]:

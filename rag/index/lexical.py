@@ -12,8 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from rag.store import FileRecord, Index
+from rag.index.store import Index
 from rag.text import terms
+from rag.types import FileRecord
 
 
 class LexicalIndex:
@@ -103,3 +104,14 @@ def build_from_index(index: Index, records: dict[str, FileRecord] | None = None)
             ids.append(chunk.id)
             texts.append(chunk.embed_text())
     return LexicalIndex.build(ids, texts), orphans
+
+
+def published(home: Path, index: Index, stamp: str) -> LexicalIndex:
+    """The BM25 snapshot published for `index` at `stamp`, which readers answer from; derived from the
+    index's ledger and saved when there is no copy here (a Chroma server's index, or the copy is gone)."""
+    folder = lexical_folder(home, index.name, stamp)
+    lexical = LexicalIndex.load(folder)
+    if lexical is None:
+        lexical, _ = build_from_index(index, index.files())
+        lexical.save(folder)
+    return lexical

@@ -5,7 +5,7 @@ Layout inside Chroma, for the index named `rag`:
   one upsert, so a rebuild becomes visible all at once, and readers notice a new stamp.
 - `rag-g<time>` is a generation's chunk collection; its metadata holds the fingerprint.
 - `rag-g<time>-files` is that generation's ledger: one record per file that is completely in.
-- `rag-lock` exists while an ingest writes to a Chroma server (see `rag.lifecycle.writer_lock`).
+- `rag-lock` exists while an ingest writes to a Chroma server (see `rag.index.writer.writer_lock`).
 """
 
 from __future__ import annotations
@@ -14,15 +14,14 @@ import hashlib
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rag.chroma_server import check_heartbeat, limit_wait, server_address
 from rag.errors import IndexMismatchError, IndexMissingError, SettingsError, StoreError, one_line
+from rag.index.server import check_heartbeat, limit_wait, server_address
 from rag.settings import Settings
-from rag.types import Chunk
+from rag.types import Chunk, FileRecord
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -51,20 +50,6 @@ def fingerprint(settings: Settings) -> dict[str, str | int]:
         "chunk_overlap": settings.chunk_overlap, "chunker": CHUNKER, "parser": PARSER,
         "embed_vectors": VECTORS[settings.embed_backend],
     }
-
-
-@dataclass(frozen=True)
-class FileRecord:
-    """A file whose chunks are all in the index, as of its content hash."""
-
-    source: str
-    sha256: str
-    chunks: int
-    title: str
-    indexed_at: float
-    pages: int = 0  # the last PDF page or slide with text (0: not paged)
-    size: int = 0  # bytes of the file as indexed
-    path: str = ""  # where the file was read, absolute ("" in indexes from before it was recorded)
 
 
 class Index:
@@ -271,6 +256,15 @@ class Store:
         if active is None:
             raise IndexMissingError(f"no index at {self.location}; run `rag ingest` first")
         return self.index(active[0])
+
+    def checked(self) -> Index | None:
+        """The live index checked against the settings (`IndexMismatchError` names each difference), or None
+        when nothing was ever indexed."""
+        if self.active() is None:
+            return None
+        index = self.open()
+        index.check(self.settings)
+        return index
 
     def index(self, name: str) -> Index:
         """The generation `name`."""
