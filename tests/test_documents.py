@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from ingest.library import DocumentNotFoundError, reindex_document, remove_document
 from ingest.pipeline import ingest
 from rag.assistant import Assistant
 from rag.embedding import Embedder
 from rag.errors import SourceFilterError
 from rag.settings import Settings
 from tests.helpers import run_rag
-from ui.documents import DocumentNotFoundError, reindex_document, remove_document
 
 FERRY = "The Brellin ferry crosses the Ostra fjord four times a day."
 BELL = "The Vexmoor bell rings eleven times at dusk."
@@ -120,10 +120,10 @@ def test_answers_limited_to_some_documents_in_python_and_the_cli(tmp_path: Path,
 
 def test_removal_is_safe_for_files_the_user_placed_and_changes_nothing_when_refused(
         tmp_path: Path, embedder: Embedder) -> None:
+    from ingest.library import add_documents
     from rag.errors import IngestLockedError
     from rag.index.store import Store
     from rag.index.writer import writer_lock
-    from ui.uploads import add_documents
 
     corpus = tmp_path / "corpus"
     corpus.mkdir()

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from ingest.library import add_documents, safe_name
 from ingest.pipeline import ingest
 from rag.answer import LOW_NOTE
 from rag.assistant import Assistant
@@ -23,7 +24,6 @@ from ui import render
 from ui.app import build_app
 from ui.handlers import CallbackProgress, Handlers
 from ui.server import _loopback
-from ui.uploads import add_documents, safe_name
 
 Q910C = "How many 910C processors will Huawei make?"
 S910C = "Huawei aims to crank out 100,000 of its latest 910C processors this year."

@@ -17,15 +17,14 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Streamin
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from ingest import library
 from ingest.watch import Watcher
 from rag.assistant import Assistant
 from rag.errors import IndexMissingError, IngestLockedError, RagError, StoreError
 from rag.memory import memory_mib
 from rag.text import count_tokens
 from rag.types import Answer, Mode
-from ui import documents as docs
 from ui import render
-from ui.uploads import add_documents
 
 MODEL = "rag"
 
@@ -75,7 +74,7 @@ def rag_error(exc: RagError) -> JSONResponse:
         return error(503, str(exc), "index_missing")
     if isinstance(exc, StoreError):
         return error(503, str(exc), "store_unavailable")
-    if isinstance(exc, docs.DocumentNotFoundError):
+    if isinstance(exc, library.DocumentNotFoundError):
         return error(404, str(exc), "not_found")
     if isinstance(exc, IngestLockedError):
         return error(409, str(exc), "ingest_running")
@@ -151,7 +150,7 @@ def router(assistant: Assistant, guard: Callable[..., None], watcher: Watcher | 
         limit = assistant.settings.max_file_bytes
         items = [(f.filename or "", await f.read(limit + 1)) for f in files]  # one byte more shows "too large"
         try:
-            results = await run_in_threadpool(add_documents, assistant, items, replace)
+            results = await run_in_threadpool(library.add_documents, assistant, items, replace)
         except RagError as exc:
             return rag_error(exc)
         body = {"results": [{"name": r.name, "outcome": r.outcome, "reason": r.reason, "source": r.source}
@@ -163,7 +162,8 @@ def router(assistant: Assistant, guard: Callable[..., None], watcher: Watcher | 
     def list_documents(offset: Annotated[int, Query(ge=0)] = 0,
                        limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Any:
         try:
-            return docs.listing(assistant, offset, limit)
+            return render.listing(assistant.documents(), library.uploaded(assistant.settings), assistant.failed(),
+                                  offset, limit)
         except RagError as exc:
             return rag_error(exc)
 
@@ -171,7 +171,7 @@ def router(assistant: Assistant, guard: Callable[..., None], watcher: Watcher | 
                                                        "(a PDF opens at #page=N)")
     def document_file(source: str) -> Any:
         try:
-            path = docs.original(assistant, source)
+            path = library.original(assistant, source)
         except RagError as exc:
             return rag_error(exc)
         media, disposition = render.file_type(path)
@@ -184,7 +184,7 @@ def router(assistant: Assistant, guard: Callable[..., None], watcher: Watcher | 
     def document_view(source: str, start: Annotated[int, Query(ge=0)] = 0,
                       end: Annotated[int, Query(ge=0)] = 0) -> Any:
         try:
-            record, text, current = docs.document_text(assistant, source)
+            record, text, current = library.document_text(assistant, source)
         except RagError as exc:
             return rag_error(exc)
         return HTMLResponse(render.document_page(record, text, start, end, current),
@@ -195,7 +195,7 @@ def router(assistant: Assistant, guard: Callable[..., None], watcher: Watcher | 
                                                      "deleted; another file is added to its folder's .ragignore)")
     def delete_document(source: str) -> Any:
         try:
-            removal = docs.remove_document(assistant, source)
+            removal = library.remove_document(assistant, source)
         except RagError as exc:
             return rag_error(exc)
         return {"source": removal.source, "removed": removal.how, "detail": removal.detail}
@@ -203,7 +203,7 @@ def router(assistant: Assistant, guard: Callable[..., None], watcher: Watcher | 
     @api.post("/documents/{source:path}/reindex", summary="Read a document again from its file, even if unchanged")
     def reindex(source: str) -> Any:
         try:
-            report = docs.reindex_document(assistant, source)
+            report = library.reindex_document(assistant, source)
         except RagError as exc:
             return rag_error(exc)
         return {"source": source, "summary": report.summary(), "failed": report.failed}

@@ -651,18 +651,18 @@ def _models_export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _documents(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest import library
     from rag.assistant import Assistant
-    from ui import documents as docs
     from ui.render import document_json
 
     assistant = Assistant.open(settings)
     for source in args.remove:
-        print(f"removed {source}: {docs.remove_document(assistant, source).detail}")
+        print(f"removed {source}: {library.remove_document(assistant, source).detail}")
     for source in args.reindex:
-        print(f"read {source} again: {docs.reindex_document(assistant, source).summary()}")
+        print(f"read {source} again: {library.reindex_document(assistant, source).summary()}")
     if args.remove or args.reindex:
         return 0
-    uploaded = docs.uploaded(settings)
+    uploaded = library.uploaded(settings)
     listed = [document_json(record, source in uploaded) for source, record in assistant.documents().items()]
     if args.json:
         print(json.dumps(listed, ensure_ascii=False))

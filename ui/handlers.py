@@ -10,14 +10,13 @@ from itertools import chain, zip_longest
 from pathlib import Path
 from typing import Any
 
+from ingest.library import add_documents, reindex_document, remove_document
 from ingest.watch import Watcher
 from rag.assistant import Assistant
 from rag.errors import RagError
 from rag.golden import read_golden
 from rag.types import Answer, Chunk, Progress, as_mode
 from ui import render
-from ui.documents import reindex_document, remove_document
-from ui.uploads import add_documents
 
 Message = dict[str, str]  # {"role": "user" | "assistant", "content": str}, as gr.Chatbot shows them
 Step = tuple[list[Message], list[Message], str]  # shown messages, raw conversation, sources panel

@@ -232,6 +232,15 @@ def source_link(source: str, page: int | None, start: int, end: int) -> str:
     return f"/v1/documents/{quoted}/view?start={start}&end={end}#quote"
 
 
+def listing(documents: Mapping[str, FileRecord], uploaded: set[str], failed: dict[str, str],
+            offset: int = 0, limit: int = 100) -> dict[str, Any]:
+    """The indexed documents a page at a time, their total, and the files the last ingest could not read
+    (as `GET /v1/documents` and the MCP tool `list_documents` return them)."""
+    page = list(documents.values())[offset:offset + limit]
+    return {"documents": [document_json(r, r.source in uploaded) for r in page], "total": len(documents),
+            "offset": offset, "limit": limit, "failed": failed}
+
+
 def document_json(record: FileRecord, uploaded: bool) -> dict[str, Any]:
     """One indexed document as `GET /v1/documents` lists it."""
     return {"source": record.source, "title": record.title, "pages": record.pages or None, "chunks": record.chunks,
