@@ -6,15 +6,13 @@ Matched with pathspec (the library that implements git's rules: `drafts/`, `*.tm
 
 from __future__ import annotations
 
-import fcntl
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import pathspec
 
 from rag.errors import SourceError
+from rag.files import locked, write_atomic
 
 IGNORE_FILE = ".ragignore"
 
@@ -55,14 +53,10 @@ def add_to_ignore(root: Path, relative: str) -> None:
     escaped = re.sub(r" $", r"\\ ", escaped)  # git drops trailing spaces unless escaped
     path = root / IGNORE_FILE
     line = f"/{escaped}"
-    with open(root / f"{IGNORE_FILE}.lock", "a+") as lock:  # two removals at once: neither line is lost
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with locked(root / f"{IGNORE_FILE}.lock"):  # two removals at once: neither line is lost
         existing = path.read_text(encoding="utf-8") if path.is_file() else ""
         if line in existing.splitlines():
             return
         text = existing + ("" if not existing or existing.endswith("\n") else "\n")
         text += f"# removed from the index; delete this line to index it again\n{line}\n"
-        handle, temp = tempfile.mkstemp(dir=root, prefix=f".{IGNORE_FILE}.", suffix=".tmp")
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(temp, path)  # never half a file
+        write_atomic(path, text)  # never half a file

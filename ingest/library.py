@@ -15,7 +15,6 @@ from the corpus folder; any other file is left on disk and added to its folder's
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import hashlib
 import json
 import os
@@ -35,6 +34,7 @@ from ingest.pipeline import Report, ingest, remove
 from ingest.sources import FORMATS, SourceFile, read_document, supported
 from rag.assistant import Assistant
 from rag.errors import IngestLockedError, RagError, SourceError
+from rag.files import locked, write_atomic
 from rag.settings import Settings
 from rag.types import FileRecord, Progress
 
@@ -154,13 +154,8 @@ def _change_ledger(settings: Settings, change: Callable[[set[str]], set[str]]) -
     """Read, change and write the uploads ledger under a lock that other processes respect too."""
     settings.home.mkdir(parents=True, exist_ok=True)
     path = settings.home / "uploads.json"
-    with _ledger_lock, open(settings.home / "uploads.lock", "a+") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        sources = change(uploaded(settings))
-        handle, temp = tempfile.mkstemp(dir=settings.home, suffix=".tmp")
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(json.dumps(sorted(sources)))
-        os.replace(temp, path)
+    with _ledger_lock, locked(settings.home / "uploads.lock"):
+        write_atomic(path, json.dumps(sorted(change(uploaded(settings)))))
 
 
 def document_text(assistant: Assistant, source: str) -> tuple[FileRecord, str, bool]:

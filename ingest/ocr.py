@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rag.errors import SettingsError, SourceError
+from rag.files import write_atomic
 from rag.settings import Settings
 from rag.types import Progress, Quiet
 
@@ -58,10 +57,7 @@ class Ocr:
                               "set RAG_OCR=off to skip scanned pages") from None
         if cached is not None:
             cached.parent.mkdir(parents=True, exist_ok=True)
-            handle, temp = tempfile.mkstemp(dir=cached.parent, suffix=".tmp")
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                out.write(text)
-            os.replace(temp, cached)  # a reader never sees half a file
+            write_atomic(cached, text)  # a reader never sees half a file
         return text
 
 

@@ -13,7 +13,6 @@ token) and normalisation, reproducing sentence-transformers' vectors (cosine abo
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import io
 import json
@@ -30,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from rag.errors import SettingsError
+from rag.files import locked, write_atomic
 
 MAX_TOKENS = 256  # word pieces a text is cut to, as sentence-transformers does for this model family
 _EXPORTER = "torchscript-opset17-fused-v1"  # part of the cache key: bump when the export changes
@@ -56,10 +56,7 @@ def weights_hash(model_dir: Path, models_dir: Path) -> str:
                 digest.update(block)
         known[key] = digest.hexdigest()
         models_dir.mkdir(parents=True, exist_ok=True)
-        descriptor, temp = tempfile.mkstemp(dir=models_dir, suffix=".tmp")  # two processes at once: each its own
-        with os.fdopen(descriptor, "w") as out:
-            out.write(json.dumps(known))
-        os.replace(temp, known_file)
+        write_atomic(known_file, json.dumps(known))
     return str(known[key])
 
 
@@ -71,8 +68,7 @@ def onnx_file(model_dir: Path, models_dir: Path, quantized: bool) -> Path:
     if wanted.is_file():
         return wanted
     folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / "export.lock", "a+") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another process exporting the same model: wait for its file
+    with locked(folder / "export.lock"):  # another process exporting the same model: wait for its file
         if not plain.is_file():
             _export(model_dir, plain)
         if quantized and not int8.is_file():

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
@@ -68,8 +68,10 @@ def error(status: int, message: str, kind: str = "invalid_request_error") -> JSO
     return JSONResponse({"error": {"message": message, "type": kind}}, status_code=status)
 
 
-def rag_error(exc: RagError) -> JSONResponse:
-    """A `RagError` as a response: 503 while there is no index or the store is unreachable, otherwise 400."""
+def rag_error(_: Request, exc: Exception) -> JSONResponse:
+    """A `RagError` a route raised, as a response (the app's one handler for them, `ui.server`): 503 while there
+    is no index or the store is unreachable, 404 for a document not indexed, 409 while an ingest writes,
+    otherwise 400."""
     if isinstance(exc, IndexMissingError):
         return error(503, str(exc), "index_missing")
     if isinstance(exc, StoreError):
@@ -93,11 +95,8 @@ def router(assistant: Assistant, guard: Callable[..., None], watcher: Watcher | 
 
     @api.post("/ask", summary="Answer a question with citations (the JSON of `rag ask --json`)")
     def ask(body: AskRequest) -> Any:
-        try:
-            return answer(body.question, [t.model_dump() for t in body.history], body.k, body.mode,
-                          body.sources).to_dict()
-        except RagError as exc:
-            return rag_error(exc)
+        return answer(body.question, [t.model_dump() for t in body.history], body.k, body.mode,
+                      body.sources).to_dict()
 
     @api.get("/models", summary="The one model this server offers, for OpenAI clients")
     def models() -> dict[str, Any]:
@@ -112,16 +111,13 @@ def router(assistant: Assistant, guard: Callable[..., None], watcher: Watcher | 
             return error(400, "the last message must come from the user; add the question as a user message")
         history = [{"role": role, "content": content} for role, content in turns[:-1]]
         ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
-        try:
-            if body.stream:
-                pieces = assistant.stream(turns[-1][1], history, sources=body.sources)
-                with slots:
-                    first = next(pieces)  # the question is checked and answered here: errors get a status code
-                return StreamingResponse(_sse(ident, created, first, pieces), media_type="text/event-stream",
-                                         headers={"Cache-Control": "no-cache"})
-            result = answer(turns[-1][1], history, sources=body.sources)
-        except RagError as exc:
-            return rag_error(exc)
+        if body.stream:
+            pieces = assistant.stream(turns[-1][1], history, sources=body.sources)
+            with slots:
+                first = next(pieces)  # the question is checked and answered here: errors get a status code
+            return StreamingResponse(_sse(ident, created, first, pieces), media_type="text/event-stream",
+                                     headers={"Cache-Control": "no-cache"})
+        result = answer(turns[-1][1], history, sources=body.sources)
         prompt = sum(count_tokens(content) for _, content in turns)
         completion = count_tokens(result.text)
         return {
@@ -141,18 +137,13 @@ def router(assistant: Assistant, guard: Callable[..., None], watcher: Watcher | 
         except IndexMissingError as exc:
             if watch is not None and (watch["syncing"] or not watch["syncs"]):  # the first sync is building it
                 return error(503, f"{exc}; the first sync of the watched folders is building it", "index_missing")
-            return rag_error(exc)
-        except RagError as exc:
-            return rag_error(exc)
+            raise
 
     @api.post("/documents", summary="Upload documents (.txt .md .html .pdf .docx .pptx .xlsx .csv; images with OCR)")
     async def documents(files: Annotated[list[UploadFile], File()], replace: Annotated[bool, Form()] = False) -> Any:
         limit = assistant.settings.max_file_bytes
         items = [(f.filename or "", await f.read(limit + 1)) for f in files]  # one byte more shows "too large"
-        try:
-            results = await run_in_threadpool(library.add_documents, assistant, items, replace)
-        except RagError as exc:
-            return rag_error(exc)
+        results = await run_in_threadpool(library.add_documents, assistant, items, replace)
         body = {"results": [{"name": r.name, "outcome": r.outcome, "reason": r.reason, "source": r.source}
                             for r in results]}
         return JSONResponse(body, status_code=200 if any(r.ok for r in results) else 400)
@@ -161,19 +152,13 @@ def router(assistant: Assistant, guard: Callable[..., None], watcher: Watcher | 
                                    "could not read")
     def list_documents(offset: Annotated[int, Query(ge=0)] = 0,
                        limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Any:
-        try:
-            return render.listing(assistant.documents(), library.uploaded(assistant.settings), assistant.failed(),
-                                  offset, limit)
-        except RagError as exc:
-            return rag_error(exc)
+        return render.listing(assistant.documents(), library.uploaded(assistant.settings), assistant.failed(),
+                              offset, limit)
 
     @api.get("/documents/{source:path}/file", summary="The original file of an indexed document "
                                                        "(a PDF opens at #page=N)")
     def document_file(source: str) -> Any:
-        try:
-            path = library.original(assistant, source)
-        except RagError as exc:
-            return rag_error(exc)
+        path = library.original(assistant, source)
         media, disposition = render.file_type(path)
         return FileResponse(path, media_type=media, content_disposition_type=disposition, filename=path.name,
                             headers={"X-Content-Type-Options": "nosniff",
@@ -183,10 +168,7 @@ def router(assistant: Assistant, guard: Callable[..., None], watcher: Watcher | 
                                                        "characters start-end marked and scrolled into view")
     def document_view(source: str, start: Annotated[int, Query(ge=0)] = 0,
                       end: Annotated[int, Query(ge=0)] = 0) -> Any:
-        try:
-            record, text, current = library.document_text(assistant, source)
-        except RagError as exc:
-            return rag_error(exc)
+        record, text, current = library.document_text(assistant, source)
         return HTMLResponse(render.document_page(record, text, start, end, current),
                             headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
                                                                 "script-src 'unsafe-inline'"})
@@ -194,18 +176,12 @@ def router(assistant: Assistant, guard: Callable[..., None], watcher: Watcher | 
     @api.delete("/documents/{source:path}", summary="Remove a document from the index for good (an upload is "
                                                      "deleted; another file is added to its folder's .ragignore)")
     def delete_document(source: str) -> Any:
-        try:
-            removal = library.remove_document(assistant, source)
-        except RagError as exc:
-            return rag_error(exc)
+        removal = library.remove_document(assistant, source)
         return {"source": removal.source, "removed": removal.how, "detail": removal.detail}
 
     @api.post("/documents/{source:path}/reindex", summary="Read a document again from its file, even if unchanged")
     def reindex(source: str) -> Any:
-        try:
-            report = library.reindex_document(assistant, source)
-        except RagError as exc:
-            return rag_error(exc)
+        report = library.reindex_document(assistant, source)
         return {"source": source, "summary": report.summary(), "failed": report.failed}
 
     return api

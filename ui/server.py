@@ -27,7 +27,7 @@ from ingest.watch import Watcher
 from rag.assistant import Assistant
 from rag.errors import IndexMissingError, RagError
 from rag.settings import Settings, credentials
-from ui.api import error, router
+from ui.api import error, rag_error, router
 from ui.app import CSS, HEAD, build_app
 from ui.mcp import build_mcp
 
@@ -71,6 +71,7 @@ def create_app(assistant: Assistant, watcher: Watcher | None = None, host: str =
     app = FastAPI(title="rag: cited answers from your documents", version="1", docs_url=None, redoc_url=None,
                   openapi_url=None, lifespan=lambda _: mcp.session_manager.run())
     app.include_router(router(assistant, guard, watcher))
+    app.add_exception_handler(RagError, rag_error)  # every route's RagError, as a status and an OpenAI-shaped body
     endpoint = next(r.endpoint for r in mcp_app.routes if isinstance(r, Route) and r.path == "/mcp")
     app.router.routes.append(Route("/mcp", _Guarded(endpoint, guard), methods=["GET", "POST", "DELETE"],
                                    include_in_schema=False))

@@ -10,8 +10,6 @@ sequence (lock, open or create, check, write, record, publish) exists once.
 
 from __future__ import annotations
 
-import fcntl
-import os
 import shutil
 import time
 from collections.abc import Iterator, Sequence
@@ -21,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from rag.errors import IngestLockedError
+from rag.files import LockHeld, locked
 from rag.index.lexical import build_from_index, lexical_folder
 from rag.index.server import server_writer_lock
 from rag.index.store import Index, Store
@@ -44,23 +43,13 @@ def writer_lock(store: Store) -> Iterator[None]:
             yield
         return
     settings.home.mkdir(parents=True, exist_ok=True)
-    path = settings.home / "ingest.lock"
-    with open(path, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            pid = handle.read().strip() or "unknown"
-            raise IngestLockedError(
-                f"another ingest (pid {pid}) is writing to {settings.home}; wait for it to finish"
-            ) from None
-        handle.truncate(0)
-        handle.write(str(os.getpid()))
-        handle.flush()
-        try:
+    try:
+        with locked(settings.home / "ingest.lock", wait=False):
             yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    except LockHeld as held:
+        raise IngestLockedError(
+            f"another ingest (pid {held.holder or 'unknown'}) is writing to {settings.home}; wait for it to finish"
+        ) from None
 
 
 class IndexWriter:
