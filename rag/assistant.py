@@ -11,8 +11,9 @@ from itertools import islice
 from typing import Any
 
 from rag.answer import Answerer, Draft, Query
+from rag.answer.backend import Backend
 from rag.answer.extractive import ExtractiveAnswerer
-from rag.answer.llm import Backend, LLMAnswerer
+from rag.answer.llm import LLMAnswerer
 from rag.chat import History, clean_text, normalise, queries_for
 from rag.embedding import Embedder
 from rag.errors import LLMError, RagError

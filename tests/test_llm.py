@@ -19,7 +19,7 @@ import openai
 import pytest
 
 from ingest.pipeline import ingest
-from rag.answer.llm import SYSTEM
+from rag.answer.prompt import SYSTEM
 from rag.assistant import Assistant
 from rag.embedding import Embedder
 from rag.errors import LLMError
