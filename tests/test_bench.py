@@ -1,4 +1,4 @@
-"""`ui.eval.bench` on tiny inputs with the real model, pipeline and Chroma; figures are reported, never asserted."""
+"""`ui.bench` on tiny inputs with the real model, pipeline and Chroma; figures are reported, never asserted."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import pytest
 from rag.embedding import Embedder
 from rag.index.store import Store
 from rag.settings import Settings
-from ui.eval.bench import bench_ingest, bench_query, bench_startup, format_bench
+from ui.bench.ingest import bench_ingest, format_ingest
+from ui.bench.query import bench_query, format_query
+from ui.bench.startup import bench_startup, format_startup
 from ui.eval.cache import CachedEmbedder
 
 TOPICS = ["graphene", "insulin", "malaria", "telomeres", "microbiome", "vaccines", "neurons", "zebrafish",
@@ -44,7 +46,7 @@ def test_bench_ingest_matches_pipeline_chunks(tmp_path: Path, embedder: Embedder
     built = Store(settings.model_copy(update={"home": work / "ingest-home", "collection": "bench-ingest"})).open()
     assert result["chunks"] == result["bare_chunks"] == built.count() > 0
     assert result["ratio"] > 0 and result["bare_chunks_per_s"] > 0 and result["peak_rss_mib"] > 0
-    assert len(result["ratios"]) == 2 and "pipeline / bare" in format_bench("ingest", result)
+    assert len(result["ratios"]) == 2 and "pipeline / bare" in format_ingest(result)
     assert not (settings.home).exists()  # the user's index is never touched
 
 
@@ -74,7 +76,7 @@ def test_bench_query_builds_exact_sizes_and_reuses_them(tmp_path: Path, embedder
     sources = {chunk.source for chunk, _ in index.all_chunks()}
     assert any(s.startswith("variant-1/scifact/") for s in sources)
     assert any(s.startswith("scifact/") for s in sources)
-    assert "synthetic" in result["note"] and "synthetic" in format_bench("query", result)
+    assert "synthetic" in result["note"] and "synthetic" in format_query(result)
     assert lines  # progress was reported
 
     again = bench_query(corpus, claims, settings, work, sizes=(50,), questions=2,
@@ -87,4 +89,4 @@ def test_bench_startup_times_a_real_answer(seed_home: Path) -> None:
     result = bench_startup(seed_home / ".rag", "How many 910C processors will Huawei make?", runs=1)
     assert 0 < result["ask_first_output_s"]["median"] <= result["ask_exit_s"]["median"]
     assert result["import_rag_s"]["min"] > 0 and result["answer_first_line"]
-    assert "import rag" in format_bench("startup", result)
+    assert "import rag" in format_startup(result)

@@ -27,7 +27,7 @@ from rag.retrieve import Retriever
 from rag.settings import Settings
 from rag.types import Chunk, Quiet
 from tests.helpers import make_broken_pdf, make_journal_paper, make_paper, run_rag
-from ui.eval.bench import build_index
+from ui.bench.synthetic import build_index
 
 TOPICS = ["volcanoes", "glaciers", "coral reefs", "deserts", "rainforests", "tundra", "estuaries", "caves"]
 

@@ -9,7 +9,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-COMPOSITION_ROOT = ("ui.cli", "ui.eval", "ui.train")  # the `rag` command, evaluation, benchmarks, training
+COMPOSITION_ROOT = ("ui.cli", "ui.eval", "ui.bench", "ui.train")  # the `rag` command, evaluation, benchmarks, training
 
 
 def _module(path: Path, root: Path) -> str:

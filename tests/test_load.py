@@ -12,7 +12,7 @@ import pytest
 
 from rag.embedding import Embedder
 from tests.helpers import ROOT, Live, free_port, indexed_copy, run_rag, serving
-from ui.eval.load import format_load, read_questions, run_load
+from ui.bench.load import format_load, read_questions, run_load
 
 GOLDEN = ROOT / "corpus" / "golden.jsonl"
 

@@ -556,7 +556,9 @@ def _print_figures(result: dict[str, Any], as_json: bool) -> None:
 def _bench(args: argparse.Namespace, settings: Settings) -> int:
     if args.run_kind == "load":
         return _bench_load(args, settings)
-    from ui.eval import bench
+    from ui.bench.ingest import bench_ingest, format_ingest, format_ingest_backends
+    from ui.bench.query import bench_query, format_query
+    from ui.bench.startup import bench_startup, format_startup, format_startup_backends
 
     work = settings.home / "bench"
     kind = args.run_kind
@@ -569,28 +571,30 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
             _say(f"backend {backend}")
             chosen = settings.model_copy(update={"embed_backend": backend})
             if kind == "ingest":
-                results[backend] = bench.bench_ingest(args.beir / "corpus.jsonl", chosen, work / backend, args.docs,
-                                                      runs=args.runs, progress=_say)
+                results[backend] = bench_ingest(args.beir / "corpus.jsonl", chosen, work / backend, args.docs,
+                                                runs=args.runs, progress=_say)
             else:
-                results[backend] = bench.bench_startup(settings.home.resolve(), args.question, args.runs,
-                                                       backend=backend, progress=_say)
+                results[backend] = bench_startup(settings.home.resolve(), args.question, args.runs,
+                                                 backend=backend, progress=_say)
         result = results[backends[0]] if len(backends) == 1 else {"backends": results}
         if len(backends) > 1:
-            print(json.dumps(result) if args.json else bench.format_backends(kind, results))
+            side = format_ingest_backends if kind == "ingest" else format_startup_backends
+            print(json.dumps(result) if args.json else side(results))
             return 0
     if kind == "query":
         try:
             sizes = [int(n) for n in args.sizes.split(",")]
         except ValueError:
             raise RagError(f"--sizes: expected comma-separated chunk counts, got {args.sizes!r}") from None
-        result = bench.bench_query(args.beir / "corpus.jsonl", args.beir / "queries.jsonl", settings, work,
-                                   sizes, args.questions, progress=_say)
-    print(json.dumps(result) if args.json else bench.format_bench(kind, result))
+        result = bench_query(args.beir / "corpus.jsonl", args.beir / "queries.jsonl", settings, work,
+                             sizes, args.questions, progress=_say)
+    formats = {"ingest": format_ingest, "query": format_query, "startup": format_startup}
+    print(json.dumps(result) if args.json else formats[kind](result))
     return 0
 
 
 def _bench_load(args: argparse.Namespace, settings: Settings) -> int:
-    from ui.eval.load import format_load, read_questions, run_load
+    from ui.bench.load import format_load, read_questions, run_load
 
     try:
         login = credentials(args.auth) if args.auth is not None else None

@@ -10,36 +10,16 @@ from typing import Any
 
 from ingest.pipeline import ingest
 from rag.errors import RagError
-from rag.golden import read_jsonl
 from rag.index.store import Store
 from rag.retrieve import Retriever
 from rag.settings import Settings
 from rag.types import MODES, Mode, Progress
+from ui.eval.beir import read_beir
 from ui.eval.cache import CachedEmbedder
 from ui.eval.metrics import mean, mrr_at, ndcg_at, recall_at
 
 Say = Callable[[str], None]
 DEPTH = 100  # documents ranked per query (Recall@100)
-
-
-def read_beir(folder: Path, split: str = "test") -> tuple[dict[str, dict[str, str]], dict[str, str],
-                                                           dict[str, dict[str, int]]]:
-    """corpus (id -> title/text), the queries that have judgments, and qrels (query -> doc -> grade)."""
-    for name in ("corpus.jsonl", "queries.jsonl", f"qrels/{split}.tsv"):
-        if not (folder / name).is_file():
-            raise RagError(f"{folder}: no {name}; give a BEIR folder (corpus.jsonl, queries.jsonl, qrels/{split}.tsv)")
-    corpus = {str(d["_id"]): {"title": d.get("title") or "", "text": d.get("text") or ""}
-              for d in read_jsonl(folder / "corpus.jsonl")}
-    qrels: dict[str, dict[str, int]] = defaultdict(dict)
-    for number, line in enumerate((folder / "qrels" / f"{split}.tsv").read_text(encoding="utf-8").splitlines()):
-        parts = line.split("\t")
-        if number == 0 and not parts[-1].strip().lstrip("-").isdigit():
-            continue  # the header row
-        if len(parts) != 3:
-            raise RagError(f"{folder}/qrels/{split}.tsv:{number + 1}: expected query-id, corpus-id, score")
-        qrels[parts[0]][parts[1]] = int(parts[2])
-    queries = {str(q["_id"]): str(q["text"]) for q in read_jsonl(folder / "queries.jsonl") if str(q["_id"]) in qrels}
-    return corpus, queries, dict(qrels)
 
 
 def markdown(title: str, text: str) -> str:

@@ -19,7 +19,7 @@ import httpx
 
 from rag.errors import RagError
 from rag.golden import read_golden
-from ui.eval.bench import percentiles
+from ui.bench.common import percentiles
 
 Say = Callable[[str], None]
 Auth = httpx.BasicAuth | None
