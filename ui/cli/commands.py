@@ -1,0 +1,188 @@
+"""The commands a user works with: ingest, ask, chat, serve, mcp, watch, status, models export, documents."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+
+from rag.errors import RagError
+from rag.settings import Settings
+from ui.cli.output import Bar, print_answer
+
+
+def ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest.pipeline import dry_run, ingest
+
+    paths = args.paths or [settings.corpus]
+    if args.dry_run:
+        plan = dry_run(paths, settings, args.rebuild)
+        for label, items in (("add", [f.source for f in plan.add]), ("update", [f.source for f in plan.update]),
+                             ("delete", plan.delete), ("unchanged", plan.unchanged)):
+            for source in items:
+                print(f"{label:9} {source}")
+        for source, reason in plan.failed.items():
+            print(f"{'fail':9} {source}: {reason}")
+        print(f"dry run: would add {len(plan.add)}, update {len(plan.update)}, delete {len(plan.delete)}, "
+              f"leave {len(plan.unchanged)} unchanged; {len(plan.failed)} unreadable. Nothing was changed.")
+        return 1 if plan.failed else 0
+    with Bar() as bar:
+        report = ingest(paths, settings, rebuild=args.rebuild, progress=bar)
+    print(report.summary())
+    return report.exit_code
+
+
+def ask(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.assistant import Assistant
+
+    answer = Assistant.open(settings).ask(args.question, k=args.k, mode=args.mode, sources=args.sources)
+    if args.json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False))
+    else:
+        print_answer(answer)
+    return 0
+
+
+def chat(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.assistant import Assistant
+
+    assistant: Assistant = Assistant.open(settings)
+    history: list[dict[str, str]] = []
+    print("Ask a question about your documents. /new starts over, an empty line or Ctrl-D quits.")
+    while True:
+        try:
+            question = input("\n> ").strip()
+        except EOFError:
+            print()
+            return 0
+        if not question:
+            return 0
+        if question == "/new":
+            history.clear()
+            print("(new conversation)")
+            continue
+        partial = ""
+        try:
+            for piece in assistant.stream(question, history, k=args.k, mode=args.mode, sources=args.sources):
+                if isinstance(piece, str):
+                    print(piece, end="", flush=True)
+                    partial += piece
+                else:
+                    print()
+                    print_answer(piece, text=False)
+        except KeyboardInterrupt:
+            print("\n(interrupted)")
+        except RagError as exc:
+            print(f"{chr(10) if partial else ''}error: {exc}")
+        if partial:  # kept even when interrupted, so that a follow-up can refer to it
+            history += [{"role": "user", "content": question}, {"role": "assistant", "content": partial}]
+
+
+def serve(args: argparse.Namespace, settings: Settings) -> int:
+    from ui.server import serve
+
+    if args.auth is not None:
+        settings = Settings.load(auth=args.auth)  # the environment, with the login from the command line
+    serve(settings, args.host, args.port, args.watch)
+    return 0
+
+
+def mcp(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.assistant import Assistant
+    from rag.errors import IndexMissingError
+    from ui.mcp import serve_stdio
+
+    assistant = Assistant(settings)
+    assistant.warm_up()  # load the model before the client's first call
+    try:
+        print(f"rag mcp: {len(assistant.documents())} documents indexed; serving MCP on stdin/stdout",
+              file=sys.stderr)
+    except IndexMissingError as exc:  # each tool call says so until an ingest runs; other errors stop here
+        print(f"warning: {exc}", file=sys.stderr)
+    serve_stdio(assistant)
+    return 0
+
+
+def watch(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest.pipeline import Report
+    from ingest.watch import Watcher
+
+    def synced(report: Report | None, error: str) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        print(f"{stamp} {report.summary() if report else 'error: ' + error}", flush=True)
+        if report is not None:
+            for source, reason in report.failed.items():
+                print(f"  failed: {source}: {reason}", flush=True)
+
+    watcher = Watcher(args.paths or [settings.corpus], settings, on_sync=synced)
+    # SIGTERM (a service manager's stop) ends the watch after the sync in progress, like Ctrl-C between syncs.
+    signal.signal(signal.SIGTERM, lambda number, frame: watcher.stop())
+    print(f"watching {', '.join(watcher.state.folders)}; Ctrl-C stops", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: a sync in progress stops; the next run completes it
+        watcher.run()
+    return 0
+
+
+def status(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.assistant import Assistant
+
+    status = Assistant.open(settings).status()
+    if args.json:
+        print(json.dumps(status))
+    else:
+        failed = status.pop("failed", {})
+        for key, value in status.items():
+            if isinstance(value, dict):
+                value = ", ".join(f"{k}={v}" for k, v in value.items())
+            print(f"{key:12} {value}")
+        print(f"{'failed':12} {len(failed)} files in the last ingest" + (":" if failed else ""))
+        for source, reason in failed.items():
+            print(f"  {source}: {reason}")
+    return 0
+
+
+def models_export(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.embedding import Embedder, model_path
+    from rag.onnx_model import onnx_file
+
+    backends = ["onnx", "onnx-int8"] if args.backend == "all" else [args.backend]
+    folder = Path(model_path(settings.embed_model))
+    if not folder.is_dir():
+        raise RagError(f"RAG_EMBED_MODEL: {settings.embed_model!r} is not a local model folder; give one")
+    for backend in backends:
+        began = time.perf_counter()
+        path = onnx_file(folder, settings.models, backend == "onnx-int8")
+        chosen = settings.model_copy(update={"embed_backend": backend})
+        dimension = Embedder.from_settings(chosen).dimension  # loads it: the graph runs
+        print(f"{backend}: {path} ({path.stat().st_size / 2**20:.0f} MiB, {dimension} dimensions, "
+              f"{time.perf_counter() - began:.1f} s)")
+    return 0
+
+
+def documents(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest import library
+    from rag.assistant import Assistant
+    from ui.render import document_json
+
+    assistant = Assistant.open(settings)
+    for source in args.remove:
+        print(f"removed {source}: {library.remove_document(assistant, source).detail}")
+    for source in args.reindex:
+        print(f"read {source} again: {library.reindex_document(assistant, source).summary()}")
+    if args.remove or args.reindex:
+        return 0
+    uploaded = library.uploaded(settings)
+    listed = [document_json(record, source in uploaded) for source, record in assistant.documents().items()]
+    if args.json:
+        print(json.dumps(listed, ensure_ascii=False))
+        return 0
+    for doc in listed:
+        pages = f"{doc['pages']} pages, " if doc["pages"] else ""
+        size = f"{doc['size'] / 1024:.0f} KB, " if doc["size"] else ""
+        print(f"{doc['source']}  {doc['title']!r}  ({pages}{doc['chunks']} chunks, {size}indexed {doc['indexed_at']})")
+    print(f"{len(listed)} documents")
+    return 0

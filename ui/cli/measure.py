@@ -1,0 +1,188 @@
+"""`rag eval`, `rag train` and `rag bench`: quality figures, training the shipped models, speed figures."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any, cast, get_args
+
+from rag.errors import RagError
+from rag.settings import EmbedBackend, Settings, credentials
+from rag.types import MODES
+from ui.cli.output import Bar, print_figures, say
+
+
+def eval_retrieval(args: argparse.Namespace, settings: Settings) -> int:
+    from ui.eval.retrieval import evaluate
+
+    modes = MODES if args.mode == "all" else (args.mode,)
+    with Bar() as bar:
+        result = evaluate(args.beir, settings, modes, say=say, progress=bar)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{'mode':8} {'nDCG@10':>8} {'R@10':>7} {'R@100':>7} {'MRR@10':>7} {'ms/query':>9}")
+        for mode, m in result["modes"].items():
+            print(f"{mode:8} {m['ndcg@10']:8.4f} {m['recall@10']:7.4f} {m['recall@100']:7.4f} {m['mrr@10']:7.4f} "
+                  f"{m['ms_per_query']:9.1f}")
+    return 0
+
+
+def eval_answers(args: argparse.Namespace, settings: Settings) -> int:
+    from ui.eval.answers import evaluate_squad
+
+    with Bar() as bar:
+        result = evaluate_squad(args.squad, settings, say=say, progress=bar)
+    print_figures(result, args.json)
+    return 0
+
+
+def eval_golden(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.assistant import Assistant
+    from ui.eval.answers import evaluate_golden, golden_assistant
+
+    if args.docs or args.squad:
+        with Bar() as bar:
+            assistant = golden_assistant(settings, args.file.stem, args.docs, args.squad, say=say, progress=bar)
+    else:
+        assistant = Assistant.open(settings)
+    result = evaluate_golden(args.file, assistant, say=say, split=args.split)
+    if not args.json:
+        for failure in result["failures"]:
+            say(f"miss: {failure['question']} -> {'(abstained)' if failure['abstained'] else failure['answer']}")
+    print_figures({k: v for k, v in result.items() if k != "failures" or args.json}, args.json)
+    return 0
+
+
+def eval_reading(args: argparse.Namespace, settings: Settings) -> int:
+    from ui.eval.reading import evaluate_reading
+
+    if not args.folder.is_dir():
+        raise RagError(f"{args.folder}: no such folder; give rag eval reading a folder of documents")
+    result = evaluate_reading(args.folder, settings, say=say)
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+        return 0
+    for source, doc in result["documents"].items():
+        if "error" not in doc:
+            problems = ", ".join(f"{k} {v}" for k, v in doc["per_1000"].items() if v)
+            print(f"{source}: {doc['title']!r}, {doc['characters']} characters; per 1,000: {problems or 'none'}")
+    print(f"all {len(result['documents'])} documents, {result['characters']} characters; per 1,000: "
+          + ", ".join(f"{k} {v}" for k, v in result["per_1000"].items()))
+    return 0
+
+
+def eval_selector(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.embedding import Embedder
+    from rag.models.selector import FOLDER, Selector
+    from ui.eval.selector import evaluate
+
+    if args.wikiqa is None and args.squad is None:
+        raise RagError("rag eval selector: give --wikiqa DIR and/or --squad FILE")
+    result = evaluate(Embedder.from_settings(settings), Selector(args.model or FOLDER), args.wikiqa, args.squad)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def train_selector(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.models.selector import FOLDER
+    from ui.train.selector import Hyper, run
+
+    if not args.squad and args.wikiqa is None and args.squad_explorer is None:
+        raise RagError("rag train selector: give --squad FILE, --squad-explorer DIR and/or --wikiqa DIR")
+    hyper = Hyper(epochs=args.epochs, batch=args.batch, lr=args.lr, seed=args.seed)
+    with Bar() as bar:
+        run(args.squad, args.wikiqa, args.out, args.target or FOLDER, hyper, args.max_pairs, say=say, progress=bar,
+            explorer=args.squad_explorer)
+    return 0
+
+
+def eval_fit(args: argparse.Namespace, settings: Settings) -> int:
+    from ui.eval.fit import fit
+
+    with Bar() as bar:
+        result = fit(settings, args.squad, args.golden, args.docs, say=say, progress=bar)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    for name in ("CANDIDATE", "CONFIDENCE", "SELECTED", "CONFIDENCE_SELECTED"):
+        if name in result:
+            print(f"{name} = {result[name]}")
+    print(f"best candidate probability: {result['best_candidate_probability']}")
+    print(f"top candidate right, by score: {result['top1']}")
+    for row in result["thresholds"]:
+        print(f"threshold {row['threshold']}, {'natural' if row['natural'] else 'SQuAD  '}, gate {row['gate']}: "
+              f"high for {row['high_share_of_answerable']:.1%} of answerable, right {row['high_precision']}")
+    return 0
+
+
+def bench(args: argparse.Namespace, settings: Settings) -> int:
+    if args.run_kind == "load":
+        return bench_load(args, settings)
+    from ui.bench.ingest import bench_ingest, format_ingest, format_ingest_backends
+    from ui.bench.query import bench_query, format_query
+    from ui.bench.startup import bench_startup, format_startup, format_startup_backends
+
+    work = settings.home / "bench"
+    kind = args.run_kind
+    if kind in ("ingest", "query") and not (args.beir / "corpus.jsonl").is_file():
+        raise RagError(f"{args.beir}: no corpus.jsonl; give a BEIR folder with --beir")
+    if kind in ("ingest", "startup"):
+        chosen_backends = backends(args.backends, settings)
+        results: dict[str, dict[str, Any]] = {}
+        for backend in chosen_backends:
+            say(f"backend {backend}")
+            chosen = settings.model_copy(update={"embed_backend": backend})
+            if kind == "ingest":
+                results[backend] = bench_ingest(args.beir / "corpus.jsonl", chosen, work / backend, args.docs,
+                                                runs=args.runs, progress=say)
+            else:
+                results[backend] = bench_startup(settings.home.resolve(), args.question, args.runs,
+                                                 backend=backend, progress=say)
+        result = results[chosen_backends[0]] if len(chosen_backends) == 1 else {"backends": results}
+        if len(chosen_backends) > 1:
+            side = format_ingest_backends if kind == "ingest" else format_startup_backends
+            print(json.dumps(result) if args.json else side(results))
+            return 0
+    if kind == "query":
+        try:
+            sizes = [int(n) for n in args.sizes.split(",")]
+        except ValueError:
+            raise RagError(f"--sizes: expected comma-separated chunk counts, got {args.sizes!r}") from None
+        result = bench_query(args.beir / "corpus.jsonl", args.beir / "queries.jsonl", settings, work,
+                             sizes, args.questions, progress=say)
+    formats = {"ingest": format_ingest, "query": format_query, "startup": format_startup}
+    print(json.dumps(result) if args.json else formats[kind](result))
+    return 0
+
+
+def bench_load(args: argparse.Namespace, settings: Settings) -> int:
+    from ui.bench.load import format_load, read_questions, run_load
+
+    try:
+        login = credentials(args.auth) if args.auth is not None else None
+    except ValueError as exc:
+        raise RagError(f"--auth: {exc}") from None
+    if args.timeout <= 0:
+        raise RagError(f"--timeout: must be more than 0 seconds, got {args.timeout}")
+    token = settings.api_token.get_secret_value() if settings.api_token else None
+    questions = read_questions(args.questions_file or settings.corpus / "golden.jsonl")
+    result = run_load(args.url, questions, args.clients, args.questions, token=token,
+                      auth=login, timeout=args.timeout, progress=say)
+    print(json.dumps(result) if args.json else format_load(result))
+    if result["errors"]:
+        kinds = ", ".join(f"{kind} {n}" for kind, n in result["errors_by_kind"].items())
+        say(f"error: {result['errors']} of {result['requests']} requests failed ({kinds})")
+        return 1
+    return 0
+
+
+def backends(text: str | None, settings: Settings) -> list[EmbedBackend]:
+    if text is None:
+        return [settings.embed_backend]
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    known = get_args(EmbedBackend)
+    wrong = [name for name in names if name not in known]
+    if wrong or not names:
+        raise RagError(f"--backends: {', '.join(wrong) or '(none)'} is not a backend; use {', '.join(known)}")
+    return cast("list[EmbedBackend]", names)
