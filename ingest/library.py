@@ -31,7 +31,8 @@ from ingest.chunking import chunk_document
 from ingest.ignore import IGNORE_FILE, Ignore, add_to_ignore
 from ingest.ocr import Ocr, ocr_for
 from ingest.pipeline import Report, ingest, remove
-from ingest.sources import FORMATS, SourceFile, read_document, supported
+from ingest.readers import FORMATS, supported
+from ingest.sources import SourceFile, read_document
 from rag.assistant import Assistant
 from rag.errors import IngestLockedError, RagError, SourceError
 from rag.files import locked, write_atomic

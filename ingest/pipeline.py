@@ -23,7 +23,8 @@ import numpy as np
 
 from ingest.chunking import chunk_document
 from ingest.ocr import ocr_for
-from ingest.sources import SourceFile, discover, read_bytes, read_document, supported
+from ingest.readers import supported
+from ingest.sources import SourceFile, discover, read_bytes, read_document
 from rag.embedding import Embedder
 from rag.errors import IndexMissingError, SourceError
 from rag.index.store import Index, Store

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Locator, Page, ViewportSize, expect, sync_playwright
 
-from ingest.sources import FORMATS
+from ingest.readers import FORMATS
 from tests.helpers import HIGH_QUESTION, LOW_QUESTION, OFF_TOPIC_QUESTION, Live, make_paper
 
 CHROMIUM = "/usr/bin/chromium"  # the system's Chromium when there is one; else Playwright's own download

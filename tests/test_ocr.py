@@ -13,8 +13,9 @@ from reportlab.lib.utils import ImageReader
 from reportlab.pdfgen import canvas
 
 from ingest.ocr import Ocr, ocr_for
-from ingest.pdf import NO_TEXT_LAYER
-from ingest.sources import SourceFile, discover, read_document, supported
+from ingest.readers import supported
+from ingest.readers.pdf import NO_TEXT_LAYER
+from ingest.sources import SourceFile, discover, read_document
 from rag.errors import SettingsError, SourceError
 from rag.settings import Settings
 from rag.types import Quiet

@@ -496,7 +496,7 @@ def test_pdf_with_a_broken_font_encoding_is_refused_not_indexed(tmp_path: Path) 
 
 
 def test_clean_pages_normalises_what_extraction_leaves() -> None:
-    from ingest.pdf import clean_pages, unreadable
+    from ingest.readers.paged import clean_pages, unreadable
 
     # A NUL in extracted text (an old PDF's) is dropped, never a reason to call the file binary.
     (page,) = clean_pages(["The \ufb01le system\ue001 uses \ufb02ash\x00 for well-\nknown and ﬁve mas-\nter copies",
@@ -550,7 +550,7 @@ def test_a_journal_paper_in_two_columns_with_a_ruled_table_reads_as_people_read_
 
 
 def test_a_drawn_tables_header_rows_become_one() -> None:
-    from ingest.tables import merge_header, named_rows
+    from ingest.readers.tables import merge_header, named_rows
 
     grid = [["replicas", "latency (ms)", "latency (ms)", "count"],
             [None, "mean", "99th percentile", None],
@@ -727,7 +727,7 @@ def test_ragignore_leaves_out_what_it_names(tmp_path: Path) -> None:
 
 
 def test_a_drawn_tables_title_row_is_taken_out_but_a_header_with_an_empty_corner_stays() -> None:
-    from ingest.pdf import _trim
+    from ingest.readers.pdf_tables import _trim
 
     titles, grid = _trim([[None, "Table 2: Latency.", "Table 2: Latency."], [None, "", "p99"], [None, "read", "68"]])
     assert titles == ["Table 2: Latency."] and grid == [["", "p99"], ["read", "68"]]

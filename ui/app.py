@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ingest.ocr import ocr_for
-from ingest.sources import supported
+from ingest.readers import supported
 from ingest.watch import Watcher
 from rag.assistant import Assistant
 from rag.errors import RagError

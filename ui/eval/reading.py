@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from ingest.ocr import ocr_for
-from ingest.sources import discover, read_document, supported
+from ingest.readers import supported
+from ingest.sources import discover, read_document
 from rag.errors import SourceError
 from rag.settings import Settings
 

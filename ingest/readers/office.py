@@ -5,8 +5,9 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from ingest.parts import Read, join_parts
-from ingest.tables import table_rows
+from ingest.readers.base import Read
+from ingest.readers.parts import join_parts
+from ingest.readers.tables import table_rows
 from rag.types import Section
 
 
@@ -23,7 +24,7 @@ def read_xlsx(data: bytes) -> Read:
         title = (workbook.properties.title or "").strip()
     finally:
         workbook.close()
-    return title, text, sections or [Section(0)]
+    return Read(title, text, sections or [Section(0)])
 
 
 def read_pptx(data: bytes) -> Read:
@@ -41,7 +42,7 @@ def read_pptx(data: bytes) -> Read:
     text, sections = join_parts(slides)
     first_title = next((s.headings[0] for _, s in slides if s.headings), "")
     title = (deck.core_properties.title or "").strip() or first_title
-    return title, text, sections or [Section(0)]
+    return Read(title, text, sections or [Section(0)])
 
 
 def _slide_title(slide: Any) -> str:

@@ -8,8 +8,6 @@ from dataclasses import replace
 
 from rag.types import Section
 
-Read = tuple[str, str, list[Section]]  # what a reader makes of a file: title, text, sections
-
 
 def join_parts(parts: Iterable[tuple[str, Section]]) -> tuple[str, list[Section]]:
     """The non-empty texts joined by a blank line, and each one's section moved to where its text starts.
