@@ -21,34 +21,41 @@ from tests.helpers import ROOT, Live, indexed_copy, serving
 
 # The index lifecycle's waits, short (README, settings): readers look for a new index every 0.1 s and
 # an ingest keeps replaced chunks for 0.3 s, in this process and in every `rag` process a test starts.
-os.environ.setdefault("RAG_READER_RECHECK_S", "0.1")
-os.environ.setdefault("RAG_PUBLISH_GRACE_S", "0.3")
 # One export of the embedding model to ONNX for every index a test builds (the default backend is onnx):
-# kept between runs, keyed by the model's weights, like a user's shared RAG_MODELS_DIR.
-os.environ.setdefault("RAG_MODELS_DIR", str(Path(tempfile.gettempdir()) / "rag-test-models"))
+# kept between runs, keyed by the model's weights, like a user's shared RAG_MODELS_DIR. Set for the
+# session (`session_environment`), not when this file is imported; a value already in the environment wins.
+TEST_ENVIRONMENT = {"RAG_READER_RECHECK_S": "0.1", "RAG_PUBLISH_GRACE_S": "0.3",
+                    "RAG_MODELS_DIR": str(Path(tempfile.gettempdir()) / "rag-test-models")}
 
-# Layers (pytest -m): a test is `browser` in test_browser.py, `server` when it starts a server (rag serve,
-# chroma run, a scripted or real LLM server), `integration` when it uses the real model and index; the rest
-# is the unit layer, `make test-fast`.
+# Layers (pytest -m): a test is `browser` when its module says so (test_browser.py), `server` when it starts
+# a server (rag serve, chroma run, a scripted or real LLM server), `integration` when it uses the real model
+# and index; the rest is the unit layer, `make test-fast`. A module whose every test runs the real command,
+# pipeline or model says so itself (`pytestmark = pytest.mark.integration`); a test of it that starts a
+# server is in both layers.
 SERVER_FIXTURES = frozenset({"live", "secured", "chroma", "replicas", "openai_url", "script", "watched_server",
                              "guarded", "real_llm"})
 INTEGRATION_FIXTURES = frozenset({"embedder", "seed_home", "seed_assistant", "hostile", "answerer", "checker",
                                   "injected_home", "cli"})
-# Modules whose every test runs the real command, pipeline or model (some through `run_rag` alone).
-INTEGRATION_MODULES = frozenset({"test_ingest.py", "test_hostile.py", "test_eval.py", "test_bench.py",
-                                 "test_answers.py", "test_llm.py", "test_confidence.py", "test_support.py",
-                                 "test_ocr.py", "test_documents.py", "test_watch.py", "test_onnx.py",
-                                 "test_mcp.py"})
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_environment() -> Iterator[None]:
+    """`TEST_ENVIRONMENT` for the whole session (and the processes its tests start), then as it was."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in TEST_ENVIRONMENT.items():
+            if name not in os.environ:
+                patch.setenv(name, value)
+        yield
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         used = set(getattr(item, "fixturenames", ()))
-        if item.path.name == "test_browser.py":
-            item.add_marker(pytest.mark.browser)
-        elif used & SERVER_FIXTURES:
+        if item.get_closest_marker("browser"):
+            continue
+        if used & SERVER_FIXTURES:
             item.add_marker(pytest.mark.server)
-        elif used & INTEGRATION_FIXTURES or item.path.name in INTEGRATION_MODULES:
+        elif used & INTEGRATION_FIXTURES:
             item.add_marker(pytest.mark.integration)
 
 

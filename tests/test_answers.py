@@ -17,6 +17,8 @@ from rag.settings import Settings
 from rag.types import Answer
 from tests.helpers import run_rag
 
+pytestmark = pytest.mark.integration  # every test runs the real command, pipeline or model
+
 DEEPSEEK = "corpus/deepseek-huawei-nvidia-buying-frenzy.md"
 INSIGHTS = "corpus/podcast-insights-china-ai-chips.md"
 

@@ -15,6 +15,8 @@ from ui.bench.query import bench_query, format_query
 from ui.bench.startup import bench_startup, format_startup
 from ui.eval.cache import CachedEmbedder
 
+pytestmark = pytest.mark.integration  # every test runs the real command, pipeline or model
+
 TOPICS = ["graphene", "insulin", "malaria", "telomeres", "microbiome", "vaccines", "neurons", "zebrafish",
           "antibiotics", "photosynthesis"]
 

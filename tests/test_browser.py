@@ -19,6 +19,8 @@ from playwright.sync_api import Browser, Locator, Page, ViewportSize, expect, sy
 from ingest.readers import FORMATS
 from tests.helpers import HIGH_QUESTION, LOW_QUESTION, OFF_TOPIC_QUESTION, Live, make_paper
 
+pytestmark = pytest.mark.browser  # a real browser against a real server
+
 CHROMIUM = "/usr/bin/chromium"  # the system's Chromium when there is one; else Playwright's own download
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]

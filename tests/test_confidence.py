@@ -21,6 +21,8 @@ from rag.types import Answer
 from tests.helpers import HIGH_QUESTION, LOW_QUESTION, OFF_TOPIC_QUESTION
 from ui.cli import main
 
+pytestmark = pytest.mark.integration  # every test runs the real command, pipeline or model
+
 LOW_LINE = "(low confidence: the quoted passages may not answer the question directly)"
 CITATION_LINE = re.compile(r"^\[(\d+)\] corpus/\S+ \(.+\), characters \d+-\d+, score -?\d\.\d\d, "
                            r"(supported|weak|unsupported) \((\d\.\d\d)\)$")

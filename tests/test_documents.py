@@ -16,6 +16,8 @@ from rag.errors import SourceFilterError
 from rag.settings import Settings
 from tests.helpers import run_rag
 
+pytestmark = pytest.mark.integration  # every test runs the real command, pipeline or model
+
 FERRY = "The Brellin ferry crosses the Ostra fjord four times a day."
 BELL = "The Vexmoor bell rings eleven times at dusk."
 

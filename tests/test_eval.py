@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import ROOT, run_rag
+
+pytestmark = pytest.mark.integration  # every test runs the real command, pipeline or model
 
 DATA = ROOT / "tests" / "data"
 

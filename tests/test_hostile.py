@@ -35,6 +35,8 @@ from rag.types import Quiet
 from tests.helpers import Live, run_rag
 from tests.hostile import MAX_FILE_MB, good_files, make_hostile_corpus, shown
 
+pytestmark = pytest.mark.integration  # every test runs the real command, pipeline or model
+
 ENV = {"RAG_MAX_FILE_MB": MAX_FILE_MB}
 UID = uuid.uuid4().hex[:8]  # the live corpus folder is shared: every uploaded name carries this
 Q_910C = "How many 910C processors will Huawei make?"

@@ -29,6 +29,8 @@ from rag.types import Chunk, Quiet
 from tests.helpers import make_broken_pdf, make_journal_paper, make_paper, run_rag
 from ui.bench.synthetic import build_index
 
+pytestmark = pytest.mark.integration  # every test runs the real command, pipeline or model
+
 TOPICS = ["volcanoes", "glaciers", "coral reefs", "deserts", "rainforests", "tundra", "estuaries", "caves"]
 
 

@@ -6,6 +6,8 @@ Every import statement counts, at the top of a module or inside a function.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -117,3 +119,11 @@ def test_the_cycle_check_sees_a_loop_through_a_package(tmp_path: Path) -> None:
     (tmp_path / "rag" / "answer" / "features.py").write_text("Coverage = 1\n")
     assert _cycles("rag", 3, root=tmp_path) == []
     assert _cycles("rag", 2, root=tmp_path) == [["rag.answer", "rag.support"]]
+
+
+def test_import_is_cheap_and_silent() -> None:
+    code = ("import sys, rag, ingest, ui, ui.cli, rag.assistant; "
+            "print(sorted(m for m in ('torch', 'chromadb', 'gradio', 'sentence_transformers', 'llama_index') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]" and out.stderr == ""

@@ -30,6 +30,8 @@ from tests.helpers import ROOT, free_port, indexed_copy, run_rag, serving
 from tests.llm_servers import Reply, Script, ollama_app, openai_app, running
 from ui.handlers import Handlers
 
+pytestmark = pytest.mark.integration  # every test runs the real command, pipeline or model
+
 Q910C = "How many 910C processors will Huawei make?"
 S910C = "Huawei aims to crank out 100,000 of its latest 910C processors this year."
 S910B = "They'll make 300,000 of the older 910B chips too."

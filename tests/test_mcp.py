@@ -20,6 +20,8 @@ from ingest.sources import SourceFile, read_document
 from rag.embedding import Embedder
 from tests.helpers import HIGH_QUESTION, OFF_TOPIC_QUESTION, Live, indexed_copy, serving
 
+pytestmark = pytest.mark.integration  # every test runs the real command, pipeline or model
+
 TOKEN = "mcp-test-token-0123456789"
 TOOLS = {"search", "ask", "list_documents"}
 

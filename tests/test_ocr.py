@@ -21,6 +21,8 @@ from rag.settings import Settings
 from rag.types import Quiet
 from tests.helpers import run_rag
 
+pytestmark = pytest.mark.integration  # every test runs the real command, pipeline or model
+
 LINES = ["The Brellin ferry crosses the Ostra fjord four times a day.",
          "In winter the first crossing leaves at seven in the morning."]
 

@@ -18,6 +18,8 @@ from rag.errors import IndexMismatchError
 from rag.settings import Settings
 from tests.helpers import ROOT
 
+pytestmark = pytest.mark.integration  # every test runs the real command, pipeline or model
+
 TEXTS = ["Huawei aims to crank out 100,000 of its latest 910C processors this year.",
          "The Brellin ferry crosses the Ostra fjord four times a day.", "x",
          "A longer sentence about chunk servers, replicas and a single master that tracks where every chunk "

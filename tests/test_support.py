@@ -13,6 +13,8 @@ from rag.index.lexical import LexicalIndex
 from rag.support import SUPPORTED_AT, WEAK_AT, Support, SupportChecker, verdict
 from rag.types import Chunk
 
+pytestmark = pytest.mark.integration  # every test runs the real command, pipeline or model
+
 PREFACE = "Landmarks of Paris\n\nThis guide covers the city's best-known sights.\n\n"
 TOWER = ("Paris is the capital of France. The Eiffel Tower was completed in 1889 as the entrance arch to the "
          "World's Fair. It is 330 metres tall.")

@@ -395,3 +395,31 @@ def test_the_documents_view_lists_documents_and_the_files_that_failed(tmp_path: 
     assert "<code>corpus/bell.md</code>: updated · added 0, updated 1," in handlers.reindex("corpus/bell.md")
     assert "</code>: removed · left the file alone and added it to" in handlers.remove("corpus/bell.md")
     assert handlers.documents()[1] == []
+
+
+def test_cited_sources_open_at_their_page_or_quote_and_are_served_inertly() -> None:
+    from rag.types import FileRecord
+    from ui.render import document_page, file_type, source_link
+
+    assert source_link("papers/gfs.pdf", 3, 10, 20) == "/v1/documents/papers/gfs.pdf/file#page=3"
+    assert source_link("corpus/a b?.md", None, 10, 20) == \
+        "/v1/documents/corpus/a%20b%3F.md/view?start=10&end=20#quote"
+    assert file_type(Path("a.pdf")) == ("application/pdf", "inline")
+    assert file_type(Path("a.html")) == ("text/plain; charset=utf-8", "inline")  # never run a document's scripts
+    assert file_type(Path("a.docx"))[1] == "attachment"
+    record = FileRecord("corpus/x.html", "sha", 1, "<b>X</b>", 0.0)
+    page = document_page(record, "<script>alert(1)</script> the quote here.", 26, 35, current=False)
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
+    assert '<mark id="quote">the quote</mark>' in page and "The file changed since it was indexed" in page
+    assert "<title>&lt;b&gt;X&lt;/b&gt;</title>" in page
+    assert '<mark id="quote">' not in document_page(record, "text", 5, 2, current=True)  # an empty span marks nothing
+
+
+def test_the_status_line_shows_a_watch() -> None:
+    from ui.render import watching
+
+    assert watching(None) == ""
+    line = watching({"folders": ["/data/notes"], "pending": 3, "syncing": False, "last_sync": None,
+                     "last_summary": "", "last_error": "the folder holds no documents now", "syncs": 0})
+    assert "watching <code>/data/notes</code> · 3 changes pending · last sync not yet" in line
+    assert "the folder holds no documents now" in line

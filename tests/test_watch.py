@@ -23,6 +23,8 @@ from rag.embedding import Embedder
 from rag.settings import Settings
 from tests.helpers import indexed_copy, serving
 
+pytestmark = pytest.mark.integration  # every test runs the real command, pipeline or model
+
 WATCH_ENV = {"RAG_WATCH_QUIET_S": "0.5"}
 FOLLOW_S = 60.0  # answers follow a change within seconds; generous for a loaded CI machine
 
