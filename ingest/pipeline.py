@@ -25,7 +25,7 @@ from ingest.chunking import chunk_document
 from ingest.ocr import ocr_for
 from ingest.readers import supported
 from ingest.sources import SourceFile, discover, read_bytes, read_document
-from rag.embedding import Embedder
+from rag.embedding import Embedder, embedder_for
 from rag.errors import IndexMissingError, SourceError
 from rag.index.store import Index, Store
 from rag.index.writer import IndexWriter
@@ -163,7 +163,7 @@ def ingest(
     began = time.perf_counter()
     progress = progress or Quiet()
     store = Store(settings)
-    embedder = embedder or Embedder.from_settings(settings)
+    embedder = embedder or embedder_for(settings)
     with IndexWriter.open(store, rebuild=rebuild) as writer:
         live = writer.live
         index = writer.start(embedder.dimension)

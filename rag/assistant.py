@@ -15,7 +15,7 @@ from rag.answer.backend import Backend
 from rag.answer.extractive import ExtractiveAnswerer
 from rag.answer.llm import LLMAnswerer
 from rag.chat import History, clean_text, normalise, queries_for
-from rag.embedding import Embedder
+from rag.embedding import Embedder, embedder_for
 from rag.errors import LLMError, RagError
 from rag.index.store import Store
 from rag.models.selector import Selector
@@ -42,7 +42,7 @@ class Assistant:
     def __init__(self, settings: Settings, store: Store | None = None, embedder: Embedder | None = None) -> None:
         self.settings = settings
         self.store = store or Store(settings)
-        self.embedder = embedder or Embedder.from_settings(settings)
+        self.embedder = embedder or embedder_for(settings)
         self.retriever = Retriever(settings, self.store, self.embedder)
         self.selector = Selector() if settings.selector else None  # loaded on its first question
         self._lock = threading.Lock()

@@ -15,7 +15,7 @@ import pytest
 
 from ingest.pipeline import ingest
 from rag.assistant import Assistant
-from rag.embedding import Embedder
+from rag.embedding import Embedder, embedder_for
 from rag.settings import Settings
 from tests.helpers import ROOT, Live, indexed_copy, serving
 
@@ -62,7 +62,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
     """The real default model, loaded once for the whole test session."""
-    return Embedder()
+    return embedder_for(Settings.load())
 
 
 @pytest.fixture(scope="session")

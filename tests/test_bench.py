@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.embedding import Embedder
+from rag.embedding import Embedder, TorchEmbedder
 from rag.index.store import Store
 from rag.settings import Settings
 from ui.bench.ingest import bench_ingest, format_ingest
@@ -54,7 +54,7 @@ def test_bench_ingest_matches_pipeline_chunks(tmp_path: Path, embedder: Embedder
 
 def test_bench_ingest_refuses_a_cached_embedder(tmp_path: Path) -> None:
     corpus, _ = tiny_beir(tmp_path / "data")
-    cached = CachedEmbedder(tmp_path / "cache.sqlite", "all-MiniLM-L6-v2")
+    cached = CachedEmbedder(tmp_path / "cache.sqlite", TorchEmbedder("all-MiniLM-L6-v2"))
     with pytest.raises(ValueError, match="uncached"):
         bench_ingest(corpus, Settings.load(home=tmp_path / ".rag"), tmp_path / "work", embedder=cached)
 

@@ -13,7 +13,7 @@ import pytest
 
 from ingest.pipeline import ingest
 from rag.assistant import Assistant
-from rag.embedding import Embedder
+from rag.embedding import Embedder, make_embedder
 from rag.errors import IndexMismatchError
 from rag.settings import Settings
 from tests.helpers import ROOT
@@ -31,18 +31,18 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One export (and int8 quantisation) of the packaged model for the whole module."""
     folder = tmp_path_factory.mktemp("models")
     for backend in ("onnx", "onnx-int8"):
-        assert Embedder(backend=backend, models_dir=folder).dimension == 384  # type: ignore[arg-type]
+        assert make_embedder(backend=backend, models_dir=folder).dimension == 384  # type: ignore[arg-type]
     return folder
 
 
 def test_onnx_vectors_are_torchs_and_int8_ones_are_close(models: Path, embedder: Embedder) -> None:
     reference = embedder.embed(TEXTS)
-    plain = Embedder(backend="onnx", models_dir=models).embed(TEXTS)
+    plain = make_embedder(backend="onnx", models_dir=models).embed(TEXTS)
     assert plain.dtype == np.float32 and plain.shape == reference.shape
     assert float((plain * reference).sum(axis=1).min()) > 0.9999
-    int8 = Embedder(backend="onnx-int8", models_dir=models).embed(TEXTS)
+    int8 = make_embedder(backend="onnx-int8", models_dir=models).embed(TEXTS)
     assert float((int8 * reference).sum(axis=1).min()) > 0.95
-    pieces = Embedder(backend="onnx", models_dir=models).embed_pieces(TEXTS)
+    pieces = make_embedder(backend="onnx", models_dir=models).embed_pieces(TEXTS)
     expected = embedder.embed_pieces(TEXTS)
     for mine, theirs in zip(pieces, expected, strict=True):  # the same content word pieces, the same vectors
         assert mine.pieces.shape == theirs.pieces.shape
@@ -54,7 +54,7 @@ def test_the_export_is_made_once(models: Path) -> None:
     graphs = sorted(models.glob("*/model*.onnx"))
     assert [g.name for g in graphs] == ["model-int8.onnx", "model.onnx"]
     stamps = [g.stat().st_mtime_ns for g in graphs]
-    Embedder(backend="onnx-int8", models_dir=models).embed(["again"])
+    make_embedder(backend="onnx-int8", models_dir=models).embed(["again"])
     assert [g.stat().st_mtime_ns for g in graphs] == stamps
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rag.embedding import Embedder
+from rag.embedding import Embedded, Embedder
 from rag.index.lexical import LexicalIndex
 from rag.support import SUPPORTED_AT, WEAK_AT, Support, SupportChecker, verdict
 from rag.types import Chunk
@@ -106,13 +106,17 @@ def test_a_heading_is_never_the_quote(checker: SupportChecker) -> None:
     assert document[result.start:result.end] == result.quote
 
 
-class CountingEmbedder(Embedder):
+class CountingEmbedder:
     """The session's real model, recording every batch it is asked to embed."""
 
     def __init__(self, inner: Embedder) -> None:
-        super().__init__(inner.name)
         self.inner = inner
+        self.name, self.batch_size, self.backend = inner.name, inner.batch_size, inner.backend
+        self.dimension = inner.dimension
         self.batches: list[list[str]] = []
+
+    def embed_pieces(self, texts: Sequence[str]) -> list[Embedded]:
+        return self.inner.embed_pieces(texts)
 
     def embed(self, texts: Sequence[str], progress: Callable[[int], Any] | None = None
               ) -> np.ndarray[Any, np.dtype[np.float32]]:

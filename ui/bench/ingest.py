@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.pipeline import ingest
-from rag.embedding import Embedder
+from rag.embedding import Embedder, embedder_for
 from rag.errors import RagError
 from rag.index.store import Store
 from rag.settings import Settings
@@ -56,7 +56,7 @@ def bench_ingest(corpus_jsonl: Path, settings: Settings, work: Path, docs: int =
     (the two halves of a round run back to back, so machine noise hits both alike).
     """
     say = progress or quiet
-    plain = embedder or Embedder.from_settings(settings)
+    plain = embedder or embedder_for(settings)
     if isinstance(plain, CachedEmbedder):
         raise ValueError("bench_ingest needs an uncached Embedder: a cache would hide the encoding cost")
     folder = work / "ingest-docs" / "scifact"

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.assistant import Assistant
-from rag.embedding import Embedder
+from rag.embedding import Embedder, embedder_for
 from rag.errors import RagError
 from rag.settings import Settings
 from ui.bench.common import Say, bench_settings, peak_rss_mib, percentiles, quiet, table
@@ -48,13 +48,11 @@ def bench_query(corpus_jsonl: Path, queries_jsonl: Path, settings: Settings, wor
     real = everything[:max(sizes)]
     say(f"query: {len(everything)} real chunks ({time.perf_counter() - chunked:.1f} s to chunk); "
         f"embedding {len(real)} of them")
-    cache = chunk_embedder or CachedEmbedder(work / "embeddings.sqlite", settings.embed_model,
-                                             settings.embed_batch_size, settings.embed_backend,
-                                             settings.models)
+    cache = chunk_embedder or CachedEmbedder(work / "embeddings.sqlite", embedder_for(settings))
     began = time.perf_counter()
     vectors = cache.embed([c.embed_text() for c, _ in real])
     embed_s = time.perf_counter() - began
-    asker = embedder or Embedder.from_settings(settings)
+    asker = embedder or embedder_for(settings)
     results = []
     for size in sizes:
         bench = bench_settings(settings, work / f"query-{size}", "bench")

@@ -146,7 +146,7 @@ def status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def models_export(args: argparse.Namespace, settings: Settings) -> int:
-    from rag.embedding import Embedder, model_path
+    from rag.embedding import embedder_for, model_path
     from rag.onnx_model import onnx_file
 
     backends = ["onnx", "onnx-int8"] if args.backend == "all" else [args.backend]
@@ -157,7 +157,7 @@ def models_export(args: argparse.Namespace, settings: Settings) -> int:
         began = time.perf_counter()
         path = onnx_file(folder, settings.models, backend == "onnx-int8")
         chosen = settings.model_copy(update={"embed_backend": backend})
-        dimension = Embedder.from_settings(chosen).dimension  # loads it: the graph runs
+        dimension = embedder_for(chosen).dimension  # loads it: the graph runs
         print(f"{backend}: {path} ({path.stat().st_size / 2**20:.0f} MiB, {dimension} dimensions, "
               f"{time.perf_counter() - began:.1f} s)")
     return 0

@@ -73,13 +73,13 @@ def eval_reading(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def eval_selector(args: argparse.Namespace, settings: Settings) -> int:
-    from rag.embedding import Embedder
+    from rag.embedding import embedder_for
     from rag.models.selector import FOLDER, Selector
     from ui.eval.selector import evaluate
 
     if args.wikiqa is None and args.squad is None:
         raise RagError("rag eval selector: give --wikiqa DIR and/or --squad FILE")
-    result = evaluate(Embedder.from_settings(settings), Selector(args.model or FOLDER), args.wikiqa, args.squad)
+    result = evaluate(embedder_for(settings), Selector(args.model or FOLDER), args.wikiqa, args.squad)
     print(json.dumps(result, indent=2))
     return 0
 

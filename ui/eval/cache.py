@@ -1,4 +1,4 @@
-"""An embedder that keeps every vector it computes on disk, keyed by model and text hash."""
+"""An embedder wrapped with a cache of every vector it computes on disk, keyed by model and text hash."""
 
 from __future__ import annotations
 
@@ -11,25 +11,34 @@ from typing import Any
 
 import numpy as np
 
-from rag.embedding import Embedder
-from rag.settings import EmbedBackend
+from rag.embedding import Embedded, Embedder
 
 
-class CachedEmbedder(Embedder):
-    """`Embedder` with a SQLite cache: a text seen before (by this model) is never embedded again.
+class CachedEmbedder:
+    """An `Embedder` (`inner`) with a SQLite cache: a text seen before (by this model) is never embedded again.
 
-    Used by `rag eval` and `rag bench` so that a second run over the same data takes seconds.
+    Used by `rag eval` and `rag bench` so that a second run over the same data takes seconds. Word-piece
+    vectors (`embed_pieces`) are not cached on disk: they come from `inner`.
     """
 
-    def __init__(self, path: Path, name: str, batch_size: int = 32, backend: EmbedBackend = "torch",
-                 models_dir: Path | None = None) -> None:
-        super().__init__(name, batch_size, backend, models_dir)
+    def __init__(self, path: Path, inner: Embedder) -> None:
+        self.inner = inner
+        self.name, self.batch_size, self.backend = inner.name, inner.batch_size, inner.backend
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False)
         self._db.execute("CREATE TABLE IF NOT EXISTS vectors (key BLOB PRIMARY KEY, vector BLOB NOT NULL)")
         self._db_lock = threading.Lock()
         self.hits = 0
         self.misses = 0
+
+    @property
+    def dimension(self) -> int:
+        """Length of the vectors (loads the model)."""
+        return self.inner.dimension
+
+    def embed_pieces(self, texts: Sequence[str]) -> list[Embedded]:
+        """`inner`'s texts with their word pieces (kept in its memory, not on disk)."""
+        return self.inner.embed_pieces(texts)
 
     def _key(self, text: str) -> bytes:
         model = self.name if self.backend == "torch" else f"{self.name}\0{self.backend}"  # torch: keys as before
@@ -52,7 +61,7 @@ class CachedEmbedder(Embedder):
         if progress and len(texts) > len(todo):
             progress(len(texts) - len(todo))
         if todo:
-            vectors = super().embed(todo, progress)
+            vectors = self.inner.embed(todo, progress)
             fresh = {self._key(t): v for t, v in zip(todo, vectors, strict=True)}
             with self._db_lock:
                 self._db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?)",

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.pipeline import ingest
+from rag.embedding import embedder_for
 from rag.errors import RagError
 from rag.index.store import Store
 from rag.retrieve import Retriever
@@ -57,8 +58,7 @@ def eval_home(settings: Settings, kind: str, name: str) -> Settings:
 
 def cached_embedder(settings: Settings) -> CachedEmbedder:
     """The embedder evaluations share: vectors cached under RAG_HOME/eval/embeddings.sqlite."""
-    return CachedEmbedder(settings.home / "eval" / "embeddings.sqlite", settings.embed_model,
-                          settings.embed_batch_size, settings.embed_backend, settings.models)
+    return CachedEmbedder(settings.home / "eval" / "embeddings.sqlite", embedder_for(settings))
 
 
 def build_index(documents: Path | list[Path], settings: Settings, embedder: CachedEmbedder, say: Say,
