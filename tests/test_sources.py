@@ -461,7 +461,7 @@ def test_discovered_files_read_end_to_end(tmp_path: Path) -> None:
     assert [(d.source, d.text) for d in docs] == [("corpus/a.md", "# Alpha\n\nText."), ("corpus/b.pdf", "Bravo page.")]
 
 
-# PDFs as people read them (ingest/pdf.py)
+# PDFs as people read them (ingest/readers/pdf.py, paged.py, pdf_tables.py)
 
 def test_pdf_text_reads_as_paragraphs_without_page_furniture(tmp_path: Path) -> None:
     path = tmp_path / "paper.pdf"
