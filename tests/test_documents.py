@@ -149,3 +149,21 @@ def test_removal_is_safe_for_files_the_user_placed_and_changes_nothing_when_refu
     assert remove_document(assistant, "corpus/bell.md").how == "ignored"
     assert "/bell.md" in (corpus / ".ragignore").read_text() and not (elsewhere / ".ragignore").exists()
     assert ingest([corpus], settings, embedder=embedder).added == 0 and (elsewhere / "bell.md").exists()
+
+
+def test_a_documents_indexed_text_is_printed_as_its_citations_point_into_it(tmp_path: Path, embedder: Embedder) -> None:
+    root, settings = notes(tmp_path)
+    ingest([root], settings, embedder=embedder)
+    citation = Assistant(settings, embedder=embedder).ask("How often does the ferry cross the fjord?").citations[0]
+    home = settings.home
+    printed = run_rag("documents", "--text", "notes/sub/ferry.md", home=home)
+    assert printed.returncode == 0 and printed.stdout == f"# Ferry\n\n{FERRY}\n\n" and printed.stderr == ""
+    assert printed.stdout[citation.start:citation.end] == citation.quote == FERRY
+    (root / "sub" / "ferry.md").write_text(f"# Ferry\n\n{FERRY} It is late on Sundays.\n")  # not indexed yet
+    changed = json.loads(run_rag("documents", "--text", "notes/sub/ferry.md", "--json", home=home).stdout)
+    assert changed == {"source": "notes/sub/ferry.md", "title": "Ferry", "current": False,
+                       "text": f"# Ferry\n\n{FERRY} It is late on Sundays.\n"}
+    assert "changed since it was indexed" in run_rag("documents", "--text", "notes/sub/ferry.md", home=home).stderr
+    missing = run_rag("documents", "--text", "notes/nothing.md", home=home)
+    assert missing.returncode == 2 and missing.stderr == (
+        "error: 'notes/nothing.md' is not an indexed document; `rag documents` lists them\n")

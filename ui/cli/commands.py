@@ -175,6 +175,17 @@ def documents(args: argparse.Namespace, settings: Settings) -> int:
         print(f"read {source} again: {library.reindex_document(assistant, source).summary()}")
     if args.remove or args.reindex:
         return 0
+    if args.text is not None:
+        record, text, current = library.document_text(assistant, args.text)
+        if args.json:
+            print(json.dumps({"source": record.source, "title": record.title, "current": current, "text": text},
+                             ensure_ascii=False))
+        else:
+            print(text)
+            if not current:
+                print("(the file changed since it was indexed: this is its text now; run `rag ingest` to index it)",
+                      file=sys.stderr)
+        return 0
     uploaded = library.uploaded(settings)
     listed = [document_json(record, source in uploaded) for source, record in assistant.documents().items()]
     if args.json:

@@ -167,6 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "added to its folder's .ragignore); repeatable")
     p.add_argument("--reindex", action="append", default=[], metavar="SOURCE",
                    help="read this document again from its file, even if unchanged; repeatable")
+    p.add_argument("--text", metavar="SOURCE", default=None,
+                   help="print this document's text as it was indexed (what citations' character spans point into)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=commands.documents)
     return parser
