@@ -183,7 +183,7 @@ def ingest(
         # The files that could not be read stay listed (`rag status`) until a run reads them.
         failed = json.dumps(dict(sorted(report.failed.items())[:MAX_FAILED_LISTED]))
         if live is None or report.chunks or report.deleted or index.count() != in_ledger:
-            writer.publish(progress, last_ingest=time.time(), last_failed=failed)
+            writer.publish(progress, records, last_ingest=time.time(), last_failed=failed)
         elif index.metadata.get("last_failed", "{}") != failed:
             writer.note(last_failed=failed)
     report.seconds = time.perf_counter() - began

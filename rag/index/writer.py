@@ -110,11 +110,13 @@ class IndexWriter:
         """Merge `metadata` into the generation's metadata without publishing."""
         self.index.set_metadata(**metadata)
 
-    def publish(self, progress: Progress | None = None, **metadata: Any) -> None:
-        """Merge `metadata` into the generation's, then publish what the ledger accounts for (`_publish`)."""
+    def publish(self, progress: Progress | None = None, records: dict[str, FileRecord] | None = None,
+                **metadata: Any) -> None:
+        """Merge `metadata` into the generation's, then publish what the ledger accounts for (`_publish`);
+        `records`: the ledger as the caller has just read it, so that it is not read again."""
         if metadata:
             self.note(**metadata)
-        _publish(self.store, self.index, self.index.files(), progress)
+        _publish(self.store, self.index, self.index.files() if records is None else records, progress)
 
 
 def _publish(store: Store, index: Index, records: dict[str, FileRecord], progress: Progress | None = None) -> None:
