@@ -152,8 +152,7 @@ def router(assistant: Assistant, guard: Callable[..., None], watcher: Watcher | 
                                    "could not read")
     def list_documents(offset: Annotated[int, Query(ge=0)] = 0,
                        limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Any:
-        return render.listing(assistant.documents(), library.uploaded(assistant.settings), assistant.failed(),
-                              offset, limit)
+        return render.listing(assistant, offset, limit)
 
     @api.get("/documents/{source:path}/file", summary="The original file of an indexed document "
                                                        "(a PDF opens at #page=N)")

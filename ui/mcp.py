@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from ingest import library
 from rag.assistant import Assistant
 from rag.errors import RagError
 from ui import render
@@ -79,8 +78,7 @@ def build_mcp(assistant: Assistant) -> MCPServer:
         """The indexed documents (source, title, pages, chunks, size, when indexed), a page at a time, and
         the files the last ingest could not read, with the reason."""
         try:
-            return render.listing(assistant.documents(), library.uploaded(assistant.settings), assistant.failed(),
-                                  offset, limit)
+            return render.listing(assistant, offset, limit)
         except RagError as exc:
             raise ToolError(str(exc)) from None
 

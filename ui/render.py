@@ -7,11 +7,14 @@ import mimetypes
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from rag.citations import MARKER
 from rag.types import Answer, Chunk, Citation, Claim, FileRecord, Hit
+
+if TYPE_CHECKING:
+    from rag.assistant import Assistant
 
 CONTEXT_CHARS = 300  # passage text shown on each side of a highlighted quote
 # Above a low-confidence answer: an extractive one quotes the closest evidence found; a generated one
@@ -232,13 +235,16 @@ def source_link(source: str, page: int | None, start: int, end: int) -> str:
     return f"/v1/documents/{quoted}/view?start={start}&end={end}#quote"
 
 
-def listing(documents: Mapping[str, FileRecord], uploaded: set[str], failed: dict[str, str],
-            offset: int = 0, limit: int = 100) -> dict[str, Any]:
+def listing(assistant: Assistant, offset: int = 0, limit: int = 100) -> dict[str, Any]:
     """The indexed documents a page at a time, their total, and the files the last ingest could not read
     (as `GET /v1/documents` and the MCP tool `list_documents` return them)."""
+    from ingest.library import uploaded  # the documents' ledger; rendering itself stays light to import
+
+    documents = assistant.documents()
+    uploads = uploaded(assistant.settings)
     page = list(documents.values())[offset:offset + limit]
-    return {"documents": [document_json(r, r.source in uploaded) for r in page], "total": len(documents),
-            "offset": offset, "limit": limit, "failed": failed}
+    return {"documents": [document_json(r, r.source in uploads) for r in page], "total": len(documents),
+            "offset": offset, "limit": limit, "failed": assistant.failed()}
 
 
 def document_json(record: FileRecord, uploaded: bool) -> dict[str, Any]:
