@@ -24,7 +24,7 @@ import numpy as np
 from ingest.chunking import chunk_document
 from ingest.ocr import ocr_for
 from ingest.readers import supported
-from ingest.sources import SourceFile, discover, read_bytes, read_document
+from ingest.sources import SourceFile, discover, read_bytes, read_document, skipped_summary
 from rag.embedding import Embedder, embedder_for
 from rag.errors import IndexMissingError, SourceError
 from rag.index.store import Index, Store
@@ -45,6 +45,7 @@ class Plan:
     delete: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     hashes: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)  # files of formats not read, by ending
 
 
 @dataclass
@@ -56,6 +57,7 @@ class Report:
     unchanged: int = 0
     deleted: int = 0
     failed: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)  # files of formats not read, by ending
     chunks: int = 0
     seconds: float = 0.0
     write_seconds: float = 0.0
@@ -71,22 +73,25 @@ class Report:
         return 1 if self.failed else 0
 
     def summary(self) -> str:
-        """One line for people."""
-        return (
+        """One line for people (and a second naming the files of formats not read, if any)."""
+        line = (
             f"added {self.added}, updated {self.updated}, unchanged {self.unchanged}, "
             f"deleted {self.deleted}, failed {len(self.failed)} files; {self.chunks} chunks written, "
             f"{self.seconds:.1f} s in all ({self.chunks_per_second:.1f} chunks/s while writing)"
         )
+        skipped = skipped_summary(self.skipped)
+        return f"{line}\n{skipped}" if skipped else line
 
 
 def make_plan(paths: list[Path], index: Index | None, settings: Settings, force: Collection[str] = ()) -> Plan:
     """Hash every file under `paths` and sort it into add / update / unchanged / delete / failed
     (the sources in `force` are updated even when unchanged)."""
-    files, scopes = discover(paths, supported(ocr_for(settings)))
+    found = discover(paths, supported(ocr_for(settings)))
+    files, scopes = found.files, found.scopes
     records = index.files() if index is not None else {}
     # A record counts only if all its chunks are there (not so after a kill, then a revert).
     counts = index.chunk_counts() if index is not None and records else Counter()
-    plan = Plan()
+    plan = Plan(skipped=dict(sorted(found.skipped.items())))
     max_bytes = settings.max_file_bytes
     for file in files:
         try:
@@ -168,7 +173,7 @@ def ingest(
         live = writer.live
         index = writer.start(embedder.dimension)
         plan = make_plan(paths, index, settings, force)
-        report = Report(unchanged=len(plan.unchanged), failed=dict(plan.failed))
+        report = Report(unchanged=len(plan.unchanged), failed=dict(plan.failed), skipped=plan.skipped)
         for source, reason in plan.failed.items():
             progress.failed(source, reason)
         documents = _read(plan.add + plan.update, plan.hashes, settings, report, progress)
@@ -182,10 +187,11 @@ def ingest(
         in_ledger = sum(r.chunks for r in records.values())
         # The files that could not be read stay listed (`rag status`) until a run reads them.
         failed = json.dumps(dict(sorted(report.failed.items())[:MAX_FAILED_LISTED]))
+        skipped = json.dumps(report.skipped)
         if live is None or report.chunks or report.deleted or index.count() != in_ledger:
-            writer.publish(progress, records, last_ingest=time.time(), last_failed=failed)
-        elif index.metadata.get("last_failed", "{}") != failed:
-            writer.note(last_failed=failed)
+            writer.publish(progress, records, last_ingest=time.time(), last_failed=failed, last_skipped=skipped)
+        elif (index.metadata.get("last_failed", "{}"), index.metadata.get("last_skipped", "{}")) != (failed, skipped):
+            writer.note(last_failed=failed, last_skipped=skipped)
     report.seconds = time.perf_counter() - began
     return report
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ingest.ignore import Ignore, ignored_by_a_folder_above
@@ -24,41 +25,73 @@ class SourceFile:
     source: str
 
 
-def discover(paths: list[Path], formats: tuple[str, ...] = FORMATS) -> tuple[list[SourceFile], list[str]]:
-    """List the supported files under each path, and the source prefixes they cover.
+@dataclass
+class Found:
+    """What `discover` found: the files to read (sorted by source), the source prefixes the paths cover,
+    and the files passed over because no reader takes their format, counted by ending (`.rst`: 5)."""
+
+    files: list[SourceFile] = field(default_factory=list)
+    scopes: list[str] = field(default_factory=list)
+    skipped: Counter[str] = field(default_factory=Counter)
+
+
+def discover(paths: list[Path], formats: tuple[str, ...] = FORMATS) -> Found:
+    """List the supported files under each path, the source prefixes they cover, and what was passed over.
 
     A folder is read recursively (hidden files and folders are skipped, and those its `.ragignore`
     names) and its files are named `<folder name>/<path below it>`; the prefix `<folder name>/` is
     returned so that files which disappeared from it (or are ignored now) can be removed from the
     index. A file given by itself is named `<parent folder name>/<file name>` and covers only itself.
+    Files of a format no reader takes are counted in `skipped` (hidden and ignored ones are not: the
+    user left those out).
     """
     files: dict[str, SourceFile] = {}
-    scopes: list[str] = []
+    found = Found()
     for given in paths:
         path = given.resolve()
         if path.is_dir():
-            scopes.append(f"{path.name}/")
-            for file in _walk(path, formats):
+            found.scopes.append(f"{path.name}/")
+            for file in _walk(path):
+                if not file.name.lower().endswith(formats):
+                    found.skipped[ending(file.name)] += 1
+                    continue
                 source = f"{path.name}/{file.relative_to(path).as_posix()}"
                 files.setdefault(source, SourceFile(file, source))
         elif path.exists():
             source = f"{path.parent.name}/{path.name}"
-            scopes.append(source)
+            found.scopes.append(source)
             if not ignored_by_a_folder_above(path):
                 files.setdefault(source, SourceFile(path, source))
         else:
             raise SourceError(f"{given}: no such file or folder; check the path")
-    return sorted(files.values(), key=lambda f: f.source), scopes
+    found.files = sorted(files.values(), key=lambda f: f.source)
+    return found
 
 
-def _walk(root: Path, formats: tuple[str, ...]) -> Iterator[Path]:
+def ending(name: str) -> str:
+    """A file name's ending as the summaries name it: `.rst`, or `(no ending)`."""
+    return Path(name).suffix.lower() or "(no ending)"
+
+
+def skipped_summary(skipped: dict[str, int]) -> str:
+    """`7 files skipped (no reader for .rst, .adoc): 5 .rst, 2 .adoc`, or "" when none were."""
+    if not skipped:
+        return ""
+    counts = sorted(skipped.items(), key=lambda kv: (-kv[1], kv[0]))
+    total = sum(skipped.values())
+    listed = ", ".join(f"{n} {end}" for end, n in counts[:8]) + (", ..." if len(counts) > 8 else "")
+    return f"{total} file{'s' * (total != 1)} skipped, of formats not read: {listed}"
+
+
+def _walk(root: Path) -> Iterator[Path]:
+    """The files under `root` that are neither hidden nor ignored."""
     ignore = Ignore(root)
     for folder, dirs, names in os.walk(root):  # does not follow folder links: no link loops
         below = Path(folder).relative_to(root).as_posix()
         prefix = "" if below == "." else below + "/"
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not ignore.ignores(prefix + d, folder=True))
         for name in sorted(names):
-            if not name.startswith(".") and name.lower().endswith(formats) and not ignore.ignores(prefix + name):
+            if not name.startswith(".") and not ignore.ignores(prefix + name):
                 yield Path(folder) / name
 
 

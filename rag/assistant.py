@@ -179,8 +179,9 @@ class Assistant:
         return dict(sorted(index.files().items()))
 
     def status(self) -> dict[str, Any]:
-        """What the index holds: documents, chunks, model, fingerprint, last ingest, location, and the
-        files the last ingest could not read (`failed`: source -> reason)."""
+        """What the index holds: documents, chunks, model, fingerprint, last ingest, location, the
+        files the last ingest could not read (`failed`: source -> reason) and the files it passed over
+        because no reader takes their format (`skipped`: ending -> count)."""
         index, _ = self.retriever.current()
         meta = index.metadata
         last = meta.get("last_ingest")
@@ -194,6 +195,7 @@ class Assistant:
             "last_ingest": datetime.fromtimestamp(last, UTC).isoformat(timespec="seconds") if last else None,
             "location": self.store.location,
             "failed": _failed(meta.get("last_failed")),
+            "skipped": _skipped(meta.get("last_skipped")),
         }
 
     def failed(self) -> dict[str, str]:
@@ -203,11 +205,20 @@ class Assistant:
 
 
 def _failed(value: Any) -> dict[str, str]:
+    return {str(k): str(v) for k, v in _json_object(value).items()}
+
+
+def _skipped(value: Any) -> dict[str, int]:
+    return {str(k): v for k, v in _json_object(value).items() if isinstance(v, int)}
+
+
+def _json_object(value: Any) -> dict[Any, Any]:
+    """A JSON object stored in the index's metadata; {} when it is missing or not one."""
     try:
         listed = json.loads(value) if isinstance(value, str) else {}
     except ValueError:
         return {}
-    return {str(k): str(v) for k, v in listed.items()} if isinstance(listed, dict) else {}
+    return listed if isinstance(listed, dict) else {}
 
 
 def _best(hits: list[Hit]) -> float:

@@ -101,6 +101,28 @@ def test_dry_run_touches_nothing(tmp_path: Path, embedder: Embedder) -> None:
     assert _snapshot(settings) == before
 
 
+def test_files_of_formats_not_read_are_counted_and_named_not_passed_over(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    _write_corpus(corpus, 1)
+    for name in ("guide.xyz", "api.xyz", "notes.qqq", "LICENSE"):
+        (corpus / name).write_text("Text no reader takes.\n")
+    (corpus / ".ragignore").write_text("LICENSE\n")  # left out on purpose: not counted
+    home = tmp_path / ".rag"
+    line = "3 files skipped, of formats not read: 2 .xyz, 1 .qqq"
+    dry = run_rag("ingest", str(corpus), "--dry-run", home=home)
+    assert dry.returncode == 0 and line in dry.stdout.splitlines()
+    out = run_rag("ingest", str(corpus), home=home)
+    assert out.returncode == 0 and line in out.stdout.splitlines() and "added 1," in out.stdout
+    status = run_rag("status", home=home)
+    assert f"skipped      {line}" in status.stdout.splitlines()
+    assert json.loads(run_rag("status", "--json", home=home).stdout)["skipped"] == {".qqq": 1, ".xyz": 2}
+    # Once they are gone (or ignored), the status says so after the next ingest, which had nothing else to do.
+    for name in ("guide.xyz", "api.xyz", "notes.qqq"):
+        (corpus / name).unlink()
+    assert "skipped" not in run_rag("ingest", str(corpus), home=home).stdout
+    assert json.loads(run_rag("status", "--json", home=home).stdout)["skipped"] == {}
+
+
 def test_rebuild_swaps_in_a_fresh_generation(tmp_path: Path, embedder: Embedder) -> None:
     corpus = tmp_path / "corpus"
     _write_corpus(corpus, 3)

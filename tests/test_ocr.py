@@ -81,9 +81,9 @@ def test_images_are_documents_only_with_ocr(tmp_path: Path) -> None:
     scans.mkdir()
     scanned_page().save(scans / "ferry.png")
     (scans / "notes.txt").write_text("Plain notes.\n")
-    assert [f.source for f in discover([scans], supported(None))[0]] == ["scans/notes.txt"]
+    assert [f.source for f in discover([scans], supported(None)).files] == ["scans/notes.txt"]
     ocr = Ocr(None)
-    assert [f.source for f in discover([scans], supported(ocr))[0]] == ["scans/ferry.png", "scans/notes.txt"]
+    assert [f.source for f in discover([scans], supported(ocr)).files] == ["scans/ferry.png", "scans/notes.txt"]
     doc = read_document(SourceFile(scans / "ferry.png", "scans/ferry.png"), 10 * 2**20, ocr)
     assert doc.title.startswith(LINES[0]) and "seven in the morning" in doc.text
     with pytest.raises(SourceError, match="needs OCR"):

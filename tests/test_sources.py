@@ -395,7 +395,8 @@ def test_discover_tree(tmp_path: Path) -> None:
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
-    found, scopes = discover([root])
+    result = discover([root])
+    found, scopes = result.files, result.scopes
     assert [f.source for f in found] == [
         "corpus/B.MD",
         "corpus/a.txt",
@@ -407,6 +408,8 @@ def test_discover_tree(tmp_path: Path) -> None:
         "corpus/docs/guide.md",
     ]
     assert scopes == ["corpus/"]
+    # Hidden files are left out on purpose; the others no reader takes are counted by their ending.
+    assert result.skipped == {".png": 1, ".xls": 1, "(no ending)": 1, ".bak": 1}
     for f in found:
         assert f.path == root.resolve() / f.source.removeprefix("corpus/")
         assert f.path.is_file()
@@ -419,7 +422,7 @@ def test_discover_symlink_loop_does_not_hang(tmp_path: Path) -> None:
     (root / "sub" / "note.md").write_text("# Note", encoding="utf-8")
     os.symlink(root, root / "sub" / "loop")  # sub/loop -> corpus: a cycle if links were followed
     os.symlink(root / "sub", root / "sub" / "self")
-    found, _ = discover([root])
+    found = discover([root]).files
     assert [f.source for f in found] == ["corpus/sub/note.md"]
 
 
@@ -429,7 +432,8 @@ def test_discover_single_file(tmp_path: Path) -> None:
     file = folder / "memo.md"
     file.write_text("# Memo", encoding="utf-8")
     (folder / "other.md").write_text("# Other", encoding="utf-8")
-    found, scopes = discover([file])
+    result = discover([file])
+    found, scopes = result.files, result.scopes
     assert [(f.source, f.path) for f in found] == [("inbox/memo.md", file.resolve())]
     assert scopes == ["inbox/memo.md"]
 
@@ -439,7 +443,8 @@ def test_discover_relative_path_and_duplicates(tmp_path: Path, monkeypatch: pyte
     root.mkdir()
     (root / "a.txt").write_text("A.", encoding="utf-8")
     monkeypatch.chdir(root)
-    found, scopes = discover([Path("."), root, root / "a.txt"])
+    result = discover([Path("."), root, root / "a.txt"])
+    found, scopes = result.files, result.scopes
     assert [f.source for f in found] == ["corpus/a.txt"]
     assert scopes == ["corpus/", "corpus/", "corpus/a.txt"]
 
@@ -456,7 +461,7 @@ def test_discovered_files_read_end_to_end(tmp_path: Path) -> None:
     root.mkdir()
     (root / "a.md").write_text("# Alpha\n\nText.", encoding="utf-8")
     make_pdf(root / "b.pdf", ["Bravo page."])
-    found, _ = discover([root])
+    found = discover([root]).files
     docs = [read_document(f, LIMIT) for f in found]
     assert [(d.source, d.text) for d in docs] == [("corpus/a.md", "# Alpha\n\nText."), ("corpus/b.pdf", "Bravo page.")]
 
@@ -717,12 +722,13 @@ def test_ragignore_leaves_out_what_it_names(tmp_path: Path) -> None:
         (root / name).write_text("# T\n\nText.\n")
     (root / ".ragignore").write_text("# comments and blank lines are fine\n\n"
                                      "drafts/\n*.tmp.md\n!keep.tmp.md\n/top.md\n")
-    found, scopes = discover([root])
+    result = discover([root])
+    found, scopes = result.files, result.scopes
     assert [f.source for f in found] == ["notes/a.md", "notes/keep.tmp.md", "notes/odd [1] #2!.md", "notes/sub/top.md"]
     assert scopes == ["notes/"]
     add_to_ignore(root, "odd [1] #2!.md")  # a name full of pattern characters is ignored exactly, once
     add_to_ignore(root, "odd [1] #2!.md")
-    assert [f.source for f in discover([root])[0]] == ["notes/a.md", "notes/keep.tmp.md", "notes/sub/top.md"]
+    assert [f.source for f in discover([root]).files] == ["notes/a.md", "notes/keep.tmp.md", "notes/sub/top.md"]
     assert (root / ".ragignore").read_text().count("odd") == 1
 
 

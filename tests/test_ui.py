@@ -154,6 +154,9 @@ def test_status_and_upload_lines() -> None:
                              "failed": {"corpus/x<1>.pdf": "PDF has no text layer"}})
     assert "<b>1</b> files could not be read" in failing
     assert "<code>corpus/x&lt;1&gt;.pdf</code>: PDF has no text layer" in failing
+    skipping = render.status({"documents": 2, "chunks": 6, "model": "m", "last_ingest": None,
+                              "skipped": {".rst": 5, ".a<b": 1}})
+    assert "6 files skipped, of formats not read: 5 .rst, 1 .a&lt;b</span>" in skipping
     lines = render.uploads([("a<b>.md", "refused", "bad & wrong"), ("c.md", "added", "")])
     assert "<code>a&lt;b&gt;.md</code>: refused · bad &amp; wrong" in lines and "<code>c.md</code>: added</li>" in lines
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from ingest.sources import skipped_summary
 from rag.citations import MARKER
 from rag.types import Answer, Chunk, Citation, Claim, FileRecord, Hit
 
@@ -191,6 +192,10 @@ def status(info: Mapping[str, Any] | None, problem: str | None = None) -> str:
     if failed:
         problems = (f' · <details class="failed"><summary><b>{len(failed)}</b> files could not be read</summary>'
                     f"{_file_list(failed)}</details>")
+    skipped = skipped_summary(info.get("skipped") or {})
+    if skipped:
+        problems += f' · <span class="skipped" title="add a reader or a .ragignore line for them">{text(skipped)}</span>'
+
     return (f"<b>{info['documents']}</b> documents · <b>{info['chunks']}</b> chunks · "
             f"model <code>{text(str(info['model']))}</code> · last ingest {text(last)}{problems}")
 

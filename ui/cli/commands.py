@@ -17,6 +17,7 @@ from ui.cli.output import Bar, print_answer
 
 def ingest(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.pipeline import dry_run, ingest
+    from ingest.sources import skipped_summary
 
     paths = args.paths or [settings.corpus]
     if args.dry_run:
@@ -29,6 +30,8 @@ def ingest(args: argparse.Namespace, settings: Settings) -> int:
             print(f"{'fail':9} {source}: {reason}")
         print(f"dry run: would add {len(plan.add)}, update {len(plan.update)}, delete {len(plan.delete)}, "
               f"leave {len(plan.unchanged)} unchanged; {len(plan.failed)} unreadable. Nothing was changed.")
+        if plan.skipped:
+            print(skipped_summary(plan.skipped))
         return 1 if plan.failed else 0
     with Bar() as bar:
         report = ingest(paths, settings, rebuild=args.rebuild, progress=bar)
@@ -128,6 +131,7 @@ def watch(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def status(args: argparse.Namespace, settings: Settings) -> int:
+    from ingest.sources import skipped_summary
     from rag.assistant import Assistant
 
     status = Assistant.open(settings).status()
@@ -135,6 +139,7 @@ def status(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(status))
     else:
         failed = status.pop("failed", {})
+        skipped = status.pop("skipped", {})
         for key, value in status.items():
             if isinstance(value, dict):
                 value = ", ".join(f"{k}={v}" for k, v in value.items())
@@ -142,6 +147,7 @@ def status(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{'failed':12} {len(failed)} files in the last ingest" + (":" if failed else ""))
         for source, reason in failed.items():
             print(f"  {source}: {reason}")
+        print(f"{'skipped':12} {skipped_summary(skipped) or 'no files of formats not read'}")
     return 0
 
 

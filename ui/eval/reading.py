@@ -37,7 +37,7 @@ _WORD = re.compile(r"[A-Za-z]+")
 def evaluate_reading(folder: Path, settings: Settings, say: Callable[[str], None] = print) -> dict[str, Any]:
     """Per document: title, characters and problems per 1,000 characters; and the totals."""
     ocr = ocr_for(settings)
-    files, _ = discover([folder], supported(ocr))
+    files = discover([folder], supported(ocr)).files
     documents: dict[str, Any] = {}
     totals: Counter[str] = Counter()
     characters = 0
