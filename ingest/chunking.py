@@ -44,7 +44,7 @@ def chunk_document(doc: SourceDocument, max_tokens: int = 256, overlap: int = 32
 
 
 def _units(text: str, start: int, end: int, max_tokens: int) -> Iterator[_Unit]:
-    for s, e in sentence_spans(text, start, end):
+    for s, e in sentence_spans(text, start, end, fences=True):
         n = count_tokens(text[s:e])
         if n <= max_tokens:
             yield _Unit(s, e, n)

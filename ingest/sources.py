@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ingest.ignore import Ignore, ignored_by_a_folder_above
 from ingest.ocr import Ocr
-from ingest.readers import FORMATS, reader_for
+from ingest.readers import FORMATS, format_of, reader_for, supported
 from rag.errors import SourceError
 from rag.types import SourceDocument
 
@@ -52,7 +52,8 @@ def discover(paths: list[Path], formats: tuple[str, ...] = FORMATS) -> Found:
         if path.is_dir():
             found.scopes.append(f"{path.name}/")
             for file in _walk(path):
-                if not file.name.lower().endswith(formats):
+                # Only a name that says nothing costs a read of the file's first bytes.
+                if format_of(file.name, formats) is None and format_of(file.name, formats, _head(file)) is None:
                     found.skipped[ending(file.name)] += 1
                     continue
                 source = f"{path.name}/{file.relative_to(path).as_posix()}"
@@ -66,6 +67,15 @@ def discover(paths: list[Path], formats: tuple[str, ...] = FORMATS) -> Found:
             raise SourceError(f"{given}: no such file or folder; check the path")
     found.files = sorted(files.values(), key=lambda f: f.source)
     return found
+
+
+def _head(path: Path) -> bytes:
+    """The first bytes of a file whose name does not say its format (so that HTML is found by content)."""
+    try:
+        with path.open("rb") as file:
+            return file.read(4096)
+    except OSError:
+        return b""  # reading it properly says what is wrong
 
 
 def ending(name: str) -> str:
@@ -101,13 +111,14 @@ def read_document(file: SourceFile, max_bytes: int, ocr: Ocr | None = None) -> S
     With `ocr`, scanned PDF pages and images are read too.
     """
     data = read_bytes(file.path, max_bytes)
-    reader = reader_for(file.path.suffix.lower(), ocr)
+    form = format_of(file.path.name, supported(ocr), data) or file.path.suffix.lower()
+    reader = reader_for(form, ocr)
     try:
         read = reader(data)
     except SourceError:
         raise
     except Exception as exc:  # a broken file must never stop the ingest of the others
-        kind = file.path.suffix.lstrip(".").upper()
+        kind = form.lstrip(".").upper()
         raise SourceError(
             f"corrupt or unreadable {kind} file ({type(exc).__name__}: {_one_line(exc)}); "
             "open and re-save it, or remove it"

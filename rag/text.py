@@ -10,6 +10,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import tiktoken
 
+# A code block stands between two fence lines; it is one unit, never split into sentences.
+CODE_FENCE = "```"
+_CODE_BLOCK = re.compile(r"^```[^\n`]*\n(.*?)\n```[ \t]*$", re.M | re.S)
 # A blank line ends a paragraph; a line that opens with a list marker, a heading or a quote
 # starts a new sentence even without a blank line before it.
 _BLOCK_BREAK = re.compile(r"\n[ \t]*\n\s*|\n(?=[ \t]*(?:[-*+•>|]|#{1,6}|\d{1,3}[.)])[ \t])")
@@ -26,20 +29,31 @@ _ABBREVIATIONS = frozenset([
 _WORD = re.compile(r"[A-Za-z0-9]+(?:['’][a-z]+)?|[^\W\d_A-Za-z]+")
 
 
-def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+def sentence_spans(text: str, start: int = 0, end: int | None = None, *, fences: bool = False) -> list[tuple[int, int]]:
     """Return `(start, end)` offsets of the sentences of `text[start:end]`, trimmed of white space.
 
     Offsets are into `text` itself, so `text[s:e]` is each sentence verbatim. Headings, list
-    items and lines of a table are sentences of their own; their markers are left out.
+    items and lines of a table are sentences of their own; their markers are left out. A code
+    block (between fence lines) is one span, whatever it holds: its code without the fence lines,
+    or with them when `fences` (the chunker's units, so that a chunk carries its fences).
     """
     end = len(text) if end is None else end
     spans: list[tuple[int, int]] = []
+    pos = start
+    for code in _CODE_BLOCK.finditer(text, start, end):
+        _prose_spans(text, pos, code.start(), spans)
+        _add_span(text, *(code.span() if fences else code.span(1)), spans)
+        pos = code.end()
+    _prose_spans(text, pos, end, spans)
+    return spans
+
+
+def _prose_spans(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> None:
     block_start = start
     for brk in _BLOCK_BREAK.finditer(text, start, end):
         _split_block(text, block_start, brk.start(), spans)
         block_start = brk.end()
     _split_block(text, block_start, end, spans)
-    return spans
 
 
 def body_spans(text: str, headings: tuple[str, ...]) -> list[tuple[int, int]]:

@@ -157,12 +157,12 @@ def test_a_documents_indexed_text_is_printed_as_its_citations_point_into_it(tmp_
     citation = Assistant(settings, embedder=embedder).ask("How often does the ferry cross the fjord?").citations[0]
     home = settings.home
     printed = run_rag("documents", "--text", "notes/sub/ferry.md", home=home)
-    assert printed.returncode == 0 and printed.stdout == f"# Ferry\n\n{FERRY}\n\n" and printed.stderr == ""
+    assert printed.returncode == 0 and printed.stdout == f"Ferry\n\n{FERRY}\n" and printed.stderr == ""
     assert printed.stdout[citation.start:citation.end] == citation.quote == FERRY
     (root / "sub" / "ferry.md").write_text(f"# Ferry\n\n{FERRY} It is late on Sundays.\n")  # not indexed yet
     changed = json.loads(run_rag("documents", "--text", "notes/sub/ferry.md", "--json", home=home).stdout)
     assert changed == {"source": "notes/sub/ferry.md", "title": "Ferry", "current": False,
-                       "text": f"# Ferry\n\n{FERRY} It is late on Sundays.\n"}
+                       "text": f"Ferry\n\n{FERRY} It is late on Sundays."}
     assert "changed since it was indexed" in run_rag("documents", "--text", "notes/sub/ferry.md", home=home).stderr
     missing = run_rag("documents", "--text", "notes/nothing.md", home=home)
     assert missing.returncode == 2 and missing.stderr == (

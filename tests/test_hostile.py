@@ -238,7 +238,8 @@ def check_answer(data: dict[str, Any], corpus: Path) -> None:
     if data["abstained"]:
         assert data["citations"] == []
     for c in data["citations"]:
-        text = (corpus / c["source"].removeprefix("corpus/")).read_text(encoding="utf-8")
+        path = corpus / c["source"].removeprefix("corpus/")
+        text = read_document(SourceFile(path, c["source"]), 10 * 2**20).text  # the text citations point into
         assert text[c["start"]:c["end"]] == c["quote"]
 
 

@@ -14,6 +14,7 @@ from reportlab.pdfgen import canvas
 
 from ingest.sources import SourceFile, discover, read_bytes, read_document
 from rag.errors import SourceError
+from rag.text import body_spans, sentence_spans
 from rag.types import SourceDocument
 from tests.helpers import make_broken_pdf, make_journal_paper, make_paper
 
@@ -106,18 +107,62 @@ def test_md_title_headings_and_fences(tmp_path: Path) -> None:
         ("Install Guide", "Windows"),
         ("Appendix",),
     ]
-    expected_starts = ["Preface", "# Install Guide", "## Linux\n\nUse apt.", "### Debian", "## Windows", "# Appendix"]
+    expected_starts = ["Preface", "Install Guide\n\nIntro", "Linux\n\nUse apt.", "Debian", "Windows", "Appendix"]
     for (_, text), expected in zip(got, expected_starts, strict=True):
         assert text.startswith(expected)
-    assert "# not a heading" in doc.text  # fenced lines stay in the text, they just aren't headings
+    # Fenced lines stay in the text as a code block (its language left out); they are not headings.
+    assert "```\n# not a heading, a shell comment\napt install thing\n```" in doc.text
+    assert "```\n## also not a heading\n```" in doc.text
 
 
 def test_md_heading_at_top_has_no_empty_section(tmp_path: Path) -> None:
     path = tmp_path / "top.md"
     path.write_text("# Top\n\nBody.\n\n## Sub\nSub body.\n", encoding="utf-8")
     doc = read(path)
-    assert [(s.start, s.headings) for s in doc.sections] == [(0, ("Top",)), (14, ("Top", "Sub"))]
-    assert doc.text[14:].startswith("## Sub\nSub body.")
+    assert doc.text == "Top\n\nBody.\n\nSub\n\nSub body."
+    assert [(s.start, s.headings) for s in doc.sections] == [(0, ("Top",)), (12, ("Top", "Sub"))]
+
+
+def test_md_markup_is_rendered_not_quoted(tmp_path: Path) -> None:
+    path = tmp_path / "rules.md"
+    path.write_text(
+        "Recording rules\n===============\n"
+        "## Rule query offset\nThis is useful [set with the `--query.lookback-delta`\nflag](../cli.md), "
+        "see ![the flow diagram](flow.png) and **bold** _words_ <kbd>Ctrl</kbd>.\n\n"
+        "* first item\n* second item\n\n"
+        "| Flag | Default |\n|---|---|\n| `--web.listen-address` | :9090 |\n\n"
+        "```yaml\ngroups:\n\n  - name: example. Rules\n```\n"
+        "Text after the fence.\n<div class=\"note\">A <b>raw</b> HTML note.</div>\n",
+        encoding="utf-8",
+    )
+    doc = read(path)
+    check_common(doc, path)
+    assert doc.title == "Recording rules"
+    assert doc.text == (
+        "Recording rules\n\nRule query offset\n\n"
+        "This is useful set with the --query.lookback-delta flag, see the flow diagram and bold words Ctrl.\n\n"
+        "first item\n\nsecond item\n\n"
+        "Flag | Default\n\nFlag: --web.listen-address | Default: :9090\n\n"
+        "```\ngroups:\n\n  - name: example. Rules\n```\n\n"
+        "Text after the fence.\n\nA raw HTML note."
+    )
+    # The heading is a sentence of its own, and the code block one unit: never split, never glued.
+    sentences = [doc.text[s:e] for s, e in sentence_spans(doc.text)]
+    assert "Rule query offset" in sentences and "groups:\n\n  - name: example. Rules" in sentences
+    assert "Text after the fence." in sentences
+
+
+def test_mdx_reads_as_markdown_without_its_module_lines(tmp_path: Path) -> None:
+    path = tmp_path / "install.mdx"
+    path.write_text(
+        "---\ntitle: Installation\n---\nimport Tabs from '@theme/Tabs';\nimport TabItem from '@theme/TabItem';\n\n"
+        "# Install\n\n<Tabs>\n<TabItem value=\"npm\" label=\"npm\">\n\nRun `npm install thing` first.\n\n"
+        "</TabItem>\n</Tabs>\n\n{/* a comment */}\n\nexport const meta = {\n  sidebar: 2,\n};\n\nDone.\n",
+        encoding="utf-8",
+    )
+    doc = read(path)
+    assert doc.title == "Installation"
+    assert doc.text == "Install\n\nRun npm install thing first.\n\nDone."
 
 
 def test_md_without_h1_takes_first_line_as_title(tmp_path: Path) -> None:
@@ -463,7 +508,7 @@ def test_discovered_files_read_end_to_end(tmp_path: Path) -> None:
     make_pdf(root / "b.pdf", ["Bravo page."])
     found = discover([root]).files
     docs = [read_document(f, LIMIT) for f in found]
-    assert [(d.source, d.text) for d in docs] == [("corpus/a.md", "# Alpha\n\nText."), ("corpus/b.pdf", "Bravo page.")]
+    assert [(d.source, d.text) for d in docs] == [("corpus/a.md", "Alpha\n\nText."), ("corpus/b.pdf", "Bravo page.")]
 
 
 # PDFs as people read them (ingest/readers/pdf.py, paged.py, pdf_tables.py)
@@ -576,9 +621,8 @@ def test_markdown_front_matter_gives_the_title_and_is_not_text(tmp_path: Path) -
     path.write_text(raw)
     doc = read(path)
     assert doc.title == "Redis replication"
-    assert "weight" not in doc.text and "aliases" not in doc.text
-    assert len(doc.text) == len(raw) and doc.text[raw.index("Replicas"):].startswith("Replicas copy")  # offsets kept
-    assert section_texts(doc)[-1] == (("Overview",), "# Overview\n\nReplicas copy the master.\n")
+    assert doc.text == "Overview\n\nReplicas copy the master."
+    assert section_texts(doc)[-1] == (("Overview",), "Overview\n\nReplicas copy the master.")
 
 
 def test_csv_rows_keep_their_header(tmp_path: Path) -> None:
@@ -656,6 +700,28 @@ def test_pptx_slides_are_pages_with_their_titles(tmp_path: Path) -> None:
     assert "Ferry | Crossings\n\nFerry: Ostra | Crossings: 2" in second_text
     assert second_text.endswith("Mention the winter timetable.")
     assert "The Brellin ferry crosses four times a day." in doc.text
+
+
+def test_pptx_text_runs_line_breaks_and_titles_are_spaced(tmp_path: Path) -> None:
+    from pptx import Presentation
+
+    path = tmp_path / "knights.pptx"
+    deck = Presentation()
+    slide = deck.slides.add_slide(deck.slide_layouts[1])
+    title = slide.shapes.title.text_frame
+    title.text = "European Knights"
+    title.add_paragraph().text = "(XII-XVI centuries)"  # a second paragraph of the title
+    body = slide.placeholders[1].text_frame.paragraphs[0]
+    body.add_run().text = "How They Throw Out"
+    body.add_line_break()
+    body.add_run().text = "a Challenge"
+    deck.save(str(path))
+    doc = read(path)
+    assert doc.sections[0].headings == ("European Knights (XII-XVI centuries)",)
+    assert doc.text == "European Knights (XII-XVI centuries)\n\nHow They Throw Out a Challenge"
+    # The title is recognised as the slide's heading, so the body is what gets quoted.
+    body = [doc.text[s:e] for s, e in body_spans(doc.text, doc.sections[0].headings)]
+    assert body == ["How They Throw Out a Challenge"]
 
 
 def make_epub(path: Path) -> None:

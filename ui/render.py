@@ -194,7 +194,7 @@ def status(info: Mapping[str, Any] | None, problem: str | None = None) -> str:
                     f"{_file_list(failed)}</details>")
     skipped = skipped_summary(info.get("skipped") or {})
     if skipped:
-        problems += f' · <span class="skipped" title="add a reader or a .ragignore line for them">{text(skipped)}</span>'
+        problems += f' · <span class="skipped" title="name them in .ragignore to leave them out">{text(skipped)}</span>'
 
     return (f"<b>{info['documents']}</b> documents · <b>{info['chunks']}</b> chunks · "
             f"model <code>{text(str(info['model']))}</code> · last ingest {text(last)}{problems}")

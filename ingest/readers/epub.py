@@ -27,7 +27,7 @@ def read_epub(data: bytes) -> Read:
     for idref, _linear in book.spine:
         item = book.get_item_with_id(idref)
         if item is not None and item.get_type() == ITEM_DOCUMENT:
-            chapter = read_html(item.get_content())
+            chapter = read_html(item.get_content(), whole=True)
             chapters.append((chapter.text, chapter.sections))
     text, sections = join_sectioned(chapters)
     titles = book.get_metadata("DC", "title")

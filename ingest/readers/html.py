@@ -1,55 +1,158 @@
-"""HTML: the visible text as blocks, tables as rows named by their header, headings as sections."""
+"""HTML: the page's main content as blocks (headings as sections, code blocks as code, tables as rows named
+by their header), without scripts, styles, menus or reference markers such as "[98]".
+
+The main content is found by trafilatura (chosen over readability-lxml and jusText on mozilla/readability's
+test pages; see the README): site menus, sidebars, footers and "Jump to content" are left out. A page it
+finds no main content in (a short page, a bare fragment) is read whole.
+"""
 
 from __future__ import annotations
 
+import itertools
 import re
+from typing import TYPE_CHECKING
 
 from ingest.readers.base import Read
-from ingest.readers.tables import table_rows
-from ingest.readers.text import merge_sections
+from ingest.readers.blocks import Blocks
 from rag.errors import SourceError
-from rag.types import Section
 
-_HTML_BLOCKS = (
-    "p", "div", "li", "ul", "ol", "pre", "blockquote", "section", "article", "header", "footer",
-    "table", "tr", "td", "th", "dt", "dd", "figcaption", "caption", "h1", "h2", "h3", "h4", "h5", "h6",
-)
+if TYPE_CHECKING:
+    from bs4 import Tag
+
+_SKIPPED = ("script", "style", "noscript", "template", "head", "svg", "title", "button", "form", "input",
+            "select", "textarea", "iframe", "object", "canvas", "math")
+_BLOCKS = frozenset((
+    "p", "div", "li", "ul", "ol", "dl", "blockquote", "section", "article", "main", "header", "footer",
+    "nav", "aside", "tr", "td", "th", "dt", "dd", "figure", "figcaption", "caption", "address", "details",
+    "summary", "center", "body", "html", "hr",
+))
+_WHITE = re.compile(r"\s+")
+_HEADING = re.compile(r"^h([1-6])$")
+# A reference or editorial marker set as a superscript: [98], [a], [note 3], [citation needed].
+_MARKER = re.compile(r"^\s*\[[^\[\]]{1,30}\]\s*$")
+# The same markers left in running text (where no <sup> marked them), and wiki "[edit]" links.
+_INLINE_MARKER = re.compile(
+    r"(?<=\S)\[(?:\d{1,4}|[a-z]{1,2}|note \d+|nb \d+|edit|edit source|citation needed|clarification needed|"
+    r"[a-z ]{0,20}needed|when\?|who\?|which\?|by whom\?|according to whom\?|dubious[^\]]{0,20}|"
+    r"failed verification|better source needed)\](?!\()", re.I)
+_WORD = re.compile(r"\w+")
 
 
-def read_html(data: bytes) -> Read:
-    """An HTML page: its `<title>` (or first `<h1>`), its text without scripts and styles, its headings."""
+def read_html(data: bytes, whole: bool = False) -> Read:
+    """An HTML page: its `<title>` (or first `<h1>`), the text of its main content (all of it when `whole`:
+    an e-book's chapter has no menus) without scripts, styles and reference markers."""
     from bs4 import BeautifulSoup
 
     if b"\x00" in data[:8192] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise SourceError("binary file, not HTML; remove it or convert it")
     soup = BeautifulSoup(data, "html.parser")
-    title = soup.title.get_text(strip=True) if soup.title else ""
-    for tag in soup(["script", "style", "noscript", "template", "head", "svg", "title"]):
+    title = " ".join(soup.title.get_text().split()) if soup.title else ""
+    for tag in soup(_SKIPPED):
         tag.decompose()
-    for table in reversed(soup.find_all("table")):  # innermost first: a nested table becomes one cell's text
-        rows = [[cell.get_text(" ") for cell in row.find_all(["th", "td"], recursive=False)]
-                for row in table.find_all("tr")]
-        table.replace_with(f"\n\n{table_rows(rows)}\n\n")
-    headings = [(int(h.name[1]), " ".join(h.get_text().split())) for h in soup.find_all(re.compile("^h[1-6]$"))]
-    for br in soup.find_all("br"):
-        br.replace_with("\n")
-    for block in soup.find_all(_HTML_BLOCKS):
-        block.insert_before("\n\n")
-        block.insert_after("\n\n")
-    raw = soup.get_text()
-    raw = re.sub(r"[ \t\xa0]+", " ", raw)
-    text = re.sub(r"\s*\n\s*\n\s*", "\n\n", re.sub(r" ?\n ?", "\n", raw)).strip()
-    sections, pos = [Section(0)], 0
-    path: list[tuple[int, str]] = []
-    for level, heading in headings:
-        # A heading is a block of its own: match whole lines only (not a mention of it in a
-        # paragraph above), and let its words wrap as they did in the HTML source.
-        words = r"\s+".join(map(re.escape, heading.split()))
-        found = re.compile(rf"^{words}$", re.M).search(text, pos) if words else None
-        if found is None:
-            continue
-        at, pos = found.span()
-        path = [p for p in path if p[0] < level] + [(level, heading)]
-        sections.append(Section(at, tuple(h for _, h in path)))
-    title = title or next((h for level, h in headings if level == 1), "")
-    return Read(title, text, merge_sections(sections))
+    for sup in soup.find_all("sup"):
+        if _MARKER.match(sup.get_text()):
+            sup.decompose()
+    blocks = Blocks()
+    _Walker(blocks, None if whole else _main_content(str(soup))).walk(soup)
+    return blocks.read(title)
+
+
+class _Main:
+    """The words of a page's main content as trafilatura finds it, to test a block of the page against."""
+
+    def __init__(self, words: list[str]) -> None:
+        self.text = f" {' '.join(words)} "
+        self.pairs = set(itertools.pairwise(words))
+
+    def holds(self, words: list[str]) -> bool:
+        """Whether a block with these words is part of the main content: a short one (a heading, a menu
+        entry) as it stands, a longer one by most of its word pairs (the extractor spaces and splits some
+        text differently: inline elements, scripts without spaces between words)."""
+        if len(words) <= 3:
+            return f" {' '.join(words)} " in self.text
+        pairs = list(itertools.pairwise(words))
+        return sum(pair in self.pairs for pair in pairs) >= 0.5 * len(pairs)
+
+
+def _main_content(page: str) -> _Main | None:
+    """The main content's words, or None when trafilatura finds none (then the whole page is read)."""
+    import trafilatura
+
+    found = trafilatura.extract(page, output_format="txt", include_tables=True, include_comments=False,
+                                include_links=False, include_images=False, favor_recall=True, deduplicate=False)
+    words = _words(found or "")
+    return _Main(words) if words else None
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall(_INLINE_MARKER.sub("", text).lower())
+
+
+class _Walker:
+    """Hands an HTML tree's blocks to `Blocks` in reading order; inline elements join their block's text.
+
+    A block is kept when its words stand in the main content (`main`; None keeps all): our own walk keeps
+    the page's structure (headings, code, tables), the extractor's judgement leaves the menus out. A
+    heading is kept when a kept block follows it in its section (extractors drop a title heading, and
+    keep the heading over a menu they drop).
+    """
+
+    def __init__(self, blocks: Blocks, main: _Main | None) -> None:
+        self.blocks = blocks
+        self.main = main
+        self.line: list[str] = []
+        self.headings: list[tuple[int, str]] = []  # headings waiting for their section's first kept block
+
+    def walk(self, node: Tag) -> None:
+        from bs4 import CData, NavigableString, Tag  # type: ignore[attr-defined]
+
+        for child in node.children:
+            if type(child) in (NavigableString, CData):  # not a comment, doctype or declaration
+                self.line.append(_WHITE.sub(" ", str(child)))  # source line breaks are spaces; <br> is not
+            elif isinstance(child, Tag):
+                self._element(child)
+        if node.parent is None:
+            self._flush()
+
+    def _element(self, tag: Tag) -> None:
+        name = tag.name
+        heading = _HEADING.match(name)
+        if name == "br":
+            self.line.append("\n")
+        elif heading:
+            self._flush()
+            level = int(heading.group(1))
+            self.headings = [h for h in self.headings if h[0] < level] + [
+                (level, _INLINE_MARKER.sub("", tag.get_text(" ")))]
+        elif name in ("pre", "table"):
+            self._flush()
+            if not self._kept(tag.get_text(" ")):
+                return
+            if name == "pre":
+                self.blocks.code(tag.get_text())
+            else:
+                self.blocks.table([[_INLINE_MARKER.sub("", cell.get_text(" "))
+                                    for cell in row.find_all(["th", "td"], recursive=False)]
+                                   for row in tag.find_all("tr") if row.find_parent("table") is tag])
+        elif name in _BLOCKS:
+            self._flush()
+            self.walk(tag)
+            self._flush()
+        else:
+            self.walk(tag)
+
+    def _kept(self, text: str) -> bool:
+        """Whether a block is kept; if so, the headings over it are placed first."""
+        words = _words(text)
+        kept = bool(words) and (self.main is None or self.main.holds(words))
+        if kept:
+            for level, heading in self.headings:
+                self.blocks.heading(level, heading)
+            self.headings.clear()
+        return kept
+
+    def _flush(self) -> None:
+        text = _INLINE_MARKER.sub("", "".join(self.line))
+        self.line.clear()
+        if self._kept(text):
+            self.blocks.add(text)

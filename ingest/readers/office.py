@@ -35,7 +35,10 @@ def read_pptx(data: bytes) -> Read:
     slides = []
     for number, slide in enumerate(deck.slides, start=1):
         heading = _slide_title(slide)
-        blocks = [text for shape in slide.shapes if (text := _shape_text(shape))]
+        title_shape = slide.shapes.title
+        # The title is one block, exactly its heading (so that it is known as the heading, not quoted as a fact).
+        blocks = [heading] if heading else []
+        blocks += [text for shape in slide.shapes if not _same(shape, title_shape) and (text := _shape_text(shape))]
         notes = slide.notes_slide.notes_text_frame.text.strip() if slide.has_notes_slide else ""
         slides.append(("\n\n".join(blocks + ([notes] if notes else [])),
                        Section(0, (heading,) if heading else (), page=number)))
@@ -46,8 +49,13 @@ def read_pptx(data: bytes) -> Read:
 
 
 def _slide_title(slide: Any) -> str:
+    """The title placeholder's text on one line: its paragraphs and line breaks are spaces."""
     shape = slide.shapes.title
     return " ".join(shape.text_frame.text.split()) if shape is not None and shape.has_text_frame else ""
+
+
+def _same(shape: Any, other: Any) -> bool:
+    return other is not None and shape.shape_id == other.shape_id
 
 
 def _shape_text(shape: Any) -> str:
@@ -59,6 +67,7 @@ def _shape_text(shape: Any) -> str:
     if getattr(shape, "has_table", False) and shape.has_table:
         return table_rows([[cell.text for cell in row.cells] for row in shape.table.rows])
     if shape.has_text_frame:
-        return "\n\n".join(p for para in shape.text_frame.paragraphs if (p := " ".join(
-            "".join(run.text for run in para.runs).split())))
+        # A paragraph's text with its line breaks (a vertical tab in python-pptx) as spaces: "Throw Out\va
+        # Challenge" is not "Throw Outa Challenge"; each paragraph is a block of its own.
+        return "\n\n".join(p for para in shape.text_frame.paragraphs if (p := " ".join(para.text.split())))
     return ""

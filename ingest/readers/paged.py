@@ -33,10 +33,10 @@ def clean_pages(pages: Sequence[str]) -> list[str]:
     """The pages' texts as paragraphs: debris out, lines joined, running headers and page numbers gone,
     a table row (a line starting with `ROW`) a block of its own."""
     lines = [[tidy(line) for line in page.splitlines()] for page in pages]
-    repeated = _running_lines(lines)
+    repeated = running_lines(lines)
     out = []
     for page in lines:
-        kept = [line for i, line in enumerate(page) if line and not _furniture(line, i, len(page), repeated)]
+        kept = [line for i, line in enumerate(page) if line and not furniture(line, i, len(page), repeated)]
         out.append(_paragraphs(kept))
     return [(re.sub(r"(?<!\n)\n(?!\n)", " ", page)).replace(ROW, "") for page in _join_broken_words(out)]
 
@@ -72,9 +72,10 @@ def _shape(line: str) -> str:
     return re.sub(r"\d+", "#", line.lower())
 
 
-def _running_lines(pages: Sequence[Sequence[str]]) -> set[str]:
+def running_lines(pages: Sequence[Sequence[str]]) -> set[str]:
     """Shapes of lines that stand in the top or bottom three lines of a third of the pages or more (three
-    at least): a journal sets one header on even pages and another on odd ones."""
+    at least): a journal sets one header on even pages and another on odd ones. `pages`: each page's
+    lines, tidied, blank ones left out or empty."""
     if len(pages) < 3:
         return set()
     seen: Counter[str] = Counter()
@@ -84,8 +85,9 @@ def _running_lines(pages: Sequence[Sequence[str]]) -> set[str]:
     return {shape for shape, n in seen.items() if n >= max(3, len(pages) / 3)}
 
 
-def _furniture(line: str, i: int, total: int, repeated: set[str]) -> bool:
-    """A running header or footer, or a page number, at the top or bottom of a page."""
+def furniture(line: str, i: int, total: int, repeated: set[str]) -> bool:
+    """A running header or footer (its shape in `running_lines`), or a page number, among the top or
+    bottom three lines of a page (the `i`th of `total` non-blank ones)."""
     at_edge = (i < 3 or i >= total - 3) and not line.startswith(ROW)
     return at_edge and (_shape(line) in repeated or bool(PAGE_NUMBER.match(line)))
 

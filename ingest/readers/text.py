@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
+import re
 
 from ingest.readers.base import Read
 from ingest.readers.tables import table_rows
 from rag.errors import SourceError
 from rag.types import Section
+
+_COLUMNS = re.compile(r"\S {3,}\S")  # two columns set with spaces on one line
+_ENDS_SENTENCE = re.compile(r"[.!?:;)\]\"'”’]\s*$")
 
 
 def decode_text(data: bytes) -> str:
@@ -29,9 +34,58 @@ def decode_text(data: bytes) -> str:
 
 
 def read_txt(data: bytes) -> Read:
-    """A text file: its first line is its title when short enough."""
+    """A text file: its title line is its title. Pages (split by form feeds, as in IETF RFCs and
+    printouts) lose the running headers, footers and page numbers they repeat."""
     text = decode_text(data)
-    return Read(first_line(text), text, [Section(0)])
+    if text.count("\f") >= 2:
+        text = unpaged(text)
+    return Read(title_line(text), text, [Section(0)])
+
+
+def unpaged(text: str) -> str:
+    """Paged text as one run: running headers and footers and page numbers dropped (the detection
+    PDFs use), a paragraph broken by a page break joined again; the lines' own layout kept."""
+    from ingest.readers.paged import furniture, running_lines, tidy
+
+    pages = [page.split("\n") for page in text.split("\f")]
+    tidied = [[tidy(line) for line in page if line.strip()] for page in pages]
+    repeated = running_lines(tidied)
+    kept: list[list[str]] = []
+    for page, lines in zip(pages, tidied, strict=True):
+        drop, i = set(), 0
+        for at, line in enumerate(page):
+            if line.strip():
+                if furniture(lines[i], i, len(lines), repeated):
+                    drop.add(at)
+                i += 1
+        body = [line.rstrip() for at, line in enumerate(page) if at not in drop]
+        while body and not body[0]:
+            body.pop(0)
+        while body and not body[-1]:
+            body.pop()
+        if body:
+            kept.append(body)
+    out = "\n".join(kept[0]) if kept else ""
+    for before, page in itertools.pairwise(kept):
+        # A sentence that runs on over the page break goes on in lower case: no paragraph break there.
+        goes_on = not _ENDS_SENTENCE.search(before[-1]) and page[0].lstrip()[:1].islower()
+        out += ("\n" if goes_on else "\n\n") + "\n".join(page)
+    return out
+
+
+def title_line(text: str) -> str:
+    """A plain text's title: its first line, unless that is a header set in columns ("Network Working
+    Group    P. Deutsch", as RFCs and memos begin): then the first line after that header block."""
+    lines = [line for line in text.split("\n")[:60]]
+    if not lines or not _COLUMNS.search(lines[0].strip() if lines[0].strip() else first_line(text)):
+        return first_line(text)
+    past_header = False
+    for line in lines:
+        if not line.strip():
+            past_header = True
+        elif past_header and not _COLUMNS.search(line.strip()) and len(line.strip()) <= 150:
+            return " ".join(line.split())
+    return first_line(text)
 
 
 def first_line(text: str) -> str:

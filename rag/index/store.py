@@ -27,8 +27,8 @@ if TYPE_CHECKING:
     from chromadb.api import ClientAPI
     from chromadb.api.models.Collection import Collection
 
-CHUNKER = "sentences-v1"  # bump when chunk boundaries or embedded text change
-PARSER = "readers-v3"  # bump when a format reader extracts different text
+CHUNKER = "sentences-v2"  # bump when chunk boundaries or embedded text change
+PARSER = "readers-v4"  # bump when a format reader extracts different text
 _PAGE = 1000  # records per Chroma call
 _DUMMY = np.ones((1, 1), dtype=np.float32)  # side collections hold no vectors, but Chroma wants one per record
 

@@ -1,0 +1,262 @@
+"""Readers of marked-up and paged text: reStructuredText, AsciiDoc, HTML by name and content, web-page
+furniture, and plain text set in pages (RFCs). Each file is generated here with the furniture it
+must lose; what is checked is the text that gets indexed and quoted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ingest.sources import SourceFile, discover, read_document
+from rag.errors import SourceError
+from rag.text import sentence_spans
+from rag.types import SourceDocument
+
+LIMIT = 10 * 2**20
+
+
+def read(path: Path) -> SourceDocument:
+    return read_document(SourceFile(path, f"{path.parent.name}/{path.name}"), LIMIT)
+
+
+def sentences(doc: SourceDocument) -> list[str]:
+    return [doc.text[s:e] for s, e in sentence_spans(doc.text)]
+
+
+RST = """\
+:mod:`gzip` --- Support for gzip files
+=======================================
+
+.. module:: gzip
+   :synopsis: Interfaces for gzip compression.
+
+**Source code:** :source:`Lib/gzip.py`
+
+This module reads files compressed by :program:`gzip`, see :ref:`the zlib notes <zlib-notes>`
+and :func:`~gzip.open`.
+
+.. versionadded:: 3.2
+   Support for ``with``.
+
+.. function:: open(filename, mode='rb')
+
+   Open a gzip-compressed file. Use it like this:
+
+   .. code-block:: python
+
+      with gzip.open('f.gz') as f:
+          data = f.read(). Done
+
+Examples
+--------
+
++-------+-------------+
+| Level | Speed       |
++=======+=============+
+| 1     | fastest     |
++-------+-------------+
+
+* The default level is 9.
+
+.. note::
+   Mind the gap.
+
+.. toctree::
+   other
+"""
+
+
+def test_rst_reads_text_and_sphinx_roles_not_markup(tmp_path: Path) -> None:
+    path = tmp_path / "gzip.rst"
+    path.write_text(RST, encoding="utf-8")
+    doc = read(path)
+    assert doc.title == "gzip --- Support for gzip files"
+    assert doc.text == (
+        "gzip --- Support for gzip files\n\nSource code: Lib/gzip.py\n\n"
+        "This module reads files compressed by gzip, see the zlib notes and open.\n\n"
+        "Added in version 3.2: Support for with.\n\n"
+        "open(filename, mode='rb')\n\nOpen a gzip-compressed file. Use it like this:\n\n"
+        "```\nwith gzip.open('f.gz') as f:\n    data = f.read(). Done\n```\n\n"
+        "Examples\n\nLevel | Speed\n\nLevel: 1 | Speed: fastest\n\nThe default level is 9.\n\nMind the gap."
+    )
+    assert [s.headings for s in doc.sections] == [
+        ("gzip --- Support for gzip files",), ("gzip --- Support for gzip files", "Examples")]
+    assert "with gzip.open('f.gz') as f:\n    data = f.read(). Done" in sentences(doc)  # code: one unit
+
+
+def test_rst_that_docutils_cannot_parse_is_read_not_refused(tmp_path: Path) -> None:
+    path = tmp_path / "odd.rst"
+    path.write_text("Title\n=====\n\n.. unknown-directive:: x\n\n   inner\n\nText with :unknown:`role text` and "
+                    "`unclosed.\n\n=====\nShort\n", encoding="utf-8")
+    doc = read(path)
+    assert doc.title == "Title"
+    assert "Text with role text and" in doc.text and "unknown" not in doc.text
+
+
+ADOC = """\
+= Widget Guide
+Ann Author <ann@example.org>
+v1.2, 2024-03-01
+:product: Widget
+:toc:
+
+// a comment line
+== Installing
+
+Install *{product}* with `pip` from https://example.org/widget[the project page].
+See <<usage,Using it>> and xref:other.adoc[the other guide].
+
+[source,shell]
+----
+pip install widget
+# then. Run it
+----
+
+[cols="1,1",options="header"]
+|===
+| Option | Default
+| --fast | off
+| --level
+| 9
+|===
+
+=== Upgrading
+
+* Upgrade with pip.
+* Read the notes
++
+before you upgrade.
+
+NOTE: Widget 2 drops Python 3.8.
+
+////
+A comment block.
+////
+
+.Example title
+====
+Inside an example block.
+====
+"""
+
+
+def test_asciidoc_reads_sections_lists_code_and_tables(tmp_path: Path) -> None:
+    path = tmp_path / "guide.adoc"
+    path.write_text(ADOC, encoding="utf-8")
+    doc = read(path)
+    assert doc.title == "Widget Guide"
+    assert doc.text == (
+        "Widget Guide\n\nInstalling\n\n"
+        "Install Widget with pip from the project page. See Using it and the other guide.\n\n"
+        "```\npip install widget\n# then. Run it\n```\n\n"
+        "Option | Default\n\nOption: --fast | Default: off\n\nOption: --level | Default: 9\n\n"
+        "Upgrading\n\nUpgrade with pip.\n\nRead the notes before you upgrade.\n\n"
+        "NOTE: Widget 2 drops Python 3.8.\n\nExample title\n\nInside an example block."
+    )
+    assert [s.headings for s in doc.sections] == [
+        ("Widget Guide",), ("Widget Guide", "Installing"), ("Widget Guide", "Installing", "Upgrading")]
+    assert (tmp_path / "guide.asciidoc").write_text(ADOC) and read(tmp_path / "guide.asciidoc").text == doc.text
+
+
+def test_asciidoc_never_runs_what_a_document_asks(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP SECRET")
+    path = tmp_path / "hostile.adoc"
+    path.write_text(f"= Hostile\n\ninclude::{secret}[]\n\n{{sys:echo RAN}} and {{eval:1+1}}\n\n"
+                    "[source,\"python; touch pwned\"]\n----\nx\n----\n", encoding="utf-8")
+    doc = read(path)
+    assert "TOP SECRET" not in doc.text and "RAN\n" not in doc.text
+    assert "{sys:echo RAN} and {eval:1+1}" in doc.text  # unknown references stay as written
+    assert not (tmp_path / "pwned").exists() and not Path("pwned").exists()
+
+
+HTML_PAGE = """<!DOCTYPE html>
+<html><head><meta charset="iso-8859-1"><title>Logging - Apache HTTP Server</title></head><body>
+<div id="page-header"><p class="menu"><a href="/mod/">Modules</a> | <a href="/glossary">Glossary</a></p>
+<p class="apache">Apache HTTP Server Version 2.4</p></div>
+<nav><h2>Site menu</h2><ul><li><a href="/">Home</a></li><li><a href="/docs/">Documentation</a></li>
+<li><a href="/faq/">Frequently asked questions</a></li><li><a href="/sitemap">Sitemap</a></li></ul></nav>
+<div id="preamble"><h1>Log Files</h1>
+<p>The server records errors in the error log.<sup id="r1" class="reference"><a href="#n1">[12]</a></sup>
+Its name is set by <code>ErrorLog</code>.<sup>[citation needed]</sup> Caf\xe9 owners read it.</p>
+<pre class="prettyprint">ErrorLog "/var/log/httpd/error_log"
+LogLevel warn</pre>
+<p>After the example, the access log records every request that the server processed, with the client's
+address, the time and the status code it was answered with.</p></div>
+<div id="footer"><p class="apache">Copyright 2025 The Apache Software Foundation.<br />Licensed under the
+<a href="http://www.apache.org/licenses/LICENSE-2.0">Apache License, Version 2.0</a>.</p>
+<p class="menu"><a href="/mod/">Modules</a> | <a href="/faq/">FAQ</a> | <a href="/sitemap.html">Sitemap</a></p></div>
+</body></html>
+"""
+
+
+@pytest.mark.parametrize("name", ["logs.html.en", "logs.html.en.iso8859-1", "logs.htm.de", "logs"])
+def test_html_is_found_by_its_apache_style_name_or_its_content(tmp_path: Path, name: str) -> None:
+    folder = tmp_path / "manual"
+    folder.mkdir()
+    (folder / name).write_bytes(HTML_PAGE.encode("iso-8859-1"))
+    (folder / "notes.en").write_text("Not a page.")  # a name that says nothing, and text that is no page
+    found = discover([folder])
+    assert [f.source for f in found.files] == [f"manual/{name}"] and dict(found.skipped) == {".en": 1}
+    doc = read(folder / name)
+    assert doc.title == "Logging - Apache HTTP Server"
+    # Reference markers go (a sentence ends after them as before them); the declared encoding is used.
+    assert "The server records errors in the error log." in sentences(doc)
+    assert "Its name is set by ErrorLog." in sentences(doc) and "Café owners read it." in sentences(doc)
+    assert "[12]" not in doc.text and "citation needed" not in doc.text
+    assert '```\nErrorLog "/var/log/httpd/error_log"\nLogLevel warn\n```' in doc.text  # <pre>: a code block
+    # The main content: the heading, the text and the code; no menu or footer (the extractor keeps the
+    # one-line banner above the heading, "Apache HTTP Server Version 2.4", as real Apache pages show too).
+    assert "Log Files\n\nThe server records" in doc.text and doc.sections[-1].headings == ("Log Files",)
+    for furniture in ("Modules", "Glossary", "Site menu", "Sitemap", "Copyright", "Home"):
+        assert furniture not in doc.text
+
+
+def rfc(pages: int) -> str:
+    """A plain-text RFC set in pages: a column header on page 1, a running header and a footer on every
+    page, form feeds between pages; on odd pages a sentence runs on over the page break."""
+    topics = ["header", "trailer", "member", "checksum", "length", "flags", "extra field", "file name"]
+    texts = ["Network Working Group                                         P. Deutsch\n"
+             "Request for Comments: 1952                           Aladdin Enterprises\n"
+             "Category: Informational                                         May 1996\n\n\n"
+             "                GZIP file format specification version 4.3\n\n"
+             "Status of This Memo\n\n   This memo provides information for the Internet community.\n"]
+    for n in range(2, pages + 1):
+        topic = topics[n % len(topics)]
+        # The sentence from the page before goes on.
+        head = f"   over the break to the {topic}.\n\n" if n % 2 == 0 and n > 2 else ""
+        end = "   goes on" if n % 2 else f"   ends with the {topic}."
+        texts.append(f"\nRFC 1952             GZIP File Format Specification             May 1996\n\n\n{head}"
+                     f"{n}. The {topic}\n\n   The {topic} of a member is described here in {n * 3} words, and\n"
+                     f"   this sentence about the {topic} runs on to the end of the page and\n{end}\n\n\n\n")
+    return "".join(f"{text}Deutsch                      Informational                      [Page {n}]\n\f"
+                   for n, text in enumerate(texts, start=1))
+
+
+def test_paged_plain_text_loses_its_running_headers_footers_and_page_breaks(tmp_path: Path) -> None:
+    path = tmp_path / "rfc1952.txt"
+    path.write_text(rfc(6), encoding="utf-8")
+    doc = read(path)
+    assert doc.title == "GZIP file format specification version 4.3"
+    assert "\f" not in doc.text and "[Page" not in doc.text and "RFC 1952             GZIP" not in doc.text
+    assert doc.text.startswith("Network Working Group")  # the first page's own header is not running
+    # No paragraph break where a sentence goes on over the page break; one where a page ends a sentence.
+    assert "runs on to the end of the page and\n   goes on\n   over the break to the length.\n\n4. The" in doc.text
+    assert "ends with the length.\n\n5. The" in doc.text
+
+
+def test_plain_text_without_pages_keeps_its_first_line_as_title(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("Ferry notes\n\nThe ferry leaves at nine.\fA stray form feed.\n")
+    doc = read(path)
+    assert doc.title == "Ferry notes" and doc.text == "Ferry notes\n\nThe ferry leaves at nine.\fA stray form feed.\n"
+
+
+@pytest.mark.parametrize("name", ["bad.rst", "bad.adoc", "bad.mdx"])
+def test_a_bad_file_of_each_markup_format_gets_one_line(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(b"Title\n\n\xff\xfe\x00 broken")
+    with pytest.raises(SourceError) as info:
+        read(path)
+    assert "\n" not in str(info.value) and ("binary" in str(info.value) or "UTF-8" in str(info.value))
