@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from rag.types import Section
 from tests.helpers import ROOT, run_rag
 
 pytestmark = pytest.mark.integration  # every test runs the real command, pipeline or model
@@ -110,5 +111,29 @@ def test_eval_reading_counts_what_a_reader_would_not_see(tmp_path: Path) -> None
     assert txt["counts"]["words run together"] == 1 and txt["counts"]["line breaks in sentences"] == 1, txt
     assert result["counts"]["ligatures"] == 1 and not (tmp_path / ".rag").exists()  # nothing indexed
     printed = run_rag("eval", "reading", str(docs), home=tmp_path / ".rag")
-    assert "docs/raw.txt: 'The ﬁle sys-', " in printed.stdout and printed.stdout.splitlines()[-1].startswith(
+    assert "docs/raw.txt: 'The ﬁle sys-', " in printed.stdout and printed.stdout.splitlines()[-2].startswith(
         "all 2 documents"), printed.stdout
+    assert printed.stdout.splitlines()[-1] == "titles of a bad shape: 0"
+
+
+def test_eval_reading_sees_menus_markers_furniture_markup_line_numbers_and_titles(tmp_path: Path) -> None:
+    from ui.eval.reading import _furniture, title_problem
+
+    text = ("Jump to content\n\nHome | Docs | Download | About\n\nThe fjord freezes in winter.[12] It thaws "
+            "in May.[citation needed]\n\nDeutsch Informational [Page 5]\f\nRead [the guide](../guide.md) and "
+            "run `rag ingest` or **stop**.\n\n```\nno `markup` counted in **code**\n```\n\n"
+            "1\n2\n3\n4\n5\n6\n\nCosts of Compliance The FAA estimates the cost.\n\n"
+            "Name | Size | Kind | Owner\n\nName: a | Size: 1 | Kind: b | Owner: c")
+    assert _furniture(text, [Section(0)]) == {
+        "navigation and menus": 2, "reference markers": 2, "page furniture": 2, "markup": 3,
+        "margin line numbers": 6, "headings glued": 1}
+    assert [title_problem(t) for t in ("47698", "x" * 121, "Table 3: Results", "", "Ferry notes")] == [
+        "a bare number", "a run of text, not a title", "a caption", "empty", ""]
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("# Ferry notes\n\nThe ferry leaves at nine.\n")
+    (docs / "b.md").write_text("# Wrong\n\nText.\n")
+    (tmp_path / "titles.json").write_text(json.dumps({"docs/a.md": "Ferry Notes", "docs/b.md": "Right"}))
+    out = run_rag("eval", "reading", str(docs), "--titles", str(tmp_path / "titles.json"), home=tmp_path / ".rag")
+    assert out.stdout.splitlines()[-1] == "titles of a bad shape: 0; titles right: 1 of 2", out.stdout
+    assert "docs/b.md: 'Wrong' (title wrong)," in out.stdout

@@ -4,6 +4,7 @@ must lose; what is checked is the text that gets indexed and quoted."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -260,3 +261,31 @@ def test_a_bad_file_of_each_markup_format_gets_one_line(tmp_path: Path, name: st
     with pytest.raises(SourceError) as info:
         read(path)
     assert "\n" not in str(info.value) and ("binary" in str(info.value) or "UTF-8" in str(info.value))
+
+
+def test_pdf_margin_line_numbers_footers_printer_lines_and_headings_by_font(tmp_path: Path) -> None:
+    from reportlab.pdfgen import canvas
+
+    path = tmp_path / "transcript.pdf"
+    pdf = canvas.Canvas(str(path))
+    topics = ["ferries", "harbours", "tides", "bridges", "tunnels"]
+    for number, topic in enumerate(topics, start=1):
+        pdf.setFont("Helvetica", 16)
+        pdf.drawString(90, 780, f"Argument about {topic.title()}")  # set larger: a heading
+        pdf.setFont("Helvetica", 10)
+        for line in range(1, 21):
+            y = 760 - 30 * line
+            pdf.drawString(40, y, str(line))  # the margin's line number
+            words = f"the witness said {topic} line {line} was heard on day {number}"
+            pdf.drawString(90, y, words if line != 10 else "Official - Subject to Final Review")
+        pdf.drawString(90, 40, f"VerDate Sep<11>2014 16:21 Aug 05, 2020 Jkt 25000{number} PO 00000 Frm 0000{number} "
+                               f"Fmt 4700 Sfmt 4700 E:\\FR\\FM\\06AUR1.SGM 06AUR1")
+        pdf.showPage()
+    pdf.save()
+    doc = read(path)
+    assert "Official - Subject" not in doc.text and "VerDate" not in doc.text and "Jkt" not in doc.text
+    assert "the witness said tides line 3 was heard on day 3" in doc.text
+    assert not any(line.strip().isdigit() for line in doc.text.split("\n"))  # no margin numbers left
+    assert re.search(r"(?<!day )\b\d{1,2} the witness", doc.text) is None  # none glued to a line either
+    # The heading set larger is a block of its own, not the start of the sentence under it.
+    assert "Argument about Tides\n\nthe witness said tides line 1" in doc.text

@@ -19,6 +19,7 @@ from ingest.readers.text import decode_text
 _TITLE = re.compile(r"^(={1,6}|#{1,6})\s+(\S.*?)\s*(?:\1)?$")
 _ATTRIBUTE_ENTRY = re.compile(r"^:(!?[\w-]+!?):\s*(.*)$")
 _BLOCK_ATTRIBUTES = re.compile(r"^\[[^\]]*\]$")
+_ANCHOR = re.compile(r"^\[\[[^\]]*\]\]$")  # [[id]] above a block or a section
 _BLOCK_TITLE = re.compile(r"^\.([^.\s].*)$")
 _DELIMITER = re.compile(r"^(-{4,}|\.{4,}|={4,}|\*{4,}|_{4,}|\+{4,}|/{4,}|--)$")
 _LIST_ITEM = re.compile(r"^\s*(?:[*\-]+|\.+|\d+\.|<\d+>)\s+(.*)$")
@@ -53,7 +54,7 @@ def read_adoc(data: bytes) -> Read:
     """An AsciiDoc file: its `= Title` is its title, its `==` sections are sections."""
     reader = _Reader(decode_text(data).split("\n"))
     reader.read()
-    return reader.blocks.read(reader.title)
+    return reader.blocks.read(reader.title or reader.first_heading)
 
 
 class _Reader:
@@ -62,6 +63,7 @@ class _Reader:
         self.blocks = Blocks()
         self.attributes: dict[str, str] = {}
         self.title = ""
+        self.first_heading = ""  # the title of a document without a `= Title` (a chapter of a book)
         self.style = ""
         self.i = 0
 
@@ -78,6 +80,8 @@ class _Reader:
                 continue  # a comment line
             if (entry := _ATTRIBUTE_ENTRY.match(stripped)) and not paragraph:
                 self.attributes[entry.group(1)] = entry.group(2)
+                continue
+            if _ANCHOR.match(stripped) and not paragraph:
                 continue
             if _BLOCK_ATTRIBUTES.match(stripped) and not paragraph:
                 self.style = stripped[1:-1].split(",")[0].strip().lower()
@@ -121,6 +125,7 @@ class _Reader:
 
     def _heading(self, level: int, text: str) -> None:
         text = self.inline(text)
+        self.first_heading = self.first_heading or text
         if level == 1 and not self.title:
             self.title = text
             while self.i < len(self.lines) and self.lines[self.i].strip() and not self.lines[self.i].startswith(":"):

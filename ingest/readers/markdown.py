@@ -68,7 +68,7 @@ def render(text: str, title: str = "") -> Read:
         elif token.type in ("fence", "code_block"):
             blocks.code(token.content)
         elif token.type == "html_block":
-            blocks.add(html_text(token.content))
+            blocks.add(_inline_markdown(html_text(token.content)))
         i += 1
     return blocks.read(title)
 
@@ -84,6 +84,11 @@ def inline_text(token: Token) -> str:
         elif child.type == "hardbreak":
             out.append("\n")
     return "".join(out)
+
+
+def _inline_markdown(text: str) -> str:
+    """Markdown inside a raw HTML or JSX block (`<Note>**Note**: use `x`</Note>`) as plain text."""
+    return " ".join(inline_text(token) for token in _parser().parse(text) if token.type == "inline")
 
 
 def html_text(html: str) -> str:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 from ingest.readers.base import Read
 from ingest.readers.parts import join_parts
 from ingest.readers.tables import table_rows
 from rag.types import Section
+
+_DEFAULT_TITLE = re.compile(r"^(?:PowerPoint Presentation|Presentation\d*|Slide \d+|Title|Untitled.*)$", re.I)
 
 
 def read_xlsx(data: bytes) -> Read:
@@ -44,7 +47,9 @@ def read_pptx(data: bytes) -> Read:
                        Section(0, (heading,) if heading else (), page=number)))
     text, sections = join_parts(slides)
     first_title = next((s.headings[0] for _, s in slides if s.headings), "")
-    title = (deck.core_properties.title or "").strip() or first_title
+    title = (deck.core_properties.title or "").strip()
+    if not title or _DEFAULT_TITLE.match(title):  # PowerPoint's own placeholder, not the deck's title
+        title = first_title if len(first_title) <= 120 else ""
     return Read(title, text, sections or [Section(0)])
 
 

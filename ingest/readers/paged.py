@@ -9,12 +9,15 @@ encoding gives `\\x86 \\x00 \\x01 ... n i m z m p`).
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 ROW = "\x1f"  # starts a line that is a table row: a block of its own, never joined to its neighbours
+HEADING = "\x0e"  # starts a line set larger than the body text: a block of its own (\x1e would split lines)
 SOFT_HYPHEN = "\u00ad"  # a word broken at a line end (PDFium writes U+FFFE where it joined the two lines)
 _LIGATURES = re.compile("[\ufb00-\ufb4f]")  # ﬀ ﬁ ﬂ ﬃ ﬄ ﬅ ﬆ and other presentation forms
 _JUNK = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ue000-\uf8ff\ufffd\ufffe\uffff]")  # control, private use
@@ -32,13 +35,14 @@ _NUMBER = re.compile(r"^(?:[-+±<>~$€£]?\d[\d,.]*[%x]?|[-–—])$")  # a tab
 def clean_pages(pages: Sequence[str]) -> list[str]:
     """The pages' texts as paragraphs: debris out, lines joined, running headers and page numbers gone,
     a table row (a line starting with `ROW`) a block of its own."""
-    lines = [[tidy(line) for line in page.splitlines()] for page in pages]
+    lines = [without_margin_numbers([tidy(line) for line in page.splitlines()]) for page in pages]
     repeated = running_lines(lines)
     out = []
     for page in lines:
         kept = [line for i, line in enumerate(page) if line and not furniture(line, i, len(page), repeated)]
         out.append(_paragraphs(kept))
-    return [(re.sub(r"(?<!\n)\n(?!\n)", " ", page)).replace(ROW, "") for page in _join_broken_words(out)]
+    return [(re.sub(r"(?<!\n)\n(?!\n)", " ", page)).replace(ROW, "").replace(HEADING, "")
+            for page in _join_broken_words(out)]
 
 
 def _join_broken_words(pages: list[str]) -> list[str]:
@@ -58,13 +62,19 @@ def _join_broken_words(pages: list[str]) -> list[str]:
     return [_BROKEN_WORD.sub(rejoin, page).replace(SOFT_HYPHEN, "") for page in pages]
 
 
+# A Government Publishing Office printer's line set in a column ("VerDate Sep<11>2014 16:21 Aug 05, 2020 Jkt
+# 250001 PO 00000 Frm 00001 Fmt 4700 Sfmt 4700 E:\FR\FM\06AUR1.SGM 06AUR1"), often spliced into a sentence.
+_PRINTER = re.compile(r"VerDate \S+ \d\d:\d\d .{0,40}?Jkt \d+ PO \d+ Frm \d+ Fmt \d+ Sfmt \d+(?: \S+\.SGM)?(?: \S+)?")
+
+
 def tidy(line: str) -> str:
     """A line with ligatures spelled out, control and private-use characters dropped, spaces single;
     a table row keeps its mark, a line-end break its soft hyphen."""
-    row = line.startswith(ROW)
+    mark = line[:1] if line[:1] in (ROW, HEADING) else ""
     line = _LIGATURES.sub(lambda m: unicodedata.normalize("NFKC", m.group(0)), line.replace("\ufffe", SOFT_HYPHEN))
-    line = _SPACES.sub(" ", _JUNK.sub("", line)).strip()
-    return ROW + line if row and line else line
+    line = _PRINTER.sub(" ", _SPACES.sub(" ", _JUNK.sub("", line)))
+    line = _SPACES.sub(" ", line).strip()
+    return mark + line if mark and line else line
 
 
 def _shape(line: str) -> str:
@@ -72,24 +82,56 @@ def _shape(line: str) -> str:
     return re.sub(r"\d+", "#", line.lower())
 
 
-def running_lines(pages: Sequence[Sequence[str]]) -> set[str]:
+_MARGIN_NUMBER = re.compile(r"^(\s*)(\d{1,2})(?=\s|$)\s?")
+
+
+def without_margin_numbers(lines: list[str]) -> list[str]:
+    """A page's lines without the line numbers in its margin (a transcript's or a court filing's 1-25),
+    whether each stands alone (a column read apart from the text) or starts its line. They are margin
+    numbers when five or more lines carry them in sequence, each one more than the last."""
+    numbers = [(i, int(m.group(2))) for i, line in enumerate(lines) if (m := _MARGIN_NUMBER.match(line))]
+    steps = sum(1 for (_, a), (_, b) in itertools.pairwise(numbers) if b == a + 1)
+    if steps < 4 or steps < 0.6 * len(numbers) or numbers[0][1] > 5:
+        return lines
+    out = list(lines)
+    for i, _ in numbers:
+        out[i] = _MARGIN_NUMBER.sub(r"\1", out[i], count=1).rstrip()
+    return out
+
+
+@dataclass(frozen=True)
+class Running:
+    """Shapes of running lines: at the top or bottom of pages (`edges`), or anywhere on most of them."""
+
+    edges: frozenset[str] = frozenset()
+    anywhere: frozenset[str] = frozenset()
+
+
+def running_lines(pages: Sequence[Sequence[str]]) -> Running:
     """Shapes of lines that stand in the top or bottom three lines of a third of the pages or more (three
-    at least): a journal sets one header on even pages and another on odd ones. `pages`: each page's
-    lines, tidied, blank ones left out or empty."""
+    at least): a journal sets one header on even pages and another on odd ones. And of lines found
+    anywhere on half of the pages or more (four at least): a footer that the text layer puts in the
+    middle of the page ("Official - Subject to Final Review"). `pages`: each page's lines, tidied."""
     if len(pages) < 3:
-        return set()
-    seen: Counter[str] = Counter()
+        return Running()
+    edges: Counter[str] = Counter()
+    anywhere: Counter[str] = Counter()
     for page in pages:
-        edges = [line for line in (*page[:3], *page[-3:]) if line and not line.startswith(ROW)]
-        seen.update({_shape(line) for line in edges})
-    return {shape for shape, n in seen.items() if n >= max(3, len(pages) / 3)}
+        lines = [line for line in page if line and not line.startswith(ROW)]
+        edges.update({_shape(line) for line in (*lines[:3], *lines[-3:])})
+        anywhere.update({_shape(line) for line in lines if len(line.split()) >= 3})
+    return Running(frozenset(shape for shape, n in edges.items() if n >= max(3, len(pages) / 3)),
+                   frozenset(shape for shape, n in anywhere.items() if n >= max(4, len(pages) / 2)))
 
 
-def furniture(line: str, i: int, total: int, repeated: set[str]) -> bool:
-    """A running header or footer (its shape in `running_lines`), or a page number, among the top or
-    bottom three lines of a page (the `i`th of `total` non-blank ones)."""
-    at_edge = (i < 3 or i >= total - 3) and not line.startswith(ROW)
-    return at_edge and (_shape(line) in repeated or bool(PAGE_NUMBER.match(line)))
+def furniture(line: str, i: int, total: int, running: Running) -> bool:
+    """A running header or footer (see `running_lines`), or a page number among the top or bottom three
+    lines of a page (the `i`th of `total` non-blank ones)."""
+    if line.startswith(ROW):
+        return False
+    shape = _shape(line)
+    at_edge = i < 3 or i >= total - 3
+    return shape in running.anywhere or (at_edge and (shape in running.edges or bool(PAGE_NUMBER.match(line))))
 
 
 def _paragraphs(lines: Sequence[str]) -> str:
@@ -113,7 +155,8 @@ def _paragraphs(lines: Sequence[str]) -> str:
             continue
         prev = blocks[-1][-1] if blocks else ""
         starts_block = (not blocks or bool(_CAPTION.match(line) or _LIST_ITEM.match(line))
-                        or bool(_CAPTION.match(prev)) or prev.startswith(ROW) or _tabular(line) or _tabular(prev))
+                        or bool(_CAPTION.match(prev)) or prev.startswith(ROW) or _tabular(line) or _tabular(prev)
+                        or line.startswith(HEADING) != prev.startswith(HEADING))
         # A short line that ends a sentence ends its paragraph; so does a very short one followed by a
         # capitalised line (a heading). A line that goes on in lower case continues the sentence.
         goes_on = line[:1].islower()

@@ -13,11 +13,12 @@ import math
 import re
 from collections import Counter
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from ingest.ocr import OCR_DPI, Ocr
 from ingest.readers.base import Read
-from ingest.readers.paged import PAGE_NUMBER, clean_pages, tidy, unreadable
+from ingest.readers.paged import HEADING, clean_pages, tidy, unreadable
 from ingest.readers.parts import join_parts
 from ingest.readers.pdf_tables import Tables
 from rag.errors import SourceError
@@ -27,7 +28,8 @@ NO_TEXT_LAYER = ("PDF has no text layer (scanned images?); install Tesseract (`m
                  "to read it, or run OCR on it first")
 _PLACEHOLDER_TITLE = re.compile(
     r"^(?:untitled\b.*|\(?anonymous\)?|.*\.(?:dvi|tex|doc|docx|ps|eps|pdf|rtf|indd|qxd)"
-    r"|microsoft (?:word|powerpoint)\b.*|document\d*|title|slide \d+|short communications?|presentation\d*)$", re.I)
+    r"|microsoft (?:word|powerpoint)\b.*|document\d*|title|slide \d+|short communications?|presentation\d*"
+    r"|[\d\s.,:/-]*)$", re.I)  # a bare number (a Federal Register page: 47698) is no title
 
 
 def read_pdf(data: bytes, ocr: Ocr | None = None) -> Read:
@@ -44,6 +46,7 @@ def read_pdf(data: bytes, ocr: Ocr | None = None) -> Read:
         return _read_with_pypdf(data)
     try:
         raw: list[str] = []
+        sizes: list[list[tuple[float, str]]] = []  # each page's lines with their font sizes
         garbage: dict[int, str] = {}
         first_lines: list[tuple[float, str]] = []
         tables = Tables(data)
@@ -56,6 +59,7 @@ def read_pdf(data: bytes, ocr: Ocr | None = None) -> Read:
                     image = page.render(scale=OCR_DPI / 72).to_pil().convert("L")
                     text, why = ocr.read(image, where=f"page {index + 1} of {len(document)}"), None
                 elif text.strip():
+                    sizes.append(_line_sizes(textpage, text))
                     text = tables.splice(index, page, textpage, text)
                 text = text.replace("\r\n", "\n").replace("\r", "\n")
                 if text.strip() and why is None and not first_lines:
@@ -66,11 +70,53 @@ def read_pdf(data: bytes, ocr: Ocr | None = None) -> Read:
             if why is not None:
                 garbage[index] = why
             raw.append(text)
+            if len(sizes) < len(raw):
+                sizes.append([])
         title = document.get_metadata_value("Title")
     finally:
         tables.close()
         document.close()
-    return _pages(raw, garbage, title, first_lines)
+    return _pages(_mark_headings(raw, sizes), garbage, title, first_lines)
+
+
+def _line_sizes(textpage: Any, text: str) -> list[tuple[float, str]]:
+    """Each line of a page's text with its font size (its middle character's: one call per line)."""
+    if len(text) != textpage.count_chars():
+        return []  # characters outside the BMP: the text does not index the page's characters one to one
+    return [(_char_size(textpage, (line.start() + line.end()) // 2), line.group(0).strip())
+            for line in re.finditer(r"[^\r\n]+", text)]
+
+
+def _char_size(textpage: Any, i: int) -> float:
+    """A character's font size times the scale its text is drawn at."""
+    import pypdfium2.raw as pdfium_c
+
+    matrix = pdfium_c.FS_MATRIX()
+    pdfium_c.FPDFText_GetMatrix(textpage.raw, i, ctypes.byref(matrix))
+    return round(float(pdfium_c.FPDFText_GetFontSize(textpage.raw, i)) * math.hypot(matrix.c, matrix.d), 1)
+
+
+def _mark_headings(raw: list[str], sizes: list[list[tuple[float, str]]]) -> list[str]:
+    """The pages' texts with each line set larger than the body text (1.15 times its most common size, by
+    characters) marked as a heading, so that it is never run into the paragraph under it."""
+    weight: Counter[float] = Counter()
+    for page in sizes:
+        for size, line in page:
+            weight[size] += len(line)
+    if not weight:
+        return raw
+    body = weight.most_common(1)[0][0]
+    return [_marked(text, {line for size, line in page
+                           if size >= 1.15 * body and len(line) <= 120 and any(c.isalpha() for c in line)})
+            for text, page in zip(raw, sizes, strict=True)]
+
+
+def _marked(text: str, headings: set[str]) -> str:
+    """A page's text with its lines that are `headings` marked as such."""
+    if not headings:
+        return text
+    return re.sub(r"(?m)^[ \t]*(\S[^\r\n]*?)[ \t]*(?=\r?$)",
+                  lambda m: HEADING + m.group(0) if m.group(1) in headings else m.group(0), text)
 
 
 def _read_with_pypdf(data: bytes) -> Read:
@@ -107,16 +153,10 @@ def _pages(raw: list[str], garbage: dict[int, str], metadata_title: str, first_l
 
 def _sized_lines(textpage: Any) -> list[tuple[float, str]]:
     """A page's lines of text with the font size most of each line is set in, in reading order."""
-    import pypdfium2.raw as pdfium_c
-
     text = textpage.get_text_range()
     if len(text) != textpage.count_chars():
         return []  # characters outside the BMP: the text does not index the page's characters one to one
-    def size(i: int) -> float:  # the font's size times the scale its text is drawn at
-        matrix = pdfium_c.FS_MATRIX()
-        pdfium_c.FPDFText_GetMatrix(textpage.raw, i, ctypes.byref(matrix))
-        return round(float(pdfium_c.FPDFText_GetFontSize(textpage.raw, i)) * math.hypot(matrix.c, matrix.d), 1)
-
+    size = partial(_char_size, textpage)
     lines = []
     for line in re.finditer(r"[^\r\n]+", text):
         sized = [(i, size(i)) for i in range(line.start(), line.end()) if not text[i].isspace()]
@@ -142,18 +182,28 @@ def pdf_title(metadata_title: str, first_page_lines: Sequence[tuple[float, str]]
     if title and not _PLACEHOLDER_TITLE.match(title) and (shown or not lines):
         return title
     candidates = [(size, tidy(text)) for size, text in first_page_lines[:40]]
-    candidates = [(size, text) for size, text in candidates if 3 <= len(text) <= 200 and not PAGE_NUMBER.match(text)]
+    candidates = [(size, text) for size, text in candidates
+                  if 3 <= len(text) <= 200 and _wordy(text) and not _PLACEHOLDER_TITLE.match(text)]
     if not candidates:
         return ""
     largest = max(size for size, _ in candidates)
-    # The title can wrap over several lines of the same size.
+    usual = Counter(size for size, _ in first_page_lines).most_common(1)[0][0]
+    if largest <= usual and len(first_page_lines) > 5:
+        return ""  # nothing set larger than the text: a table or a form, not a titled page (the file name)
+    # The title can wrap over several lines of the same size (not into a caption's column: "HEALTH AND :").
     first = next(i for i, (size, _) in enumerate(candidates) if size == largest)
     parts: list[str] = []
     for size, text in candidates[first:]:
-        if size != largest or len(" ".join(parts)) > 150:
+        if size != largest or len(" ".join([*parts, text])) > 120 or (parts and text.endswith(":")):
             break
         parts.append(text)
-    return " ".join(parts)[:200]
+    return " ".join(parts) or candidates[first][1][:120]
+
+
+def _wordy(text: str) -> bool:
+    """Mostly letters: a title's line, not a table row of numbers or a rule of dashes (`- - - x`)."""
+    visible = [ch for ch in text if not ch.isspace()]
+    return sum(ch.isalpha() for ch in visible) >= 0.6 * len(visible)
 
 
 def _letters(text: str) -> str:

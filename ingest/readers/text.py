@@ -45,9 +45,9 @@ def read_txt(data: bytes) -> Read:
 def unpaged(text: str) -> str:
     """Paged text as one run: running headers and footers and page numbers dropped (the detection
     PDFs use), a paragraph broken by a page break joined again; the lines' own layout kept."""
-    from ingest.readers.paged import furniture, running_lines, tidy
+    from ingest.readers.paged import furniture, running_lines, tidy, without_margin_numbers
 
-    pages = [page.split("\n") for page in text.split("\f")]
+    pages = [_single_spaced(without_margin_numbers(page.split("\n"))) for page in text.split("\f")]
     tidied = [[tidy(line) for line in page if line.strip()] for page in pages]
     repeated = running_lines(tidied)
     kept: list[list[str]] = []
@@ -70,6 +70,19 @@ def unpaged(text: str) -> str:
         # A sentence that runs on over the page break goes on in lower case: no paragraph break there.
         goes_on = not _ENDS_SENTENCE.search(before[-1]) and page[0].lstrip()[:1].islower()
         out += ("\n" if goes_on else "\n\n") + "\n".join(page)
+    return out
+
+
+def _single_spaced(lines: list[str]) -> list[str]:
+    """A double-spaced page (a transcript: a blank line after every line) with its single blank lines
+    dropped, so that a sentence is not cut into paragraphs; two or more blank lines stay one."""
+    runs = [len(list(run)) for blank, run in itertools.groupby(lines, key=lambda line: not line.strip()) if not blank]
+    if len(runs) < 8 or sum(1 for run in runs if run == 1) < 0.8 * len(runs):
+        return lines  # paragraphs of several lines: blank lines are paragraph breaks
+    out: list[str] = []
+    for blank, run in itertools.groupby(lines, key=lambda line: not line.strip()):
+        block = list(run)
+        out += ([""] if len(block) > 1 else []) if blank else block
     return out
 
 

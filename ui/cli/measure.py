@@ -59,16 +59,27 @@ def eval_reading(args: argparse.Namespace, settings: Settings) -> int:
 
     if not args.folder.is_dir():
         raise RagError(f"{args.folder}: no such folder; give rag eval reading a folder of documents")
-    result = evaluate_reading(args.folder, settings, say=say)
+    titles = None
+    if args.titles is not None:
+        try:
+            titles = json.loads(args.titles.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise RagError(f"{args.titles}: not a readable JSON file of titles ({exc}); give source -> title") from None
+    result = evaluate_reading(args.folder, settings, say=say, titles=titles)
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
         return 0
     for source, doc in result["documents"].items():
         if "error" not in doc:
             problems = ", ".join(f"{k} {v}" for k, v in doc["per_1000"].items() if v)
-            print(f"{source}: {doc['title']!r}, {doc['characters']} characters; per 1,000: {problems or 'none'}")
+            verdict = "" if doc.get("title right", True) else " (title wrong)"
+            verdict += f" (title: {doc['title problem']})" if doc["title problem"] else ""
+            print(f"{source}: {doc['title']!r}{verdict}, {doc['characters']} characters; "
+                  f"per 1,000: {problems or 'none'}")
     print(f"all {len(result['documents'])} documents, {result['characters']} characters; per 1,000: "
           + ", ".join(f"{k} {v}" for k, v in result["per_1000"].items()))
+    print(f"titles of a bad shape: {result['bad titles']}"
+          + (f"; titles right: {result['titles right']}" if "titles right" in result else ""))
     return 0
 
 

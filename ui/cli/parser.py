@@ -71,8 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(run=measure.eval_golden)
 
     e = kinds.add_parser("reading", help="extraction debris per 1,000 characters of each document under a "
-                                         "folder (ligatures, hyphens, broken lines, headers; nothing indexed)")
+                                         "folder (ligatures, hyphens, broken lines, headers, menus, markup, "
+                                         "page furniture; nothing indexed) and titles")
     e.add_argument("folder", type=Path, metavar="DIR")
+    e.add_argument("--titles", type=Path, metavar="FILE",
+                   help="a JSON file of the expected titles (source -> title): count the titles that are right")
     e.add_argument("--json", action="store_true", help="print the figures as JSON")
     e.set_defaults(run=measure.eval_reading)
 
