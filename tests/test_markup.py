@@ -289,3 +289,54 @@ def test_pdf_margin_line_numbers_footers_printer_lines_and_headings_by_font(tmp_
     assert re.search(r"(?<!day )\b\d{1,2} the witness", doc.text) is None  # none glued to a line either
     # The heading set larger is a block of its own, not the start of the sentence under it.
     assert "Argument about Tides\n\nthe witness said tides line 1" in doc.text
+
+
+def _paged_notice() -> str:
+    """A paged text (form feeds, a running header and a footer) whose third page states a fact."""
+    pages = []
+    for n in range(1, 6):
+        fact = "   The tunnel toll is paid at the eastern gate, in cash or by card.\n" if n == 3 else ""
+        pages.append(f"Harbour Notice 12          Tunnel and Bridge Tolls          May 2026\n\n"
+                     f"   Section {n} describes the crossing number {n} and its {n * 7} lanes.\n{fact}\n\n"
+                     f"Harbour Board                  Public                          [Page {n}]\n")
+    return "\f".join(pages)
+
+
+@pytest.mark.integration
+def test_each_new_reader_is_indexed_and_quoted_without_its_markup(tmp_path: Path) -> None:
+    import json
+
+    from tests.helpers import run_rag
+
+    docs = tmp_path / "harbour"
+    docs.mkdir()
+    (docs / "ferry.rst").write_text(
+        "Ferries\n=======\n\n.. note::\n   Timetables change in winter.\n\n"
+        "The ferry to Brellin leaves at nine from :ref:`pier four <pier-4>`, see :doc:`the map <map>`.\n")
+    (docs / "light.adoc").write_text(
+        "= Lighthouses\n:place: Ostra\n\n== Hours\n\nThe *lighthouse* on {place} is lit from `dusk` to dawn.\n")
+    (docs / "office.html.en").write_text(
+        "<html><head><title>Harbour office</title></head><body><nav><ul><li><a href='/'>Home</a></li>"
+        "<li><a href='/a'>About us</a></li><li><a href='/c'>Contact</a></li></ul></nav><main><h1>Office</h1>"
+        "<p>The harbour master's office opens at seven every weekday.<sup>[3]</sup> It closes at noon on"
+        " Saturdays.</p></main></body></html>")
+    (docs / "bridge.mdx").write_text(
+        "import Note from '../components/Note';\n\n# Bridge\n\n<Note>\nThe toll bridge charges **four crowns**"
+        " per car and [two crowns](./fares.md) per bicycle.\n</Note>\n")
+    (docs / "notice.txt").write_text(_paged_notice())
+    home = tmp_path / ".rag"
+    out = run_rag("ingest", str(docs), home=home)
+    assert out.returncode == 0 and "added 5," in out.stdout, out.stdout + out.stderr
+    asked = {
+        "When does the ferry to Brellin leave?": ("harbour/ferry.rst", "leaves at nine from pier four"),
+        "When is the lighthouse on Ostra lit?": ("harbour/light.adoc", "lighthouse on Ostra is lit from dusk to dawn"),
+        "When does the harbour master's office open?": ("harbour/office.html.en", "opens at seven every weekday."),
+        "How much does the toll bridge charge per car?": ("harbour/bridge.mdx", "charges four crowns per car"),
+        "Where is the tunnel toll paid?": ("harbour/notice.txt", "paid at the eastern gate"),
+    }
+    for question, (source, phrase) in asked.items():
+        answer = json.loads(run_rag("ask", question, "--json", home=home).stdout)
+        quotes = [c["quote"] for c in answer["citations"] if c["source"] == source]
+        assert not answer["abstained"] and any(phrase in quote for quote in quotes), (question, answer)
+        for quote in quotes:  # no markup, reference markers or page furniture in what is quoted
+            assert not any(mark in quote for mark in ("*", "`", ":ref:", "[3]", "<", "](", "[Page", "Harbour Notice"))
