@@ -1,6 +1,6 @@
 """A document built block by block: paragraphs, headings (which open sections), code and tables.
 
-The readers of marked-up text (Markdown, reStructuredText, HTML) walk their parser's tree and hand
+The readers of marked-up text (Markdown, reStructuredText, AsciiDoc, HTML) walk their parser's tree and hand
 each block here, so that every format lays out its text the same way: blocks apart by a blank line,
 a heading a block of its own, a code block between fence lines (`rag.text` keeps it one unit, never
 split into sentences or glued to one), a table as header-named rows.

@@ -89,7 +89,7 @@ def _single_spaced(lines: list[str]) -> list[str]:
 def title_line(text: str) -> str:
     """A plain text's title: its first line, unless that is a header set in columns ("Network Working
     Group    P. Deutsch", as RFCs and memos begin): then the first line after that header block."""
-    lines = [line for line in text.split("\n")[:60]]
+    lines = text.split("\n")[:60]
     if not lines or not _COLUMNS.search(lines[0].strip() if lines[0].strip() else first_line(text)):
         return first_line(text)
     past_header = False
