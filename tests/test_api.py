@@ -23,6 +23,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError, AuthenticationError
 from openai import BadRequestError, OpenAI
 
+from ingest.readers.markdown import read_md
 from rag.embedding import Embedder
 from tests.helpers import HIGH_QUESTION, LOW_QUESTION, OFF_TOPIC_QUESTION, Live, indexed_copy, run_rag, serving
 
@@ -229,8 +230,9 @@ def test_openai_errors(chat_client: OpenAI) -> None:
 def test_status_models_and_docs(api: httpx.Client, chat_client: OpenAI) -> None:
     status = api.get("/v1/status").json()
     assert set(status) == {"documents", "chunks", "model", "dimension", "fingerprint", "last_ingest", "location",
-                           "failed", "watch", "process"}
+                           "failed", "skipped", "watch", "process"}
     assert status["failed"] == {} and status["watch"] is None  # this server watches no folder
+    assert status["skipped"] == {}  # every file of the corpus is of a format read
     assert status["documents"] >= 2 and status["model"] == "all-MiniLM-L6-v2" and status["dimension"] == 384
     assert api.get("/v1/models").json() == {
         "object": "list", "data": [{"id": "rag", "object": "model", "created": 0, "owned_by": "rag"}]}
@@ -498,7 +500,7 @@ def test_documents_are_listed_opened_read_again_and_removed(live: Live, api: htt
 
     raw = api.get(f"/v1/documents/{quote(source)}/file")
     assert raw.status_code == 200 and raw.content == ZORBLAX and raw.headers["x-content-type-options"] == "nosniff"
-    start = ZORBLAX.decode().index("It produces")
+    start = read_md(ZORBLAX).text.index("It produces")  # an offset into the indexed (rendered) text
     view = api.get(f"/v1/documents/{quote(source)}/view", params={"start": start, "end": start + 11})
     assert view.status_code == 200 and '<mark id="quote">It produces</mark>' in view.text
     for bad in ("corpus/../../etc/passwd", "corpus/%2e%2e/.rag/uploads.json", "corpus/not-indexed.md", "/etc/passwd"):

@@ -299,7 +299,7 @@ def test_uploads_are_checked_saved_and_searchable_at_once(tmp_path: Path, embedd
     assert outcome["empty.txt"] == ("refused", "the file is empty; nothing to index")
     assert outcome["run.sh"][0] == "refused" and "file type not accepted" in outcome["run.sh"][1]
     assert sorted(p.name for p in (base / "corpus").iterdir()) == [
-        "deepseek-huawei-nvidia-buying-frenzy.md", "golden.jsonl", "lantern.md", "podcast-insights-china-ai-chips.md",
+        ".ragignore", "deepseek-huawei-nvidia-buying-frenzy.md", "golden.jsonl", "lantern.md", "podcast-insights-china-ai-chips.md",
     ]  # nothing refused was kept, no temporary file is left, nothing escaped the folder
     assert seen and seen[-1][0] == 1.0
 
