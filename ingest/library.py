@@ -31,7 +31,7 @@ from ingest.chunking import chunk_document
 from ingest.ignore import IGNORE_FILE, Ignore, add_to_ignore
 from ingest.ocr import Ocr, ocr_for
 from ingest.pipeline import Report, ingest, remove
-from ingest.readers import FORMATS, supported
+from ingest.readers import FORMATS, format_of, supported
 from ingest.sources import SourceFile, read_document
 from rag.assistant import Assistant
 from rag.errors import IngestLockedError, RagError, SourceError
@@ -197,7 +197,7 @@ def safe_name(name: str, formats: tuple[str, ...] = FORMATS) -> str:
     base = _UNSAFE.sub("_", base)
     if not base or base.startswith(".") or len(base) > 200:
         raise SourceError("not a usable file name; rename the file (no leading dot, at most 200 characters)")
-    if not base.lower().endswith(formats):
+    if format_of(base, formats) is None:  # by its name: `.md`, also `install.html.en`
         raise SourceError(f"file type not accepted; upload one of {', '.join(formats)}")
     return base
 

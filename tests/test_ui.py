@@ -269,7 +269,8 @@ def test_status_without_an_index_says_how_to_make_one(tmp_path: Path, embedder: 
 
 @pytest.mark.parametrize(("given", "stored"), [
     ("notes.md", "notes.md"), ("../../etc/evil.md", "evil.md"), ("C:\\Users\\x\\Report 1.PDF", "Report 1.PDF"),
-    ("a<b>|c?.txt", "a_b__c_.txt"), ("/abs/path/page.html", "page.html"),
+    ("a<b>|c?.txt", "a_b__c_.txt"), ("/abs/path/page.html", "page.html"), ("install.html.en", "install.html.en"),
+    ("guide.rst", "guide.rst"), ("book.adoc", "book.adoc"), ("intro.mdx", "intro.mdx"),
 ])
 def test_safe_name_keeps_only_a_plain_file_name(given: str, stored: str) -> None:
     assert safe_name(given) == stored
@@ -277,7 +278,7 @@ def test_safe_name_keeps_only_a_plain_file_name(given: str, stored: str) -> None
 
 @pytest.mark.parametrize(("given", "why"), [
     (".env.md", "no leading dot"), ("../", "no leading dot"), ("tool.exe", "file type not accepted"),
-    ("notes", "file type not accepted"), ("x" * 300 + ".md", "at most 200"),
+    ("notes", "file type not accepted"), ("x" * 300 + ".md", "at most 200"), ("notes.md.bak", "file type not accepted"),
 ])
 def test_safe_name_refuses(given: str, why: str) -> None:
     with pytest.raises(SourceError, match=why):
@@ -299,7 +300,8 @@ def test_uploads_are_checked_saved_and_searchable_at_once(tmp_path: Path, embedd
     assert outcome["empty.txt"] == ("refused", "the file is empty; nothing to index")
     assert outcome["run.sh"][0] == "refused" and "file type not accepted" in outcome["run.sh"][1]
     assert sorted(p.name for p in (base / "corpus").iterdir()) == [
-        ".ragignore", "deepseek-huawei-nvidia-buying-frenzy.md", "golden.jsonl", "lantern.md", "podcast-insights-china-ai-chips.md",
+        ".ragignore", "deepseek-huawei-nvidia-buying-frenzy.md", "golden.jsonl", "lantern.md",
+        "podcast-insights-china-ai-chips.md",
     ]  # nothing refused was kept, no temporary file is left, nothing escaped the folder
     assert seen and seen[-1][0] == 1.0
 
