@@ -180,7 +180,8 @@ HTML_PAGE = """<!DOCTYPE html>
 <li><a href="/faq/">Frequently asked questions</a></li><li><a href="/sitemap">Sitemap</a></li></ul></nav>
 <div id="preamble"><h1>Log Files</h1>
 <p>The server records errors in the error log.<sup id="r1" class="reference"><a href="#n1">[12]</a></sup>
-Its name is set by <code>ErrorLog</code>.<sup>[citation needed]</sup> Caf\xe9 owners read it.</p>
+Its name is set by <code>ErrorLog</code>.<sup>[citation needed]</sup> Caf\xe9 owners read it.
+A script reads its path from <code>argv[1]</code> and <code>lines[i]</code>.[7]</p>
 <pre class="prettyprint">ErrorLog "/var/log/httpd/error_log"
 LogLevel warn</pre>
 <p>After the example, the access log records every request that the server processed, with the client's
@@ -205,7 +206,8 @@ def test_html_is_found_by_its_apache_style_name_or_its_content(tmp_path: Path, n
     # Reference markers go (a sentence ends after them as before them); the declared encoding is used.
     assert "The server records errors in the error log." in sentences(doc)
     assert "Its name is set by ErrorLog." in sentences(doc) and "Café owners read it." in sentences(doc)
-    assert "[12]" not in doc.text and "citation needed" not in doc.text
+    assert "[12]" not in doc.text and "citation needed" not in doc.text and "[7]" not in doc.text
+    assert "A script reads its path from argv[1] and lines[i]." in sentences(doc)  # code keeps its indexes
     assert '```\nErrorLog "/var/log/httpd/error_log"\nLogLevel warn\n```' in doc.text  # <pre>: a code block
     # The main content: the heading, the text and the code; no menu or footer (the extractor keeps the
     # one-line banner above the heading, "Apache HTTP Server Version 2.4", as real Apache pages show too).

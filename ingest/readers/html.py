@@ -30,11 +30,12 @@ _WHITE = re.compile(r"\s+")
 _HEADING = re.compile(r"^h([1-6])$")
 # A reference or editorial marker set as a superscript: [98], [a], [note 3], [citation needed].
 _MARKER = re.compile(r"^\s*\[[^\[\]]{1,30}\]\s*$")
-# The same markers left in running text (where no <sup> marked them), and wiki "[edit]" links.
+# The same markers left in running text (where no <sup> marked them), and wiki "[edit]" links; a number
+# only after punctuation ("fact.[12]"), so that code in a sentence keeps its index (`argv[1]`, `a[i]`).
 _INLINE_MARKER = re.compile(
-    r"(?<=\S)\[(?:\d{1,4}|[a-z]{1,2}|note \d+|nb \d+|edit|edit source|citation needed|clarification needed|"
-    r"[a-z ]{0,20}needed|when\?|who\?|which\?|by whom\?|according to whom\?|dubious[^\]]{0,20}|"
-    r"failed verification|better source needed)\](?!\()", re.I)
+    r"(?:(?<=[.,;:!?)\"”’])\[\d{1,4}\]|(?<=\S)\[(?:note \d+|nb \d+|edit|edit source|citation needed|"
+    r"clarification needed|[a-z ]{0,20} needed|when\?|who\?|which\?|by whom\?|according to whom\?|"
+    r"dubious[^\]]{0,20}|failed verification)\])(?!\()", re.I)
 _WORD = re.compile(r"\w+")
 
 
