@@ -342,3 +342,11 @@ def test_each_new_reader_is_indexed_and_quoted_without_its_markup(tmp_path: Path
         assert not answer["abstained"] and any(phrase in quote for quote in quotes), (question, answer)
         for quote in quotes:  # no markup, reference markers or page furniture in what is quoted
             assert not any(mark in quote for mark in ("*", "`", ":ref:", "[3]", "<", "](", "[Page", "Harbour Notice"))
+
+
+def test_a_page_nested_thousands_deep_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "deep.html"
+    depth = 5000
+    path.write_text("<html><body>" + "<div>" * depth + "<p>The deepest paragraph is read.</p>" + "</div>" * depth
+                    + "<p>So is the one after it.</p></body></html>")
+    assert read(path).text == "The deepest paragraph is read.\n\nSo is the one after it."

@@ -104,18 +104,27 @@ class _Walker:
         self.line: list[str] = []
         self.headings: list[tuple[int, str]] = []  # headings waiting for their section's first kept block
 
-    def walk(self, node: Tag) -> None:
+    def walk(self, root: Tag) -> None:
+        """Walk the tree under `root` without recursion: a page nested thousands of elements deep is read too."""
         from bs4 import CData, NavigableString, Tag  # type: ignore[attr-defined]
 
-        for child in node.children:
-            if type(child) in (NavigableString, CData):  # not a comment, doctype or declaration
-                self.line.append(_WHITE.sub(" ", str(child)))  # source line breaks are spaces; <br> is not
-            elif isinstance(child, Tag):
-                self._element(child)
-        if node.parent is None:
-            self._flush()
+        stack: list[tuple[object, bool]] = [(root, False)]  # (node, leaving a block element)
+        while stack:
+            node, leaving = stack.pop()
+            if leaving:
+                self._flush()
+            elif type(node) in (NavigableString, CData):  # not a comment, doctype or declaration
+                self.line.append(_WHITE.sub(" ", str(node)))  # source line breaks are spaces; <br> is not
+            elif isinstance(node, Tag) and not self._element(node):
+                if node.name in _BLOCKS:
+                    self._flush()
+                    stack.append((node, True))
+                stack.extend((child, False) for child in reversed(node.contents))
+        self._flush()
 
-    def _element(self, tag: Tag) -> None:
+    def _element(self, tag: Tag) -> bool:
+        """Handle an element read as a whole (a line break, heading, code block or table); False for the
+        others, whose children are walked."""
         name = tag.name
         heading = _HEADING.match(name)
         if name == "br":
@@ -128,19 +137,16 @@ class _Walker:
         elif name in ("pre", "table"):
             self._flush()
             if not self._kept(tag.get_text(" ")):
-                return
+                return True
             if name == "pre":
                 self.blocks.code(tag.get_text())
             else:
                 self.blocks.table([[_INLINE_MARKER.sub("", cell.get_text(" "))
                                     for cell in row.find_all(["th", "td"], recursive=False)]
                                    for row in tag.find_all("tr") if row.find_parent("table") is tag])
-        elif name in _BLOCKS:
-            self._flush()
-            self.walk(tag)
-            self._flush()
         else:
-            self.walk(tag)
+            return False
+        return True
 
     def _kept(self, text: str) -> bool:
         """Whether a block is kept; if so, the headings over it are placed first."""
