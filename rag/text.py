@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterator
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -12,7 +13,7 @@ if TYPE_CHECKING:
 
 # A code block stands between two fence lines; it is one unit, never split into sentences.
 CODE_FENCE = "```"
-_CODE_BLOCK = re.compile(r"^```[^\n`]*\n(.*?)\n```[ \t]*$", re.M | re.S)
+_FENCE_LINE = re.compile(r"^```([^\n`]*)$", re.M)
 # A blank line ends a paragraph; a line that opens with a list marker, a heading or a quote
 # starts a new sentence even without a blank line before it.
 _BLOCK_BREAK = re.compile(r"\n[ \t]*\n\s*|\n(?=[ \t]*(?:[-*+•>|]|#{1,6}|\d{1,3}[.)])[ \t])")
@@ -40,12 +41,25 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None, *, fences:
     end = len(text) if end is None else end
     spans: list[tuple[int, int]] = []
     pos = start
-    for code in _CODE_BLOCK.finditer(text, start, end):
-        _prose_spans(text, pos, code.start(), spans)
-        _add_span(text, *(code.span() if fences else code.span(1)), spans)
-        pos = code.end()
+    for block, inner in code_blocks(text, start, end):
+        _prose_spans(text, pos, block[0], spans)
+        _add_span(text, *(block if fences else inner), spans)
+        pos = block[1]
     _prose_spans(text, pos, end, spans)
     return spans
+
+
+def code_blocks(text: str, start: int = 0, end: int | None = None) -> Iterator[tuple[tuple[int, int], tuple[int, int]]]:
+    """Each code block of `text[start:end]`: its span with its fence lines, and its code's span. A block
+    opens at a line starting with ``` and closes at the next line that is ``` alone (found line by line,
+    in linear time, whatever a file of unclosed fences holds)."""
+    opening = None
+    for fence in _FENCE_LINE.finditer(text, start, len(text) if end is None else end):
+        if opening is None:
+            opening = fence
+        elif not fence.group(1).strip():
+            yield (opening.start(), fence.end()), (opening.end() + 1, max(opening.end() + 1, fence.start() - 1))
+            opening = None
 
 
 def _prose_spans(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> None:

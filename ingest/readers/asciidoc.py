@@ -27,25 +27,29 @@ _LABELED = re.compile(r"^(.+?)(?::{2,4}|;;)(?:\s+(.*))?$")
 _DIRECTIVE = re.compile(r"^(?:include|ifdef|ifndef|ifeval|endif|toc|image)::.*$")
 
 # Inline: macros first (their text kept), then quotes (their markers dropped), then attribute references.
+# Every span is bounded (at most 300 characters, never past a line end), so that a line of unclosed
+# macros (`link:x[link:x[...`) costs linear time, not quadratic.
 _INLINE: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] = [
-    (re.compile(r"<<([^,>]+),\s*([^>]+)>>"), r"\2"),
-    (re.compile(r"<<([^>]+)>>"), lambda m: m.group(1).lstrip("_").replace("_", " ")),
-    (re.compile(r"\b(?:xref|link|mailto):([^\s\[]*)\[([^\]]*)\]"), lambda m: m.group(2) or m.group(1)),
-    (re.compile(r"\b((?:https?|ftp|irc)://[^\s\[]+)\[([^\]]*)\]"), lambda m: m.group(2).split(",")[0] or m.group(1)),
-    (re.compile(r"\bimage:[^\s\[]*\[([^\],]*)[^\]]*\]"), r"\1"),
-    (re.compile(r"\b(?:kbd|btn|pass|footnote|indexterm2?):\[([^\]]*)\]"), r"\1"),
-    (re.compile(r"\bfootnote:[\w-]+\[([^\]]*)\]"), r"\1"),
-    (re.compile(r"\bmenu:([^\[]+)\[([^\]]*)\]"), lambda m: " > ".join(p for p in (m.group(1), m.group(2)) if p)),
-    (re.compile(r"\(\(\(([^)]*)\)\)\)"), ""),  # a concealed index term
-    (re.compile(r"\(\(([^)]*)\)\)"), r"\1"),  # a visible one
-    (re.compile(r"\[\[[^\]]*\]\]|\[#[^\]]*\]|\[\.[^\]]*\](?=[#*_`])"), ""),  # anchors and roles
-    (re.compile(r"(\*\*|__|``|##|\+\+)(.+?)\1"), r"\2"),
-    (re.compile(r"(?<![\w*])\*(?!\s)([^*\n]+?)(?<!\s)\*(?![\w*])"), r"\1"),
-    (re.compile(r"(?<![\w_])_(?!\s)([^_\n]+?)(?<!\s)_(?![\w_])"), r"\1"),
-    (re.compile(r"(?<![\w`])`\+?(?!\s)([^`\n]+?)\+?`(?![\w`])"), r"\1"),
-    (re.compile(r"(?<![\w#])#(?!\s)([^#\n]+?)(?<!\s)#(?![\w#])"), r"\1"),
-    (re.compile(r"(?<![\w+])\+(?!\s)([^+\n]+?)(?<!\s)\+(?![\w+])"), r"\1"),
-    (re.compile(r"\^([^^\s]+)\^|~([^~\s]+)~"), lambda m: m.group(1) or m.group(2)),
+    (re.compile(r"<<([^,<>\n]{1,300}),\s*([^<>\n]{1,300})>>"), r"\2"),
+    (re.compile(r"<<([^<>\n]{1,300})>>"), lambda m: m.group(1).lstrip("_").replace("_", " ")),
+    (re.compile(r"\b(?:xref|link|mailto):([^\s\[]{0,300})\[([^\[\]\n]{0,300})\]"), lambda m: m.group(2) or m.group(1)),
+    (re.compile(r"\b((?:https?|ftp|irc)://[^\s\[]{1,300})\[([^\[\]\n]{0,300})\]"),
+     lambda m: m.group(2).split(",")[0] or m.group(1)),
+    (re.compile(r"\bimage:[^\s\[]{0,300}\[([^\[\],\n]{0,300})[^\[\]\n]{0,300}\]"), r"\1"),
+    (re.compile(r"\b(?:kbd|btn|pass|footnote|indexterm2?):\[([^\[\]\n]{0,300})\]"), r"\1"),
+    (re.compile(r"\bfootnote:[\w-]{1,100}\[([^\[\]\n]{0,300})\]"), r"\1"),
+    (re.compile(r"\bmenu:([^\[\n]{1,100})\[([^\[\]\n]{0,300})\]"),
+     lambda m: " > ".join(p for p in (m.group(1), m.group(2)) if p)),
+    (re.compile(r"\(\(\(([^()\n]{0,300})\)\)\)"), ""),  # a concealed index term
+    (re.compile(r"\(\(([^()\n]{0,300})\)\)"), r"\1"),  # a visible one
+    (re.compile(r"\[\[[^\[\]\n]{0,300}\]\]|\[#[^\[\]\n]{0,300}\]|\[\.[^\[\]\n]{0,300}\](?=[#*_`])"), ""),
+    (re.compile(r"(\*\*|__|``|##|\+\+)([^\n]{1,300}?)\1"), r"\2"),
+    (re.compile(r"(?<![\w*])\*(?!\s)([^*\n]{1,300}?)(?<!\s)\*(?![\w*])"), r"\1"),
+    (re.compile(r"(?<![\w_])_(?!\s)([^_\n]{1,300}?)(?<!\s)_(?![\w_])"), r"\1"),
+    (re.compile(r"(?<![\w`])`\+?(?!\s)([^`\n]{1,300}?)\+?`(?![\w`])"), r"\1"),
+    (re.compile(r"(?<![\w#])#(?!\s)([^#\n]{1,300}?)(?<!\s)#(?![\w#])"), r"\1"),
+    (re.compile(r"(?<![\w+])\+(?!\s)([^+\n]{1,300}?)(?<!\s)\+(?![\w+])"), r"\1"),
+    (re.compile(r"\^([^^\s]{1,300})\^|~([^~\s]{1,300})~"), lambda m: m.group(1) or m.group(2)),
 ]
 _REFERENCE = re.compile(r"\{([\w-]+)\}")
 

@@ -27,6 +27,7 @@ from ingest.readers import supported
 from ingest.sources import discover, read_document
 from rag.errors import SourceError
 from rag.settings import Settings
+from rag.text import code_blocks
 from rag.types import Section
 
 PROBLEMS: dict[str, re.Pattern[str]] = {
@@ -55,7 +56,6 @@ _MARKUP = re.compile(
     r"|:[a-z]+(?::[a-z]+)?:`[^`]+`|(?m:^\.\. [\w-]+::)"  # reStructuredText roles and directives
     r"|\b(?:link|xref|image|footnote):[^\s\[]*\[|<<[^>]+>>"  # AsciiDoc macros and cross-references
 )
-_CODE_BLOCK = re.compile(r"^```[^\n]*\n.*?\n```$", re.M | re.S)
 _GLUED_HEADING = re.compile(  # a title-case heading run into the sentence it heads: "Costs of Compliance The FAA"
     r"(?m)^(?:[A-Z][\w-]*)(?: (?:[A-Z][\w-]*|of|and|for|the|to|in|on|a|an|with|by)){1,6}"
     r"(?<=[a-z]) (?:The|This|These|Those|We|Our|It|Each|All|In|On|For|If|When)\s")
@@ -79,7 +79,7 @@ def evaluate_reading(folder: Path, settings: Settings, say: Callable[[str], None
             documents[file.source] = {"error": str(exc)}
             say(f"failed: {file.source}: {exc}")
             continue
-        prose = _CODE_BLOCK.sub("", doc.text)  # a code block's lines are meant to break
+        prose = _prose(doc.text)  # a code block's lines are meant to break
         counts = {name: len(pattern.findall(prose)) for name, pattern in PROBLEMS.items()}
         counts["words split in two"] = _split_words(doc.text)
         counts["running headers left"] = _headers_left(file.path, doc.text)
@@ -103,7 +103,7 @@ def evaluate_reading(folder: Path, settings: Settings, say: Callable[[str], None
 
 def _furniture(text: str, sections: Sequence[Section]) -> dict[str, int]:
     """What is not the document's content, counted (markup outside code blocks only)."""
-    prose = _CODE_BLOCK.sub("", text)
+    prose = _prose(text)
     headings = {h for section in sections for h in section.headings[-1:]}
     glued = sum(len(re.findall(rf"(?m)^{re.escape(h)} [A-Z]", prose)) for h in headings if len(h.split()) > 1)
     return {
@@ -115,6 +115,15 @@ def _furniture(text: str, sections: Sequence[Section]) -> dict[str, int]:
         "margin line numbers": _line_numbers(prose),
         "headings glued": glued + len(_GLUED_HEADING.findall(prose)),
     }
+
+
+def _prose(text: str) -> str:
+    """The text without its code blocks (their fence lines and code)."""
+    out, pos = [], 0
+    for (start, end), _ in code_blocks(text):
+        out.append(text[pos:start])
+        pos = end
+    return "".join(out) + text[pos:]
 
 
 def _named_rows_follow(text: str, menu: re.Match[str]) -> bool:
