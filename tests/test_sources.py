@@ -804,3 +804,18 @@ def test_a_drawn_tables_title_row_is_taken_out_but_a_header_with_an_empty_corner
     titles, grid = _trim([[None, "Table 2: Latency.", "Table 2: Latency."], [None, "", "p99"], [None, "read", "68"]])
     assert titles == ["Table 2: Latency."] and grid == [["", "p99"], ["read", "68"]]
     assert _trim([["", "Value"], ["Latency", "5 ms"]]) == ([], [["", "Value"], ["Latency", "5 ms"]])
+
+
+def test_docx_title_is_its_first_heading_whatever_its_level(tmp_path: Path) -> None:
+    path = tmp_path / "report.docx"
+    document = docx.Document()
+    document.add_heading("OWASP Top 10 2017", level=2)  # a cover set in Heading 2
+    document.add_paragraph("The Ten Most Critical Web Application Security Risks")
+    document.add_heading("Release", level=1)
+    document.add_paragraph("Comments requested.")
+    document.save(str(path))
+    assert read(path).title == "OWASP Top 10 2017"
+    titled = tmp_path / "titled.docx"
+    document.add_paragraph("The Real Title", style="Title")  # a Title paragraph wins wherever it stands
+    document.save(str(titled))
+    assert read(titled).title == "The Real Title"

@@ -12,14 +12,15 @@ from rag.types import Section
 
 
 def read_docx(data: bytes) -> Read:
-    """A .docx file: its core title (or first Title/Heading 1), its paragraphs and tables, its headings."""
+    """A .docx file: its core title (or its Title paragraph, or its first heading), its paragraphs and tables,
+    its headings."""
     import docx
     from docx.table import Table
     from docx.text.paragraph import Paragraph
 
     document = docx.Document(io.BytesIO(data))
     parts: list[str] = []
-    sections, pos, title = [Section(0)], 0, ""
+    sections, pos, title, title_styled = [Section(0)], 0, "", False
     path: list[tuple[int, str]] = []
     for child in document.element.body.iterchildren():
         tag = child.tag.rsplit("}", 1)[-1]
@@ -29,7 +30,10 @@ def read_docx(data: bytes) -> Read:
             style = para.style.name if para.style is not None else ""
             level = _docx_heading_level(style)
             if text and level:
-                title = title or (text if level <= 1 else "")
+                # The document's first heading, whatever its level (a cover set in Heading 2), unless a
+                # paragraph styled Title comes later.
+                title = text if style == "Title" and not title_styled else title or text
+                title_styled = title_styled or style == "Title"
                 path = [p for p in path if p[0] < level] + [(level, text)]
                 sections.append(Section(pos + 2 * bool(parts), tuple(h for _, h in path)))
         elif tag == "tbl":
