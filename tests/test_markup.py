@@ -360,3 +360,13 @@ def test_unclosed_fences_and_macros_do_not_take_quadratic_time(tmp_path: Path) -
     path = tmp_path / "macros.adoc"
     path.write_text("= Macros\n\n" + "link:x[" * 50_000 + " <<a," * 50_000 + "\n\nThe end of the document.\n")
     assert read(path).text.endswith("The end of the document.")
+
+
+def test_urls_and_identifiers_broken_at_line_ends_and_footnote_marks() -> None:
+    from ingest.readers.paged import clean_pages
+
+    page = ("Comments may be sent to https://\nwww.regulations.gov under docket FAA-2020-\n0746 before the\n"
+            "deadline set in Bulletin 737-31-\n0001 by the agency.\n\n1Preliminary report of the accident board.")
+    assert clean_pages([page]) == [
+        "Comments may be sent to https://www.regulations.gov under docket FAA-2020-0746 before the deadline "
+        "set in Bulletin 737-31-0001 by the agency.\n\n1 Preliminary report of the accident board."]

@@ -41,8 +41,16 @@ def clean_pages(pages: Sequence[str]) -> list[str]:
     for page in lines:
         kept = [line for i, line in enumerate(page) if line and not furniture(line, i, len(page), repeated)]
         out.append(_paragraphs(kept))
-    return [(re.sub(r"(?<!\n)\n(?!\n)", " ", page)).replace(ROW, "").replace(HEADING, "")
+    return [_LINE_BREAK.sub(" ", _BROKEN_AT_END.sub("", page)).replace(ROW, "").replace(HEADING, "")
             for page in _join_broken_words(out)]
+
+
+_LINE_BREAK = re.compile(r"(?<!\n)\n(?!\n)")
+# A URL or an identifier broken at a line end goes on without a space: "https://" + "www.regulations.gov",
+# "FAA-2020-" + "0746".
+_BROKEN_AT_END = re.compile(r"(?<=://)\n(?=\S)|(?<=\d-)\n(?=\d)")
+# A footnote's number set as a superscript before its text at the start of a line: "6Flight data recorder".
+_FOOTNOTE_MARK = re.compile(r"^(\d{1,2})(?=[A-Z][a-z])")
 
 
 def _join_broken_words(pages: list[str]) -> list[str]:
@@ -73,7 +81,7 @@ def tidy(line: str) -> str:
     mark = line[:1] if line[:1] in (ROW, HEADING) else ""
     line = _LIGATURES.sub(lambda m: unicodedata.normalize("NFKC", m.group(0)), line.replace("\ufffe", SOFT_HYPHEN))
     line = _PRINTER.sub(" ", _SPACES.sub(" ", _JUNK.sub("", line)))
-    line = _SPACES.sub(" ", line).strip()
+    line = _FOOTNOTE_MARK.sub(r"\1 ", _SPACES.sub(" ", line).strip())
     return mark + line if mark and line else line
 
 
