@@ -117,14 +117,14 @@ def test_eval_reading_counts_what_a_reader_would_not_see(tmp_path: Path) -> None
 
 
 def test_eval_reading_sees_menus_markers_furniture_markup_line_numbers_and_titles(tmp_path: Path) -> None:
-    from ui.eval.reading import _furniture, title_problem
+    from ui.eval.reading import _furniture, _prose, title_problem
 
     text = ("Jump to content\n\nHome | Docs | Download | About\n\nThe fjord freezes in winter.[12] It thaws "
             "in May.[citation needed]\n\nDeutsch Informational [Page 5]\f\nRead [the guide](../guide.md) and "
             "run `rag ingest` or **stop**.\n\n```\nno `markup` counted in **code**\n```\n\n"
             "1\n2\n3\n4\n5\n6\n\nCosts of Compliance The FAA estimates the cost.\n\n"
             "Name | Size | Kind | Owner\n\nName: a | Size: 1 | Kind: b | Owner: c")
-    assert _furniture(text, [Section(0)]) == {
+    assert _furniture(text, _prose(text), [Section(0)]) == {
         "navigation and menus": 2, "reference markers": 2, "page furniture": 2, "markup": 3,
         "margin line numbers": 6, "headings glued": 1}
     assert [title_problem(t) for t in ("47698", "x" * 121, "Table 3: Results", "", "Ferry notes")] == [

@@ -77,7 +77,7 @@ def inline_text(token: Token) -> str:
     """An inline run as a reader sees it: links as their text, images as their alt text, no markers."""
     out: list[str] = []
     for child in token.children or []:
-        if child.type in ("text", "code_inline") or child.type == "image":
+        if child.type in ("text", "code_inline", "image"):
             out.append(child.content)
         elif child.type == "softbreak":
             out.append(" ")

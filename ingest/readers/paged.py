@@ -22,7 +22,7 @@ SOFT_HYPHEN = "\u00ad"  # a word broken at a line end (PDFium writes U+FFFE wher
 _LIGATURES = re.compile("[\ufb00-\ufb4f]")  # ﬀ ﬁ ﬂ ﬃ ﬄ ﬅ ﬆ and other presentation forms
 _JUNK = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ue000-\uf8ff\ufffd\ufffe\uffff]")  # control, private use
 _SPACES = re.compile("[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
-_SENTENCE_END = re.compile(r"[.!?:;)\]\"'”’]$")
+SENTENCE_END = re.compile(r"[.!?:;)\]\"'”’]$")  # a line that ends a sentence (or a clause)
 _CAPTION = re.compile(r"^(?:Figure|Fig\.|Table|Listing|Algorithm)\s+\d+[.:]?", re.I)
 _LIST_ITEM = re.compile(r"^(?:[-*•◦▪]|\(?\d{1,2}[.)]|\(?[a-z][.)])\s")
 PAGE_NUMBER = re.compile(r"^(?:page\s+)?[-–—]?\s*(?:\d{1,4}|[ivxlc]{1,6})\s*[-–—]?(?:\s*(?:of|/)\s*\d{1,4})?$", re.I)
@@ -155,7 +155,7 @@ def _paragraphs(lines: Sequence[str]) -> str:
     for line in lines:
         if line.startswith(ROW):
             # Inside a paragraph, or at the top of a page whose first paragraph goes on from the last page.
-            inside = not blocks or not (blocks[-1][-1].startswith(ROW) or _SENTENCE_END.search(blocks[-1][-1]))
+            inside = not blocks or not (blocks[-1][-1].startswith(ROW) or SENTENCE_END.search(blocks[-1][-1]))
             (rows.append(line) if inside else blocks.append([line]))
             continue
         if rows and _CAPTION.match(line):
@@ -169,7 +169,7 @@ def _paragraphs(lines: Sequence[str]) -> str:
         # capitalised line (a heading). A line that goes on in lower case continues the sentence.
         goes_on = line[:1].islower()
         ended = not goes_on and len(prev) < 0.7 * width and (
-            bool(_SENTENCE_END.search(prev)) or len(prev) < 0.4 * width)
+            bool(SENTENCE_END.search(prev)) or len(prev) < 0.4 * width)
         if starts_block or ended or (rows and not goes_on):
             if blocks or not goes_on:
                 blocks.extend([row] for row in rows)

@@ -52,6 +52,7 @@ def read_pdf(data: bytes, ocr: Ocr | None = None) -> Read:
         tables = Tables(data)
         for index, page in enumerate(document):
             textpage = page.get_textpage()
+            line_sizes: list[tuple[float, str]] = []  # none for a page read by OCR
             try:
                 text = textpage.get_text_range()
                 why = unreadable(text)
@@ -59,7 +60,7 @@ def read_pdf(data: bytes, ocr: Ocr | None = None) -> Read:
                     image = page.render(scale=OCR_DPI / 72).to_pil().convert("L")
                     text, why = ocr.read(image, where=f"page {index + 1} of {len(document)}"), None
                 elif text.strip():
-                    sizes.append(_line_sizes(textpage, text))
+                    line_sizes = _line_sizes(textpage, text)
                     text = tables.splice(index, page, textpage, text)
                 text = text.replace("\r\n", "\n").replace("\r", "\n")
                 if text.strip() and why is None and not first_lines:
@@ -70,8 +71,7 @@ def read_pdf(data: bytes, ocr: Ocr | None = None) -> Read:
             if why is not None:
                 garbage[index] = why
             raw.append(text)
-            if len(sizes) < len(raw):
-                sizes.append([])
+            sizes.append(line_sizes)
         title = document.get_metadata_value("Title")
     finally:
         tables.close()

@@ -13,7 +13,6 @@ from rag.errors import SourceError
 from rag.types import Section
 
 _COLUMNS = re.compile(r"\S {3,}\S")  # two columns set with spaces on one line
-_ENDS_SENTENCE = re.compile(r"[.!?:;)\]\"'”’]\s*$")
 
 
 def decode_text(data: bytes) -> str:
@@ -45,7 +44,7 @@ def read_txt(data: bytes) -> Read:
 def unpaged(text: str) -> str:
     """Paged text as one run: running headers and footers and page numbers dropped (the detection
     PDFs use), a paragraph broken by a page break joined again; the lines' own layout kept."""
-    from ingest.readers.paged import furniture, running_lines, tidy, without_margin_numbers
+    from ingest.readers.paged import SENTENCE_END, furniture, running_lines, tidy, without_margin_numbers
 
     pages = [_single_spaced(without_margin_numbers(page.split("\n"))) for page in text.split("\f")]
     tidied = [[tidy(line) for line in page if line.strip()] for page in pages]
@@ -68,7 +67,7 @@ def unpaged(text: str) -> str:
     out = "\n".join(kept[0]) if kept else ""
     for before, page in itertools.pairwise(kept):
         # A sentence that runs on over the page break goes on in lower case: no paragraph break there.
-        goes_on = not _ENDS_SENTENCE.search(before[-1]) and page[0].lstrip()[:1].islower()
+        goes_on = not SENTENCE_END.search(before[-1]) and page[0].lstrip()[:1].islower()
         out += ("\n" if goes_on else "\n\n") + "\n".join(page)
     return out
 

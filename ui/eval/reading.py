@@ -83,15 +83,15 @@ def evaluate_reading(folder: Path, settings: Settings, say: Callable[[str], None
         counts = {name: len(pattern.findall(prose)) for name, pattern in PROBLEMS.items()}
         counts["words split in two"] = _split_words(doc.text)
         counts["running headers left"] = _headers_left(file.path, doc.text)
-        counts.update(_furniture(doc.text, doc.sections))
+        counts.update(_furniture(doc.text, prose, doc.sections))
         totals.update(counts)
         characters += len(doc.text)
         per_1000 = {k: round(1000 * v / max(len(doc.text), 1), 2) for k, v in counts.items()}
         documents[file.source] = {"title": doc.title, "characters": len(doc.text), "counts": counts,
                                   "per_1000": per_1000, "title problem": title_problem(doc.title)}
         if titles is not None and file.source in titles:
-            documents[file.source]["title right"] = _same(doc.title, titles[file.source])
-            right += [file.source] if _same(doc.title, titles[file.source]) else []
+            documents[file.source]["title right"] = same = _same(doc.title, titles[file.source])
+            right += [file.source] if same else []
     read = [d for d in documents.values() if "error" not in d]
     result = {"documents": documents, "characters": characters, "counts": dict(totals),
               "per_1000": {k: round(1000 * v / max(characters, 1), 3) for k, v in totals.items()},
@@ -101,9 +101,9 @@ def evaluate_reading(folder: Path, settings: Settings, say: Callable[[str], None
     return result
 
 
-def _furniture(text: str, sections: Sequence[Section]) -> dict[str, int]:
-    """What is not the document's content, counted (markup outside code blocks only)."""
-    prose = _prose(text)
+def _furniture(text: str, prose: str, sections: Sequence[Section]) -> dict[str, int]:
+    """What is not the document's content, counted in `prose` (the text without its code blocks), page
+    furniture in the whole `text`."""
     headings = {h for section in sections for h in section.headings[-1:]}
     glued = sum(len(re.findall(rf"(?m)^{re.escape(h)} [A-Z]", prose)) for h in headings if len(h.split()) > 1)
     return {
@@ -184,9 +184,8 @@ def _headers_left(path: Path, text: str) -> int:
     suffix = path.suffix.lower()
     if suffix == ".pdf":
         page_lines = _pdf_lines(path)
-    elif suffix == ".txt" and b"\f" in path.read_bytes():
-        page_lines = [[line.strip() for line in page.splitlines() if line.strip()]
-                      for page in path.read_text(encoding="utf-8", errors="replace").split("\f")]
+    elif suffix == ".txt" and "\f" in (raw := path.read_bytes().decode("utf-8", errors="replace")):
+        page_lines = [[line.strip() for line in page.splitlines() if line.strip()] for page in raw.split("\f")]
     else:
         return 0
     seen: Counter[str] = Counter()
