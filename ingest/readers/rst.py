@@ -134,10 +134,7 @@ def _role(name: str, rawtext: str, text: str, lineno: int, inliner: Any,
     """A Sphinx cross-reference as what it shows: `Title <target>` is Title, `~a.b.c` is c."""
     from docutils import nodes
 
-    shown = _shown(text)
-    return [nodes.literal(rawtext, shown) if name.split(":")[-1] in ("func", "meth", "class", "mod", "attr",
-                                                                   "data", "const", "exc", "obj")
-            else nodes.Text(shown)], []
+    return [nodes.Text(_shown(text))], []  # read as plain text: a code role's literal would read the same
 
 
 def _shown(text: str) -> str:
