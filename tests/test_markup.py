@@ -293,6 +293,31 @@ def test_pdf_margin_line_numbers_footers_printer_lines_and_headings_by_font(tmp_
     assert "Argument about Tides\n\nthe witness said tides line 1" in doc.text
 
 
+def test_pdf_without_larger_type_is_titled_by_its_first_cleaned_line(tmp_path: Path) -> None:
+    from reportlab.pdfgen import canvas
+
+    def transcript(first: str, name: str = "hearing") -> Path:
+        path = tmp_path / f"{name}.pdf"
+        pdf = canvas.Canvas(str(path))
+        pdf.setFont("Helvetica", 10)  # one size throughout: no line is set larger
+        for page in range(1, 4):
+            # Page 1 opens with the court's line and the caption's rule, as transcripts do.
+            lines = ["Official - Subject to Final Review"] + ([first, "- - - - - - - - - - - - x"] if page == 1 else [])
+            lines += [f"the witness spoke about the ferry on day {page} line {n}" for n in range(1, 15)]
+            for n, words in enumerate(lines, start=1):
+                pdf.drawString(40, 780 - 30 * n, str(n))  # the margin's line number
+                pdf.drawString(90, 780 - 30 * n, words)
+            pdf.showPage()
+        pdf.save()
+        return path
+
+    # The running line and the margin numbers are gone first: the title is the court's line, not "1".
+    assert read(transcript("IN THE HARBOUR COURT OF OSTRA")).title == "IN THE HARBOUR COURT OF OSTRA"
+    # A table's header row or a sentence is no title: the file name stands.
+    assert read(transcript("Date | Company | City", "table")).title == "table"
+    assert read(transcript("The court sat at nine and heard the ferry case.", "minutes")).title == "minutes"
+
+
 def _paged_notice() -> str:
     """A paged text (form feeds, a running header and a footer) whose third page states a fact."""
     pages = []

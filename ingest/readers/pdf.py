@@ -21,6 +21,7 @@ from ingest.readers.base import Read
 from ingest.readers.paged import HEADING, clean_pages, tidy, unreadable
 from ingest.readers.parts import join_parts
 from ingest.readers.pdf_tables import Tables
+from ingest.readers.text import title_line
 from rag.errors import SourceError
 from rag.types import Section
 
@@ -148,7 +149,16 @@ def _pages(raw: list[str], garbage: dict[int, str], metadata_title: str, first_l
     text, sections = join_parts((page, Section(0, page=number)) for number, page in enumerate(cleaned, start=1))
     if not sections:
         raise SourceError(NO_TEXT_LAYER)
-    return Read(pdf_title(metadata_title, first_lines), text, sections)
+    return Read(pdf_title(metadata_title, first_lines) or _first_line_title(cleaned), text, sections)
+
+
+def _first_line_title(pages: Sequence[str]) -> str:
+    """The first line of the first page with text, once cleaned (running lines and margin numbers gone), when
+    nothing on page 1 is set larger: a title line as a text file has one ("IN THE SUPREME COURT OF THE UNITED
+    STATES"), not a table's row (`Date | Company`), a sentence or a caption's run."""
+    first = title_line(next((page for page in pages if page.strip()), ""))
+    ok = 3 <= len(first) <= 120 and _wordy(first) and not _PLACEHOLDER_TITLE.match(first) and "|" not in first
+    return first if ok and not first.endswith((".", ",", ":", ";")) else ""
 
 
 def _sized_lines(textpage: Any) -> list[tuple[float, str]]:
