@@ -27,12 +27,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ingest import worker
 from ingest.chunking import chunk_document
 from ingest.ignore import IGNORE_FILE, Ignore, add_to_ignore
+from ingest.limits import Limits, check_before_reading, check_chunks
 from ingest.ocr import Ocr, ocr_for
 from ingest.pipeline import Report, ingest, remove
 from ingest.readers import FORMATS, format_of, supported
-from ingest.sources import SourceFile, read_document
+from ingest.sources import SourceFile
 from rag.assistant import Assistant
 from rag.errors import IngestLockedError, RagError, SourceError
 from rag.files import locked, write_atomic
@@ -164,7 +166,7 @@ def document_text(assistant: Assistant, source: str) -> tuple[FileRecord, str, b
     and whether its file is still the version that was indexed."""
     record = find(assistant, source)
     settings = assistant.settings
-    document = read_document(SourceFile(_file(record), source), settings.max_file_bytes, ocr_for(settings))
+    document = worker.read(SourceFile(_file(record), source), settings, ocr_for(settings))
     return record, document.text, document.sha256 == record.sha256
 
 
@@ -264,6 +266,8 @@ def _save(folder: Path, base: str, data: bytes, settings: Settings, replace: boo
                           "split the file or raise the limit")
     if not data:
         raise SourceError("the file is empty; nothing to index")
+    # A decompression bomb or a file of too many pages is refused before anything is written.
+    check_before_reading(data, format_of(base, supported(ocr), data) or "", Limits.of(settings))
     target = folder / base
     outcome = "added"
     if target.exists() or target.is_symlink():
@@ -282,10 +286,12 @@ def _save(folder: Path, base: str, data: bytes, settings: Settings, replace: boo
             out.write(data)
         os.chmod(temp, 0o644)  # like a file copied in by hand (mkstemp makes it private)
         source = f"{folder.name}/{base}"
-        doc = read_document(SourceFile(Path(temp), source), len(data),
-                            dataclasses.replace(ocr, label=source) if ocr is not None else None)
-        if not chunk_document(doc, settings.chunk_tokens, settings.chunk_overlap):
+        doc = worker.read(SourceFile(Path(temp), source), settings,
+                          dataclasses.replace(ocr, label=source) if ocr is not None else None)
+        chunks = chunk_document(doc, settings.chunk_tokens, settings.chunk_overlap)
+        if not chunks:
             raise SourceError("no sentences to index in this file")
+        check_chunks(len(chunks), Limits.of(settings))
         os.replace(temp, target)
     finally:
         if os.path.exists(temp):

@@ -40,6 +40,13 @@ class Ocr:
     language: str = "eng"
     progress: Progress = field(default_factory=Quiet, compare=False)
     label: str = ""
+    max_pages: int = 500  # RAG_MAX_OCR_PAGES: pages of one file it reads at most (`allow`)
+
+    def allow(self, pages: int) -> None:
+        """Refuse a file once more than `max_pages` of its pages need OCR (a reader calls this as it goes)."""
+        if pages > self.max_pages:
+            raise SourceError(f"more than {self.max_pages:,} of its pages need OCR (RAG_MAX_OCR_PAGES); split the "
+                              "file, run OCR on it first, or raise the limit")
 
     def read(self, image: Image, where: str = "") -> str:
         """The text Tesseract reads in `image` (from the cache when this image was read before)."""
@@ -75,7 +82,7 @@ def ocr_for(settings: Settings, progress: Progress | None = None) -> Ocr | None:
         raise SettingsError(f"RAG_OCR_LANG={settings.ocr_lang}: Tesseract has no data for {', '.join(missing)} "
                        f"(installed: {', '.join(sorted(installed)) or 'none'}); install it "
                        f"(`apt-get install {packages}`) or set RAG_OCR_LANG to installed languages")
-    return Ocr(settings.home / "ocr", settings.ocr_lang, progress or Quiet())
+    return Ocr(settings.home / "ocr", settings.ocr_lang, progress or Quiet(), max_pages=settings.max_ocr_pages)
 
 
 @functools.cache

@@ -21,10 +21,12 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ingest import worker
 from ingest.chunking import chunk_document
+from ingest.limits import Limits, check_chunks
 from ingest.ocr import ocr_for
 from ingest.readers import supported
-from ingest.sources import SourceFile, discover, read_bytes, read_document, skipped_summary
+from ingest.sources import SourceFile, discover, read_bytes, skipped_summary
 from rag.embedding import Embedder, embedder_for
 from rag.errors import IndexMissingError, SourceError
 from rag.index.store import Index, Store
@@ -149,7 +151,7 @@ def dry_run(paths: list[Path], settings: Settings, rebuild: bool = False) -> Pla
     for files in (plan.add, plan.update):
         for file in list(files):
             try:
-                read_document(file, settings.max_file_bytes, ocr)
+                worker.read(file, settings, ocr)
             except SourceError as exc:
                 plan.failed[file.source] = str(exc)
                 files.remove(file)
@@ -168,6 +170,7 @@ def ingest(
     began = time.perf_counter()
     progress = progress or Quiet()
     store = Store(settings)
+    worker.warm(settings)  # the reader process starts while the model loads
     embedder = embedder or embedder_for(settings)
     with IndexWriter.open(store, rebuild=rebuild) as writer:
         live = writer.live
@@ -241,17 +244,18 @@ class _Document(NamedTuple):
 def _read(
     files: list[SourceFile], hashes: dict[str, str], settings: Settings, report: Report, progress: Progress
 ) -> dict[str, _Document]:
-    """Read and chunk each file, by source. Failures go to the report."""
+    """Read (in the reader process: `ingest.worker`) and chunk each file, by source. Failures go to the report."""
     out = {}
-    max_bytes = settings.max_file_bytes
+    limits = Limits.of(settings)
     ocr = ocr_for(settings, progress)
     progress.start("reading", len(files))
     for file in files:
         try:
-            doc = read_document(file, max_bytes, replace(ocr, label=file.source) if ocr is not None else None)
+            doc = worker.read(file, settings, replace(ocr, label=file.source) if ocr is not None else None)
             chunks = chunk_document(doc, settings.chunk_tokens, settings.chunk_overlap)
             if not chunks:
                 raise SourceError("no sentences to index in this file")
+            check_chunks(len(chunks), limits)
             if doc.sha256 != hashes[file.source]:
                 raise SourceError("file changed while indexing; run ingest again")
             # The path as found (a link stays the link): removal and re-reading work from its folder.

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ingest.ignore import Ignore, ignored_by_a_folder_above
+from ingest.limits import Limits, check_before_reading, check_text, size_text
 from ingest.ocr import Ocr
 from ingest.readers import FORMATS, format_of, reader_for, supported
 from rag.errors import SourceError
@@ -105,17 +106,19 @@ def _walk(root: Path) -> Iterator[Path]:
                 yield Path(folder) / name
 
 
-def read_document(file: SourceFile, max_bytes: int, ocr: Ocr | None = None) -> SourceDocument:
-    """Read one file into a `SourceDocument`; raise `SourceError` saying what is wrong with it.
+def read_document(file: SourceFile, limits: Limits, ocr: Ocr | None = None) -> SourceDocument:
+    """Read one file into a `SourceDocument` in this process; raise `SourceError` saying what is wrong with it
+    or which of `limits` it goes over. (`ingest.worker.read` does the same in a process of its own.)
 
     With `ocr`, scanned PDF pages and images are read too.
     """
-    data = read_bytes(file.path, max_bytes)
+    data = read_bytes(file.path, limits.file_bytes)
     form = format_of(file.path.name, supported(ocr), data) or file.path.suffix.lower()
     reader = reader_for(form, ocr)
+    check_before_reading(data, form, limits)
     try:
         read = reader(data)
-    except SourceError:
+    except (SourceError, MemoryError):
         raise
     except Exception as exc:  # a broken file must never stop the ingest of the others
         kind = form.lstrip(".").upper()
@@ -125,6 +128,7 @@ def read_document(file: SourceFile, max_bytes: int, ocr: Ocr | None = None) -> S
         ) from None
     if not read.text.strip():
         raise SourceError("no text in this file; nothing to index")
+    check_text(len(read.text), limits)
     return SourceDocument(
         source=file.source, title=read.title or file.path.stem, text=read.text,
         sha256=hashlib.sha256(data).hexdigest(), sections=tuple(read.sections),
@@ -139,7 +143,8 @@ def read_bytes(path: Path, max_bytes: int) -> bytes:
             raise SourceError("empty file (0 bytes)")
         if size > max_bytes:
             raise SourceError(
-                f"file is {_size(size)}, over the limit of {_size(max_bytes)}; raise RAG_MAX_FILE_MB or split the file"
+                f"file is {size_text(size)}, over the limit of {size_text(max_bytes)}; raise RAG_MAX_FILE_MB or split "
+                "the file"
             )
         return path.read_bytes()
     except PermissionError:
@@ -156,7 +161,3 @@ def _one_line(exc: Exception) -> str:
     """A library's error message, on one line and at most 200 characters (some quote whole objects)."""
     text = " ".join(str(exc).split())
     return text if len(text) <= 200 else text[:199] + "…"
-
-
-def _size(n: int) -> str:
-    return f"{n / 2**20:.2f} MB" if n >= 2**20 else f"{n / 2**10:.1f} KB" if n >= 2**10 else f"{n} bytes"

@@ -47,6 +47,23 @@ class Settings(BaseSettings):
     chunk_tokens: int = Field(256, ge=32, le=4096, description="Chunk size in cl100k_base tokens.")
     chunk_overlap: int = Field(32, ge=0, description="Tokens shared by neighbouring chunks.")
     max_file_mb: float = Field(50.0, gt=0, description="Files larger than this are skipped.")
+    # What one file may become (README, Failure behaviour): beyond a limit the file is refused, with the limit named.
+    max_unpacked_mb: float = Field(
+        256.0, gt=0, description="Most a zip-based document (.docx .xlsx .pptx .epub) may unpack to, its members "
+                                 "together, by their declared sizes (checked before it is read).")
+    max_zip_ratio: float = Field(
+        100.0, ge=2, description="Most a member of a zip-based document over 1 MB may inflate per byte stored (real "
+                                 "Office and EPUB files measured: 21 at most; zip bombs: 200-1,000).")
+    max_text_mb: float = Field(20.0, gt=0, description="Most text one file may become (a 1,000-page book: 2-4 MB).")
+    max_chunks: int = Field(25_000, ge=1, description="Most chunks one file may become.")
+    max_pages: int = Field(5_000, ge=1, description="Most pages one PDF (or frames one image) may have.")
+    max_ocr_pages: int = Field(500, ge=1, description="Most pages of one file read by OCR.")
+    read_timeout_s: float = Field(
+        120.0, gt=0, le=86400, description="A reader is stopped when one file takes longer than this (each page "
+                                           "read by OCR starts the clock again).")
+    read_memory_mb: float = Field(
+        1536.0, ge=256, description="Memory (address space) the reader process may take for one file beyond "
+                                    "its own start.")
     k: int = Field(5, ge=1, le=50, description="Passages given to the answerer.")
     candidates: int = Field(50, ge=1, le=1000, description="Hits taken from each retriever before fusion.")
     mode: Mode = Field("hybrid", description="Retrieval mode.")

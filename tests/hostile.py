@@ -129,13 +129,21 @@ def _is_root() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
-def main(argv: list[str]) -> int:
+def new_folder(argv: list[str], module: str) -> Path | None:
+    """The one folder named on the command line of `python -m <module> DIR`, if it is new or empty (else say why)."""
     if len(argv) != 1:
-        print("usage: python -m tests.hostile DIR", file=sys.stderr)
-        return 2
+        print(f"usage: python -m {module} DIR", file=sys.stderr)
+        return None
     folder = Path(argv[0])
     if folder.exists() and any(folder.iterdir()):
         print(f"{folder}: not empty; give a new or empty folder", file=sys.stderr)
+        return None
+    return folder
+
+
+def main(argv: list[str]) -> int:
+    folder = new_folder(argv, "tests.hostile")
+    if folder is None:
         return 2
     failures = make_hostile_corpus(folder)
     print(f"wrote {len(good_files())} good and {len(failures)} bad files in {folder}:")

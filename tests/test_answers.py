@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from ingest.limits import Limits
 from ingest.sources import SourceFile, read_document
 from rag.answer import LOW_NOTE
 from rag.assistant import Assistant
@@ -38,7 +39,7 @@ def _source_texts(home: Path) -> dict[str, str]:
     texts = {}
     for path in sorted((home / "corpus").glob("*.md")):
         source = f"corpus/{path.name}"
-        texts[source] = read_document(SourceFile(path, source), 10**7).text
+        texts[source] = read_document(SourceFile(path, source), Limits()).text
     return texts
 
 

@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from ingest.chunking import chunk_document
+from ingest.limits import Limits
 from ingest.pipeline import dry_run, ingest
 from ingest.sources import SourceFile, read_document
 from rag.assistant import Assistant
@@ -117,7 +118,7 @@ def test_a_2mb_line_without_a_newline_is_read_and_chunked_quickly(tmp_path: Path
     path.write_text("The Zenthari stones are violet, " + "pebble, current, bank, reed, " * 70_000, encoding="utf-8")
     assert path.stat().st_size > 2_000_000 and b"\n" not in path.read_bytes()
     began = time.monotonic()
-    doc = read_document(SourceFile(path, "tmp/minified.txt"), 10 * 2**20)
+    doc = read_document(SourceFile(path, "tmp/minified.txt"), Limits())
     chunks = chunk_document(doc, 256, 32)
     assert time.monotonic() - began < 60
     assert chunks[0].start == 0 and chunks[-1].end == len(doc.text.rstrip())  # all of it, in order
@@ -239,7 +240,7 @@ def check_answer(data: dict[str, Any], corpus: Path) -> None:
         assert data["citations"] == []
     for c in data["citations"]:
         path = corpus / c["source"].removeprefix("corpus/")
-        text = read_document(SourceFile(path, c["source"]), 10 * 2**20).text  # the text citations point into
+        text = read_document(SourceFile(path, c["source"]), Limits()).text  # the text citations point into
         assert text[c["start"]:c["end"]] == c["quote"]
 
 

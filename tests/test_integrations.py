@@ -13,6 +13,7 @@ from llama_index.core.llms import MockLLM
 from llama_index.core.query_engine import RetrieverQueryEngine
 from llama_index.core.schema import QueryBundle
 
+from ingest.limits import Limits
 from ingest.sources import SourceFile, read_document
 from rag.assistant import Assistant
 from rag.integrations.llama_index import RagQueryEngine, RagRetriever
@@ -23,7 +24,7 @@ S910C = "Huawei aims to crank out 100,000 of its latest 910C processors this yea
 
 
 def _texts(corpus: Path) -> dict[str, str]:
-    return {f"corpus/{p.name}": read_document(SourceFile(p, f"corpus/{p.name}"), 10**7).text
+    return {f"corpus/{p.name}": read_document(SourceFile(p, f"corpus/{p.name}"), Limits()).text
             for p in corpus.glob("*.md")}
 
 

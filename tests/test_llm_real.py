@@ -24,6 +24,7 @@ import openai
 import pytest
 from gradio_client import Client
 
+from ingest.limits import Limits
 from ingest.sources import SourceFile, read_document
 from rag.assistant import Assistant
 from rag.embedding import Embedder
@@ -56,7 +57,7 @@ def _assistant(home: Path, embedder: Embedder, url: str, **settings: Any) -> Ass
 
 
 def _texts(corpus: Path) -> dict[str, str]:
-    return {f"corpus/{p.name}": read_document(SourceFile(p, f"corpus/{p.name}"), 10**7).text
+    return {f"corpus/{p.name}": read_document(SourceFile(p, f"corpus/{p.name}"), Limits()).text
             for p in corpus.glob("*.md")}
 
 

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from ingest.limits import Limits
 from ingest.sources import SourceFile, discover, read_document
 from rag.errors import SourceError
 from rag.text import sentence_spans
 from rag.types import SourceDocument
 
-LIMIT = 10 * 2**20
+LIMIT = Limits(file_bytes=10 * 2**20)
 
 
 def read(path: Path) -> SourceDocument:

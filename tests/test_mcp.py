@@ -16,6 +16,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
+from ingest.limits import Limits
 from ingest.sources import SourceFile, read_document
 from rag.embedding import Embedder
 from tests.helpers import HIGH_QUESTION, OFF_TOPIC_QUESTION, Live, indexed_copy, serving
@@ -62,7 +63,7 @@ def error_text(result: Any) -> str:
 
 async def session(client: Client, corpus: Path) -> None:
     """One client session: the tools are listed, search, ask and list_documents answer with checked spans."""
-    texts = {f"corpus/{p.name}": read_document(SourceFile(p, f"corpus/{p.name}"), 10**7).text
+    texts = {f"corpus/{p.name}": read_document(SourceFile(p, f"corpus/{p.name}"), Limits()).text
              for p in corpus.glob("*.md")}
     async with client:
         listed = await client.list_tools()

@@ -12,6 +12,7 @@ from PIL import Image
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfgen import canvas
 
+from ingest.limits import Limits
 from ingest.ocr import Ocr, ocr_for
 from ingest.readers import supported
 from ingest.readers.pdf import NO_TEXT_LAYER
@@ -48,7 +49,7 @@ def scanned_pdf(path: Path) -> None:
 
 
 def read(path: Path, ocr: Ocr | None) -> str:
-    return read_document(SourceFile(path, f"scans/{path.name}"), 10 * 2**20, ocr).text
+    return read_document(SourceFile(path, f"scans/{path.name}"), Limits(), ocr).text
 
 
 def test_a_scanned_pdf_is_read_by_ocr_and_refused_without_it(tmp_path: Path) -> None:
@@ -84,13 +85,13 @@ def test_images_are_documents_only_with_ocr(tmp_path: Path) -> None:
     assert [f.source for f in discover([scans], supported(None)).files] == ["scans/notes.txt"]
     ocr = Ocr(None)
     assert [f.source for f in discover([scans], supported(ocr)).files] == ["scans/ferry.png", "scans/notes.txt"]
-    doc = read_document(SourceFile(scans / "ferry.png", "scans/ferry.png"), 10 * 2**20, ocr)
+    doc = read_document(SourceFile(scans / "ferry.png", "scans/ferry.png"), Limits(), ocr)
     assert doc.title.startswith(LINES[0]) and "seven in the morning" in doc.text
     with pytest.raises(SourceError, match="needs OCR"):
-        read_document(SourceFile(scans / "ferry.png", "scans/ferry.png"), 10 * 2**20, None)
+        read_document(SourceFile(scans / "ferry.png", "scans/ferry.png"), Limits(), None)
     (scans / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
     with pytest.raises(SourceError, match="not a readable image"):
-        read_document(SourceFile(scans / "broken.png", "scans/broken.png"), 10 * 2**20, ocr)
+        read_document(SourceFile(scans / "broken.png", "scans/broken.png"), Limits(), ocr)
 
 
 def test_rag_ocr_off_turns_it_off(tmp_path: Path) -> None:

@@ -12,17 +12,18 @@ import pytest
 from pypdf import PdfReader, PdfWriter
 from reportlab.pdfgen import canvas
 
+from ingest.limits import Limits
 from ingest.sources import SourceFile, discover, read_bytes, read_document
 from rag.errors import SourceError
 from rag.text import body_spans, sentence_spans
 from rag.types import SourceDocument
 from tests.helpers import make_broken_pdf, make_journal_paper, make_paper
 
-LIMIT = 10 * 2**20
+LIMIT = Limits(file_bytes=10 * 2**20)
 
 
-def read(path: Path, max_bytes: int = LIMIT) -> SourceDocument:
-    return read_document(SourceFile(path, f"{path.parent.name}/{path.name}"), max_bytes)
+def read(path: Path, max_bytes: int = LIMIT.file_bytes) -> SourceDocument:
+    return read_document(SourceFile(path, f"{path.parent.name}/{path.name}"), Limits(file_bytes=max_bytes))
 
 
 def check_common(doc: SourceDocument, path: Path) -> None:
@@ -402,16 +403,16 @@ def test_directory_is_not_readable_as_a_file(tmp_path: Path) -> None:
     folder.mkdir()
     (folder / "inside.txt").write_text("x", encoding="utf-8")  # a non-zero size on every file system
     with pytest.raises(SourceError, match="cannot read the file"):
-        read_bytes(folder, LIMIT)
+        read_bytes(folder, LIMIT.file_bytes)
 
 
 def test_dangling_path(tmp_path: Path) -> None:
     link = tmp_path / "gone.txt"
     link.symlink_to(tmp_path / "nowhere.txt")
     with pytest.raises(SourceError, match="disappeared"):
-        read_bytes(link, LIMIT)
+        read_bytes(link, LIMIT.file_bytes)
     with pytest.raises(SourceError, match="disappeared"):
-        read_bytes(tmp_path / "never-existed.txt", LIMIT)
+        read_bytes(tmp_path / "never-existed.txt", LIMIT.file_bytes)
 
 
 # discover()

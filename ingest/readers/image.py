@@ -19,7 +19,13 @@ def read_image(data: bytes, ocr: Ocr) -> Read:
 
     try:
         image = Image.open(io.BytesIO(data))
-        frames = [ocr.read(frame.convert("L")) for frame in ImageSequence.Iterator(image)]
+        frames = []
+        for number, frame in enumerate(ImageSequence.Iterator(image), start=1):
+            ocr.allow(number)
+            frames.append(ocr.read(frame.convert("L")))
+    except Image.DecompressionBombError:
+        raise SourceError(f"an image of over {Image.MAX_IMAGE_PIXELS:,} pixels (Pillow's guard against "
+                          "decompression bombs); scale it down") from None
     except (UnidentifiedImageError, OSError) as exc:
         raise SourceError(f"not a readable image ({type(exc).__name__}); open and re-save it, or remove it") from None
     cleaned = clean_pages(frames)

@@ -51,13 +51,16 @@ def read_pdf(data: bytes, ocr: Ocr | None = None) -> Read:
         garbage: dict[int, str] = {}
         first_lines: list[tuple[float, str]] = []
         tables = Tables(data)
+        ocr_pages = 0
         for index, page in enumerate(document):
             textpage = page.get_textpage()
             line_sizes: list[tuple[float, str]] = []  # none for a page read by OCR
             try:
                 text = textpage.get_text_range()
                 why = unreadable(text)
-                if ocr is not None and (why or not text.strip()):
+                if ocr is not None and (why or not text.strip()) and _drawn(page):
+                    ocr_pages += 1
+                    ocr.allow(ocr_pages)
                     image = page.render(scale=OCR_DPI / 72).to_pil().convert("L")
                     text, why = ocr.read(image, where=f"page {index + 1} of {len(document)}"), None
                 elif text.strip():
@@ -78,6 +81,13 @@ def read_pdf(data: bytes, ocr: Ocr | None = None) -> Read:
         tables.close()
         document.close()
     return _pages(_mark_headings(raw, sizes), garbage, title, first_lines)
+
+
+def _drawn(page: Any) -> bool:
+    """Whether anything is drawn on the page: a blank one (no objects at all) is not worth rendering for OCR."""
+    import pypdfium2.raw as pdfium_c
+
+    return bool(pdfium_c.FPDFPage_CountObjects(page.raw))
 
 
 def _line_sizes(textpage: Any, text: str) -> list[tuple[float, str]]:

@@ -22,6 +22,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+from ingest.limits import Limits
 from ingest.ocr import ocr_for
 from ingest.readers import supported
 from ingest.sources import discover, read_document
@@ -74,7 +75,7 @@ def evaluate_reading(folder: Path, settings: Settings, say: Callable[[str], None
     right: list[str] = []
     for file in files:
         try:
-            doc = read_document(file, settings.max_file_bytes, ocr)
+            doc = read_document(file, Limits.of(settings), ocr)
         except SourceError as exc:
             documents[file.source] = {"error": str(exc)}
             say(f"failed: {file.source}: {exc}")
