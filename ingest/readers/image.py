@@ -24,7 +24,7 @@ def read_image(data: bytes, ocr: Ocr) -> Read:
             ocr.allow(number)
             frames.append(ocr.read(frame.convert("L")))
     except Image.DecompressionBombError:
-        raise SourceError(f"an image of over {2 * Image.MAX_IMAGE_PIXELS:,} pixels (Pillow's guard against "
+        raise SourceError(f"an image of over {2 * (Image.MAX_IMAGE_PIXELS or 0):,} pixels (Pillow's guard against "
                           "decompression bombs); scale it down") from None
     except (UnidentifiedImageError, OSError) as exc:
         raise SourceError(f"not a readable image ({type(exc).__name__}); open and re-save it, or remove it") from None
