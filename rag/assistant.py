@@ -15,6 +15,7 @@ from rag.answer.backend import Backend
 from rag.answer.extractive import ExtractiveAnswerer
 from rag.answer.llm import LLMAnswerer
 from rag.chat import History, clean_text, normalise, queries_for
+from rag.collections import Collections
 from rag.embedding import Embedder, embedder_for
 from rag.errors import LLMError, RagError
 from rag.index.store import Store
@@ -39,26 +40,60 @@ class Assistant:
         >>> answer.citations[0].quote   # the sentence, verbatim, with .source, .start, .end
     """
 
-    def __init__(self, settings: Settings, store: Store | None = None, embedder: Embedder | None = None) -> None:
+    def __init__(self, settings: Settings, store: Store | None = None, embedder: Embedder | None = None,
+                 selector: Selector | None = None) -> None:
         self.settings = settings
         self.store = store or Store(settings)
         self.embedder = embedder or embedder_for(settings)
         self.retriever = Retriever(settings, self.store, self.embedder)
-        self.selector = Selector() if settings.selector else None  # loaded on its first question
+        # loaded on its first question; the assistants of other collections share this one's
+        self.selector = selector if selector is not None else Selector() if settings.selector else None
         self._lock = threading.Lock()
         self._llm: Backend | None = None
+        self._base = settings  # the settings the collections are named in (RAG_HOME's)
+        self._key = ""  # this one's collection: "" is the default
+        self._siblings: dict[str, Assistant] = {"": self}  # every collection's assistant, by key, shared by all
 
     @classmethod
-    def open(cls, settings: Settings | None = None) -> Assistant:
-        """Open the index the settings point at (default: `RAG_*` variables).
+    def open(cls, settings: Settings | None = None, collection: str | None = None) -> Assistant:
+        """Open the index the settings point at (default: `RAG_*` variables), or that of `collection`.
 
         Raises:
+            CollectionError: there is no collection of that name.
             IndexMissingError: nothing has been ingested yet.
             IndexMismatchError: the index was built with other model or chunking settings.
         """
-        assistant = cls(settings or Settings.load())
+        assistant = cls(settings or Settings.load()).collection(collection)
         assistant.retriever.current()
         return assistant
+
+    def collection(self, name: str | None) -> Assistant:
+        """The assistant of collection `name` (`rag.collections`; None or "default": RAG_HOME's own index),
+        sharing this one's embedding model and answer selector; made once, then kept.
+
+        Raises:
+            CollectionError: there is no collection of that name.
+        """
+        collections = Collections(self._base)
+        found = collections.get(name)
+        if found.key == self._key:
+            return self
+        with self._lock:
+            sibling = self._siblings.get(found.key)
+            if sibling is None:
+                sibling = Assistant(collections.settings_of(found), embedder=self.embedder, selector=self.selector)
+                sibling._base, sibling._key, sibling._siblings = self._base, found.key, self._siblings
+                self._siblings[found.key] = sibling
+            return sibling
+
+    def collections(self) -> list[str]:
+        """The names of the collections, `default` first (`rag collections list`)."""
+        return [c.name for c in Collections(self._base).list()]
+
+    @property
+    def collection_name(self) -> str:
+        """The name of this assistant's collection now (a rename elsewhere shows at once)."""
+        return next((c.name for c in Collections(self._base).list() if c.key == self._key), self._key)
 
     def retrieve(self, question: str, k: int | None = None, mode: Mode | None = None,
                  sources: Sequence[str] | None = None) -> list[Hit]:
@@ -186,6 +221,7 @@ class Assistant:
         meta = index.metadata
         last = meta.get("last_ingest")
         return {
+            "collection": self.collection_name,
             "documents": len(index.files()),
             "chunks": index.count(),
             "model": meta.get("embed_model"),

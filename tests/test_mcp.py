@@ -24,7 +24,7 @@ from tests.helpers import HIGH_QUESTION, OFF_TOPIC_QUESTION, Live, indexed_copy,
 pytestmark = pytest.mark.integration  # every test runs the real command, pipeline or model
 
 TOKEN = "mcp-test-token-0123456789"
-TOOLS = {"search", "ask", "list_documents"}
+TOOLS = {"search", "ask", "list_documents", "list_collections"}
 
 
 @pytest.fixture(scope="module")

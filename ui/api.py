@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from ingest import library
 from ingest.watch import Watcher
 from rag.assistant import Assistant
+from rag.collections import CollectionError
 from rag.errors import IndexMissingError, IngestLockedError, RagError, StoreError
 from rag.memory import memory_mib
 from rag.text import count_tokens
@@ -27,6 +28,7 @@ from rag.types import Answer, Mode
 from ui import render
 
 MODEL = "rag"
+Named = Annotated[str | None, Query(description="The collection (default: the server's).")]
 
 
 class Turn(BaseModel):
@@ -42,6 +44,7 @@ class AskRequest(BaseModel):
     sources: list[str] | None = Field(
         None, description="Answer only from the indexed documents these glob patterns match (the source, "
                           "`corpus/notes/*.md`, or its file name, `*.pdf`); none or [] means every document.")
+    collection: str | None = Field(None, description="The collection to ask (default: the server's).")
 
 
 class ChatMessage(BaseModel):
@@ -76,7 +79,7 @@ def rag_error(_: Request, exc: Exception) -> JSONResponse:
         return error(503, str(exc), "index_missing")
     if isinstance(exc, StoreError):
         return error(503, str(exc), "store_unavailable")
-    if isinstance(exc, library.DocumentNotFoundError):
+    if isinstance(exc, library.DocumentNotFoundError | CollectionError):
         return error(404, str(exc), "not_found")
     if isinstance(exc, IngestLockedError):
         return error(409, str(exc), "ingest_running")
@@ -84,40 +87,54 @@ def rag_error(_: Request, exc: Exception) -> JSONResponse:
 
 
 def router(assistant: Assistant, guard: Callable[..., None], watcher: Watcher | None = None) -> APIRouter:
-    """The `/v1` routes over a shared `Assistant`, each behind `guard` (authentication)."""
+    """The `/v1` routes over a shared `Assistant` (the server's collection; a request may name another), each
+    behind `guard` (authentication)."""
     api = APIRouter(prefix="/v1", dependencies=[Depends(guard)])
     slots = threading.BoundedSemaphore(assistant.settings.concurrency)  # questions answered at once
 
-    def answer(question: str, history: list[dict[str, str]], k: int | None = None,
+    def answer(chosen: Assistant, question: str, history: list[dict[str, str]], k: int | None = None,
                mode: Mode | None = None, sources: list[str] | None = None) -> Answer:
         with slots:
-            return assistant.ask(question, history, k=k, mode=mode, sources=sources)
+            return chosen.ask(question, history, k=k, mode=mode, sources=sources)
 
     @api.post("/ask", summary="Answer a question with citations (the JSON of `rag ask --json`)")
     def ask(body: AskRequest) -> Any:
-        return answer(body.question, [t.model_dump() for t in body.history], body.k, body.mode,
-                      body.sources).to_dict()
+        return answer(assistant.collection(body.collection), body.question, [t.model_dump() for t in body.history],
+                      body.k, body.mode, body.sources).to_dict()
 
-    @api.get("/models", summary="The one model this server offers, for OpenAI clients")
+    @api.get("/collections", summary="The collections this server answers from (`rag collections`), and the one "
+                                     "requests that name none use")
+    def collections() -> Any:
+        return {"collections": assistant.collections(), "default": assistant.collection_name}
+
+    @api.get("/models", summary="The models this server offers OpenAI clients: `rag` (the server's collection) "
+                                "and each collection by name")
     def models() -> dict[str, Any]:
-        return {"object": "list", "data": [{"id": MODEL, "object": "model", "created": 0, "owned_by": "rag"}]}
+        own = assistant.collection_name  # `rag`: listed once
+        names = [MODEL, *(name for name in assistant.collections() if name != own)]
+        return {"object": "list", "data": [{"id": name, "object": "model", "created": 0, "owned_by": "rag"}
+                                           for name in names]}
 
-    @api.post("/chat/completions", summary="OpenAI-compatible chat; citations in a `citations` field")
+    @api.post("/chat/completions", summary="OpenAI-compatible chat; citations in a `citations` field; `model` "
+                                           "names a collection (`rag`: the server's)")
     def chat(body: ChatRequest) -> Any:
-        if body.model != MODEL:
-            return error(404, f"model {body.model!r} does not exist; use {MODEL!r}")
+        try:
+            chosen = assistant if body.model == MODEL else assistant.collection(body.model)
+        except CollectionError:
+            return error(404, f"model {body.model!r} does not exist; use {MODEL!r} or a collection's name "
+                              "(GET /v1/models lists them)")
         turns = [(m.role, m.text()) for m in body.messages if m.role in ("user", "assistant")]
         if not turns or turns[-1][0] != "user":
             return error(400, "the last message must come from the user; add the question as a user message")
         history = [{"role": role, "content": content} for role, content in turns[:-1]]
         ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         if body.stream:
-            pieces = assistant.stream(turns[-1][1], history, sources=body.sources)
+            pieces = chosen.stream(turns[-1][1], history, sources=body.sources)
             with slots:
                 first = next(pieces)  # the question is checked and answered here: errors get a status code
             return StreamingResponse(_sse(ident, created, first, pieces), media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache"})
-        result = answer(turns[-1][1], history, sources=body.sources)
+        result = answer(chosen, turns[-1][1], history, sources=body.sources)
         prompt = sum(count_tokens(content) for _, content in turns)
         completion = count_tokens(result.text)
         return {
@@ -130,20 +147,23 @@ def router(assistant: Assistant, guard: Callable[..., None], watcher: Watcher | 
 
     @api.get("/status", summary="What the index holds, the watched folders (pending changes, last sync), "
                                 "and this server process's memory")
-    def status() -> Any:
-        watch = watcher.state.to_dict() if watcher is not None else None
+    def status(collection: Named = None) -> Any:
+        chosen = assistant.collection(collection)
+        watch = watcher.state.to_dict() if watcher is not None and chosen is assistant else None
         try:
-            return {**assistant.status(), "watch": watch, "process": process_memory()}
+            return {**chosen.status(), "watch": watch, "process": process_memory()}
         except IndexMissingError as exc:
             if watch is not None and (watch["syncing"] or not watch["syncs"]):  # the first sync is building it
                 return error(503, f"{exc}; the first sync of the watched folders is building it", "index_missing")
             raise
 
     @api.post("/documents", summary="Upload documents (.txt .md .html .pdf .docx .pptx .xlsx .csv; images with OCR)")
-    async def documents(files: Annotated[list[UploadFile], File()], replace: Annotated[bool, Form()] = False) -> Any:
-        limit = assistant.settings.max_file_bytes
+    async def documents(files: Annotated[list[UploadFile], File()], replace: Annotated[bool, Form()] = False,
+                        collection: Annotated[str | None, Form()] = None) -> Any:
+        chosen = assistant.collection(collection)
+        limit = chosen.settings.max_file_bytes
         items = [(f.filename or "", await f.read(limit + 1)) for f in files]  # one byte more shows "too large"
-        results = await run_in_threadpool(library.add_documents, assistant, items, replace)
+        results = await run_in_threadpool(library.add_documents, chosen, items, replace)
         body = {"results": [{"name": r.name, "outcome": r.outcome, "reason": r.reason, "source": r.source}
                             for r in results]}
         return JSONResponse(body, status_code=200 if any(r.ok for r in results) else 400)
@@ -151,13 +171,13 @@ def router(assistant: Assistant, guard: Callable[..., None], watcher: Watcher | 
     @api.get("/documents", summary="The indexed documents, a page at a time, and the files the last ingest "
                                    "could not read")
     def list_documents(offset: Annotated[int, Query(ge=0)] = 0,
-                       limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Any:
-        return render.listing(assistant, offset, limit)
+                       limit: Annotated[int, Query(ge=1, le=1000)] = 100, collection: Named = None) -> Any:
+        return render.listing(assistant.collection(collection), offset, limit)
 
     @api.get("/documents/{source:path}/file", summary="The original file of an indexed document "
                                                        "(a PDF opens at #page=N)")
-    def document_file(source: str) -> Any:
-        path = library.original(assistant, source)
+    def document_file(source: str, collection: Named = None) -> Any:
+        path = library.original(assistant.collection(collection), source)
         media, disposition = render.file_type(path)
         return FileResponse(path, media_type=media, content_disposition_type=disposition, filename=path.name,
                             headers={"X-Content-Type-Options": "nosniff",
@@ -166,21 +186,21 @@ def router(assistant: Assistant, guard: Callable[..., None], watcher: Watcher | 
     @api.get("/documents/{source:path}/view", summary="An indexed document's text as it was indexed, the "
                                                        "characters start-end marked and scrolled into view")
     def document_view(source: str, start: Annotated[int, Query(ge=0)] = 0,
-                      end: Annotated[int, Query(ge=0)] = 0) -> Any:
-        record, text, current = library.document_text(assistant, source)
+                      end: Annotated[int, Query(ge=0)] = 0, collection: Named = None) -> Any:
+        record, text, current = library.document_text(assistant.collection(collection), source)
         return HTMLResponse(render.document_page(record, text, start, end, current),
                             headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
                                                                 "script-src 'unsafe-inline'"})
 
     @api.delete("/documents/{source:path}", summary="Remove a document from the index for good (an upload is "
                                                      "deleted; another file is added to its folder's .ragignore)")
-    def delete_document(source: str) -> Any:
-        removal = library.remove_document(assistant, source)
+    def delete_document(source: str, collection: Named = None) -> Any:
+        removal = library.remove_document(assistant.collection(collection), source)
         return {"source": removal.source, "removed": removal.how, "detail": removal.detail}
 
     @api.post("/documents/{source:path}/reindex", summary="Read a document again from its file, even if unchanged")
-    def reindex(source: str) -> Any:
-        report = library.reindex_document(assistant, source)
+    def reindex(source: str, collection: Named = None) -> Any:
+        report = library.reindex_document(assistant.collection(collection), source)
         return {"source": source, "summary": report.summary(), "failed": report.failed}
 
     return api

@@ -18,7 +18,8 @@ INSTRUCTIONS = """Answers come from the user's own indexed documents. `ask` retu
 sentence carries a verdict (supported, weak, unsupported) from a check of the quoted passage, and a
 confidence (high: the quotes answer the question; low: only the closest evidence); an abstention means the
 documents do not hold the answer. `search` returns passages with their source and character span;
-`list_documents` says what is indexed. Quote citations as given; do not add facts they do not hold."""
+`list_documents` says what is indexed. Documents may be kept in several collections (`list_collections`): each
+tool takes the collection to use. Quote citations as given; do not add facts they do not hold."""
 
 
 class Turn(BaseModel):
@@ -28,13 +29,15 @@ class Turn(BaseModel):
     content: str
 
 
+Named = Annotated[str | None, Field(description="The collection (`list_collections`); default: the server's.")]
 Sources = Annotated[list[str] | None, Field(
     description="Only these documents: glob patterns on the source (`corpus/notes/*.md`) or its file name "
                 "(`*.pdf`); none or [] means every document.")]
 
 
 def build_mcp(assistant: Assistant) -> MCPServer:
-    """The MCP server over `assistant`: tools `search`, `ask` and `list_documents`."""
+    """The MCP server over `assistant` (its collection; a call may name another): tools `search`, `ask`,
+    `list_documents` and `list_collections`."""
     from mcp.server.mcpserver import MCPServer
     from mcp.server.mcpserver.exceptions import ToolError
 
@@ -48,11 +51,11 @@ def build_mcp(assistant: Assistant) -> MCPServer:
     @server.tool(title="Search the documents")
     def search(query: Annotated[str, Field(description="What to look for, in words.")],
                k: Annotated[int, Field(ge=1, le=50, description="How many passages.")] = 5,
-               sources: Sources = None) -> dict[str, Any]:
+               sources: Sources = None, collection: Named = None) -> dict[str, Any]:
         """The passages of the indexed documents that best match `query`, best first, each with its source,
         title, page or section, character span in the document (start, end) and score."""
         try:
-            hits = assistant.retrieve(clear(query, "query"), k, sources=sources)
+            hits = assistant.collection(collection).retrieve(clear(query, "query"), k, sources=sources)
         except RagError as exc:
             raise ToolError(str(exc)) from None
         return {"passages": [{**hit.to_dict(), "score": round(hit.score, 4)} for hit in hits]}
@@ -61,26 +64,32 @@ def build_mcp(assistant: Assistant) -> MCPServer:
     def ask(question: Annotated[str, Field(description="The question.")],
             history: Annotated[list[Turn] | None, Field(
                 description="Earlier turns, oldest first, so that a follow-up is understood.")] = None,
-            sources: Sources = None) -> dict[str, Any]:
+            sources: Sources = None, collection: Named = None) -> dict[str, Any]:
         """A cited answer from the indexed documents: the answer text with [n] markers, its confidence, and
         for each citation the quoted sentence, its source, character span and the check's verdict (and a
         verdict for each answer sentence). `abstained` is true when the documents do not hold the answer."""
         turns = [{"role": t.role, "content": t.content} for t in history or []]
         try:
-            answer = assistant.ask(clear(question, "question"), turns, sources=sources)
+            answer = assistant.collection(collection).ask(clear(question, "question"), turns, sources=sources)
         except RagError as exc:
             raise ToolError(str(exc)) from None
         return answer.to_dict()
 
     @server.tool(title="List the indexed documents")
     def list_documents(offset: Annotated[int, Field(ge=0)] = 0,
-                       limit: Annotated[int, Field(ge=1, le=1000)] = 100) -> dict[str, Any]:
+                       limit: Annotated[int, Field(ge=1, le=1000)] = 100, collection: Named = None) -> dict[str, Any]:
         """The indexed documents (source, title, pages, chunks, size, when indexed), a page at a time, and
         the files the last ingest could not read, with the reason."""
         try:
-            return render.listing(assistant, offset, limit)
+            return render.listing(assistant.collection(collection), offset, limit)
         except RagError as exc:
             raise ToolError(str(exc)) from None
+
+    @server.tool(title="List the collections")
+    def list_collections() -> dict[str, Any]:
+        """The collections (named document sets) the other tools take as `collection`, and the one used when a
+        call names none."""
+        return {"collections": assistant.collections(), "default": assistant.collection_name}
 
     return server
 

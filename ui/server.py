@@ -124,16 +124,19 @@ class _Guarded:
         await self.app(scope, receive, send)
 
 
-def serve(settings: Settings, host: str, port: int, watch: list[Path] | None = None) -> None:
-    """Load the model, open the index (or wait for uploads), then serve until interrupted; with
-    `watch`, keep the index in step with those folders (`[]`: the corpus folder) meanwhile."""
+def serve(settings: Settings, host: str, port: int, watch: list[Path] | None = None,
+          collection: str | None = None) -> None:
+    """Load the model, open the index of `collection` (default: the default one; requests may name any other)
+    or wait for uploads, then serve until interrupted; with `watch`, keep that collection's index in step
+    with those folders (`[]`: its corpus folder) meanwhile."""
     import uvicorn
 
     _check_port(host, port)
     if not _loopback(host) and settings.auth is None:
         print(f"warning: serving on {host} without --auth: anyone who can reach this address can read "
               "and add documents", file=sys.stderr)
-    assistant = Assistant(settings)
+    assistant = Assistant(settings).collection(collection)
+    settings = assistant.settings
     assistant.warm_up()  # load the model now, not on the first question
     try:
         status = assistant.status()

@@ -10,6 +10,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from rag.collections import Collections
 from rag.errors import RagError
 from rag.settings import Settings
 from ui.cli.parser import build_parser
@@ -23,6 +24,9 @@ def main(argv: Sequence[str] | None = None, settings: Settings | None = None) ->
     args = build_parser().parse_args(argv)
     try:
         settings = settings or Settings.load()
+        args.base_settings = settings  # what collections are named in; a command's own settings are its collection's
+        if getattr(args, "collection", None) and args.run.__name__ not in ("serve", "mcp"):
+            settings = Collections(settings).settings_for(args.collection)
         return int(args.run(args, settings))
     except RagError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -9,10 +9,14 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rag.errors import RagError
 from rag.settings import Settings
 from ui.cli.output import Bar, print_answer
+
+if TYPE_CHECKING:
+    from rag.assistant import Assistant
 
 
 def ingest(args: argparse.Namespace, settings: Settings) -> int:
@@ -39,10 +43,16 @@ def ingest(args: argparse.Namespace, settings: Settings) -> int:
     return report.exit_code
 
 
-def ask(args: argparse.Namespace, settings: Settings) -> int:
+def _open(args: argparse.Namespace) -> Assistant:
+    """The assistant of the collection the command names (`--collection`), opened."""
     from rag.assistant import Assistant
 
-    answer = Assistant.open(settings).ask(args.question, k=args.k, mode=args.mode, sources=args.sources)
+    return Assistant.open(args.base_settings, collection=args.collection)
+
+
+def ask(args: argparse.Namespace, settings: Settings) -> int:
+
+    answer = _open(args).ask(args.question, k=args.k, mode=args.mode, sources=args.sources)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False))
     else:
@@ -51,9 +61,8 @@ def ask(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def chat(args: argparse.Namespace, settings: Settings) -> int:
-    from rag.assistant import Assistant
 
-    assistant: Assistant = Assistant.open(settings)
+    assistant: Assistant = _open(args)
     history: list[dict[str, str]] = []
     print("Ask a question about your documents. /new starts over, an empty line or Ctrl-D quits.")
     while True:
@@ -90,7 +99,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.auth is not None:
         settings = Settings.load(auth=args.auth)  # the environment, with the login from the command line
-    serve(settings, args.host, args.port, args.watch)
+    serve(settings, args.host, args.port, args.watch, args.collection)
     return 0
 
 
@@ -99,7 +108,7 @@ def mcp(args: argparse.Namespace, settings: Settings) -> int:
     from rag.errors import IndexMissingError
     from ui.mcp import serve_stdio
 
-    assistant = Assistant(settings)
+    assistant = Assistant(settings).collection(args.collection)
     assistant.warm_up()  # load the model before the client's first call
     try:
         print(f"rag mcp: {len(assistant.documents())} documents indexed; serving MCP on stdin/stdout",
@@ -132,9 +141,8 @@ def watch(args: argparse.Namespace, settings: Settings) -> int:
 
 def status(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.sources import skipped_summary
-    from rag.assistant import Assistant
 
-    status = Assistant.open(settings).status()
+    status = _open(args).status()
     if args.json:
         print(json.dumps(status))
     else:
@@ -148,6 +156,33 @@ def status(args: argparse.Namespace, settings: Settings) -> int:
         for source, reason in failed.items():
             print(f"  {source}: {reason}")
         print(f"{'skipped':12} {skipped_summary(skipped) or 'no files of formats not read'}")
+    return 0
+
+
+def collections(args: argparse.Namespace, settings: Settings) -> int:
+    from rag.collections import Collections
+    from rag.index.store import Store
+
+    registry = Collections(settings)
+    if args.action == "create":
+        made = registry.create(args.name, args.corpus)
+        print(f"created collection {made.name}: `rag ingest --collection {made.name}` reads {made.corpus}")
+    elif args.action == "rename":
+        print(f"renamed {args.name} to {registry.rename(args.name, args.new_name).name}")
+    elif args.action == "remove":
+        gone = registry.remove(args.name)
+        print(f"removed collection {gone.name} and its index; "
+              + (f"{gone.corpus} stays" if gone.corpus.exists() else "its corpus folder went with it"))
+    else:
+        listed = []
+        for collection in registry.list():
+            store = Store(registry.settings_of(collection))
+            listed.append({"name": collection.name, "corpus": str(collection.corpus),
+                           "documents": len(store.open().files()) if store.active() is not None else 0})
+        if args.json:
+            print(json.dumps(listed, ensure_ascii=False))
+        for item in listed if not args.json else []:
+            print(f"{item['name']:20} {item['documents']:6} documents  {item['corpus']}")
     return 0
 
 
@@ -171,10 +206,9 @@ def models_export(args: argparse.Namespace, settings: Settings) -> int:
 
 def documents(args: argparse.Namespace, settings: Settings) -> int:
     from ingest import library
-    from rag.assistant import Assistant
     from ui.render import document_json
 
-    assistant = Assistant.open(settings)
+    assistant = _open(args)
     for source in args.remove:
         print(f"removed {source}: {library.remove_document(assistant, source).detail}")
     for source in args.reindex:

@@ -17,16 +17,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="files or folders (default: RAG_CORPUS)")
     p.add_argument("--rebuild", action="store_true", help="build a fresh index and swap it in when complete")
     p.add_argument("--dry-run", action="store_true", help="print what would change and touch nothing")
+    _collection_option(p)
     p.set_defaults(run=commands.ingest)
 
     p = sub.add_parser("ask", help="answer one question")
     p.add_argument("question")
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
     _retrieval_options(p)
+    _collection_option(p)
     p.set_defaults(run=commands.ask)
 
     p = sub.add_parser("chat", help="ask questions in a conversation (follow-ups understood)")
     _retrieval_options(p)
+    _collection_option(p)
     p.set_defaults(run=commands.chat)
 
     p = sub.add_parser("serve", help="serve the chat page at / and the HTTP API at /v1")
@@ -35,15 +38,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--auth", metavar="USER:PASS", default=None,
                    help="require this login for the page and the API (default: RAG_AUTH)")
     p.add_argument("--watch", nargs="*", type=Path, default=None, metavar="PATH",
-                   help="keep the index in step with these folders while serving (none given: RAG_CORPUS)")
+                   help="keep the index in step with these folders while serving (none given: the collection's "
+                        "corpus folder)")
+    p.add_argument("--collection", metavar="NAME", default=None,
+                   help="the collection the page and requests that name none use (default: default); requests "
+                        "may name any")
     p.set_defaults(run=commands.serve)
 
     p = sub.add_parser("mcp", help="serve the documents to an MCP client (an agent or desktop assistant) over "
                                    "stdin/stdout; `rag serve` offers the same at /mcp")
+    p.add_argument("--collection", metavar="NAME", default=None,
+                   help="the collection tool calls that name none use (default: default)")
     p.set_defaults(run=commands.mcp)
 
     p = sub.add_parser("watch", help="keep the index in step with folders: index changes as they happen")
     p.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="folders (default: RAG_CORPUS)")
+    _collection_option(p)
     p.set_defaults(run=commands.watch)
 
     p = sub.add_parser("eval", help="measure retrieval and answer quality (public data or your own questions)")
@@ -155,7 +165,30 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("status", help="what the index holds")
     p.add_argument("--json", action="store_true")
+    _collection_option(p)
     p.set_defaults(run=commands.status)
+
+    p = sub.add_parser("collections", help="named document sets, each an index of its own: list (the default), "
+                                           "create, rename, remove")
+    p.set_defaults(run=commands.collections, action="list", json=False)
+    actions = p.add_subparsers(metavar="ACTION")
+    c = actions.add_parser("list", help="the collections, with their corpus folders and documents")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(action="list")
+    c = actions.add_parser("create", help="make an empty collection")
+    c.add_argument("name", help="1-40 letters, digits, '-' or '_'")
+    c.add_argument("--corpus", type=Path, default=None, metavar="DIR",
+                   help="the folder `rag ingest --collection NAME` reads and uploads land in (default: a new "
+                        "folder under RAG_HOME/collections)")
+    c.set_defaults(action="create")
+    c = actions.add_parser("rename", help="give a collection another name (its index stays)")
+    c.add_argument("name")
+    c.add_argument("new_name", metavar="NEW")
+    c.set_defaults(action="rename")
+    c = actions.add_parser("remove", help="delete a collection's index (a corpus folder you gave stays; the one "
+                                          "made for it, with its uploads, goes)")
+    c.add_argument("name")
+    c.set_defaults(action="remove")
 
     p = sub.add_parser("models", help="prepare the embedding model for the ONNX backends")
     models = p.add_subparsers(required=True, metavar="ACTION")
@@ -173,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--text", metavar="SOURCE", default=None,
                    help="print this document's text as it was indexed (what citations' character spans point into)")
     p.add_argument("--json", action="store_true")
+    _collection_option(p)
     p.set_defaults(run=commands.documents)
     return parser
 
@@ -184,6 +218,11 @@ def _retrieval_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", action="append", default=None, metavar="GLOB", dest="sources",
                    help="answer only from the documents this matches: the source (corpus/notes/*.md) or its "
                         "file name (*.pdf); repeatable")
+
+
+def _collection_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--collection", metavar="NAME", default=None,
+                   help="work on this collection (`rag collections`; default: the default one, RAG_HOME's own)")
 
 
 def _backends_option(p: argparse.ArgumentParser) -> None:
