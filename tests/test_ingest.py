@@ -357,3 +357,28 @@ def test_ingest_removal_and_the_benchmark_index_write_through_the_one_writer_und
     build_index(bench, real, vectors, size=4, recipe="test")
     assert Store(bench).open().count() == 4
     assert published == ["ingested", "ingested", "bench"]
+
+
+@pytest.mark.integration
+def test_a_server_on_the_embedded_store_never_fails_after_another_process_updates_a_document(
+        tmp_path: Path, embedder: Embedder) -> None:
+    """Another process's ingest changes the embedded store under a running server: that server's Chroma
+    still knows the replaced chunk's id and used to fail every question with a 500 ("Error finding id")."""
+    import httpx
+
+    from tests.helpers import indexed_copy, serving
+
+    base = indexed_copy(tmp_path, embedder)
+    leave = base / "corpus" / "leave.md"
+    leave.write_text("# Leave\n\nEvery employee gets twenty-six days of paid leave a year.\n")
+    ingest([base / "corpus"], Settings.load(home=base / ".rag", corpus=base / "corpus"), embedder=embedder)
+    question = {"question": "How many days of paid leave does an employee get?"}
+    with serving(base) as url, httpx.Client(base_url=url, timeout=120) as api:
+        assert "twenty-six" in api.post("/v1/ask", json=question).json()["answer"]
+        leave.write_text("# Leave\n\nEvery employee gets twenty-eight days of paid leave a year.\n")
+        assert run_rag("ingest", str(base / "corpus"), home=base / ".rag", process=True).returncode == 0
+        time.sleep(3)  # past the publish grace: the old chunk is deleted
+        for _ in range(3):
+            response = api.post("/v1/ask", json=question)
+            assert response.status_code == 200, response.text
+            assert "twenty-six" not in response.json()["answer"]  # never the replaced text

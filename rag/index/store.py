@@ -178,7 +178,17 @@ class Index:
         """Chunks and their vectors by id (ids not found are left out)."""
         if not ids:
             return {}
-        res = self._chunks.get(ids=list(ids), include=["documents", "metadatas", "embeddings"])
+        from chromadb.errors import InternalError
+
+        try:
+            res = self._chunks.get(ids=list(ids), include=["documents", "metadatas", "embeddings"])
+        except InternalError:
+            # An embedded store that another process (an ingest) changed: this process's Chroma still knows
+            # ids that are gone and fails on the whole request ("Error finding id"). Ask one by one; the gone
+            # ones are left out, as a server leaves them out, and the caller moves to the newer snapshot.
+            if len(ids) == 1:
+                return {}
+            return {i: found for one in ids for i, found in self.get([one]).items()}
         vectors = res["embeddings"] if res["embeddings"] is not None else [None] * len(res["ids"])
         return {
             i: (_chunk_from_record(i, d or "", m), np.asarray(v, dtype=np.float32))
