@@ -86,6 +86,16 @@ class Assistant:
                 self._siblings[found.key] = sibling
             return sibling
 
+    @property
+    def base_settings(self) -> Settings:
+        """The settings the collections are named in (`RAG_HOME`'s), whichever collection this one is."""
+        return self._base
+
+    @property
+    def collection_key(self) -> str:
+        """The fixed key of this assistant's collection (`rag.collections`; "" for the default one)."""
+        return self._key
+
     def collections(self) -> list[str]:
         """The names of the collections, `default` first (`rag collections list`)."""
         return [c.name for c in Collections(self._base).list()]
@@ -207,6 +217,12 @@ class Assistant:
             if self._llm is None:
                 self._llm = Backend(self.settings)
             return self._llm
+
+    def indexed(self, chunk_ids: Sequence[str]) -> set[str]:
+        """Which of these chunk ids the index holds now: a citation of one it does not is out of date (its
+        source changed or went since; ids are derived from a passage's source, position and text)."""
+        index, _ = self.retriever.current()
+        return set(index.get(list(dict.fromkeys(chunk_ids))))  # once each: Chroma refuses repeated ids
 
     def documents(self) -> dict[str, FileRecord]:
         """The indexed documents, by source (sorted): title, chunks, pages, size, when indexed, file path."""

@@ -84,6 +84,7 @@ class Collections:
             "collection": f"{self.settings.collection}-{collection.key}",
             "corpus": collection.corpus,
             "models_dir": self.settings.models,  # one export of the embedding model serves every collection
+            "users_db": self.settings.users,  # people are the server's, not a collection's
         })
 
     def create(self, name: str, corpus: Path | None = None) -> Collection:

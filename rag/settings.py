@@ -113,6 +113,9 @@ class Settings(BaseSettings):
     unsupported: Literal["flag", "drop"] = Field(
         "flag", description="Generated sentences their citations do not support: kept and flagged, or dropped.",
     )
+    users_db: Path | None = Field(
+        None, description="The database of users, their roles and tokens (default: RAG_HOME/users.db); with a "
+                          "user in it, `rag serve` wants a login.")
     auth: SecretStr | None = Field(
         None, description="`USER:PASS` required by `rag serve` for the page and the API (same as `--auth`).",
     )
@@ -176,6 +179,11 @@ class Settings(BaseSettings):
     def models(self) -> Path:
         """Where the ONNX exports of the embedding model are kept: `RAG_MODELS_DIR`, else `RAG_HOME/models`."""
         return self.models_dir or self.home / "models"
+
+    @property
+    def users(self) -> Path:
+        """Where the user database is: `RAG_USERS_DB`, else `RAG_HOME/users.db`."""
+        return self.users_db or self.home / "users.db"
 
     @property
     def max_file_bytes(self) -> int:

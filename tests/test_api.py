@@ -229,8 +229,8 @@ def test_openai_errors(chat_client: OpenAI) -> None:
 
 def test_status_models_and_docs(api: httpx.Client, chat_client: OpenAI) -> None:
     status = api.get("/v1/status").json()
-    assert set(status) == {"collection", "documents", "chunks", "model", "dimension", "fingerprint", "last_ingest", "location",
-                           "failed", "skipped", "watch", "process"}
+    assert set(status) == {"collection", "documents", "chunks", "model", "dimension", "fingerprint", "last_ingest",
+                           "location", "failed", "skipped", "watch", "process"}
     assert status["failed"] == {} and status["watch"] is None  # this server watches no folder
     assert status["collection"] == "default"
     assert status["skipped"] == {}  # every file of the corpus is of a format read

@@ -73,10 +73,14 @@ ENG = ("runbook.md", "# Deploys\n\nThe Quillmore payment service is deployed eve
 
 @pytest.fixture(scope="module")
 def two(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Path:
-    """A RAG_HOME with the seed corpus in the default collection and two more, `hr` and `eng`, each indexed."""
+    return make_two(tmp_path_factory.mktemp("collections"), embedder)
+
+
+def make_two(folder: Path, embedder: Embedder) -> Path:
+    """`folder` with the seed corpus in the default collection and two more, `hr` and `eng`, each indexed."""
     from tests.helpers import indexed_copy
 
-    base = indexed_copy(tmp_path_factory.mktemp("collections"), embedder)
+    base = indexed_copy(folder, embedder)
     settings = Settings.load(home=base / ".rag", corpus=base / "corpus")
     collections = Collections(settings)
     for name, (file, text, _, _) in (("hr", HR), ("eng", ENG)):

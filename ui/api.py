@@ -20,12 +20,14 @@ from starlette.concurrency import run_in_threadpool
 from ingest import library
 from ingest.watch import Watcher
 from rag.assistant import Assistant
-from rag.collections import CollectionError
+from rag.collections import CollectionError, Collections
 from rag.errors import IndexMissingError, IngestLockedError, RagError, StoreError
 from rag.memory import memory_mib
 from rag.text import count_tokens
 from rag.types import Answer, Mode
 from ui import render
+from ui.access import Access, Person, Refused
+from ui.conversations import ConversationNotFoundError, Conversations
 
 MODEL = "rag"
 Named = Annotated[str | None, Query(description="The collection (default: the server's).")]
@@ -45,6 +47,13 @@ class AskRequest(BaseModel):
         None, description="Answer only from the indexed documents these glob patterns match (the source, "
                           "`corpus/notes/*.md`, or its file name, `*.pdf`); none or [] means every document.")
     collection: str | None = Field(None, description="The collection to ask (default: the server's).")
+    conversation: str | None = Field(
+        None, description="Save the question and answer: `new` starts a saved conversation, an id continues one "
+                          "(its turns are the history; its collection is used). The answer then names it.")
+
+
+class Rename(BaseModel):
+    title: str = Field(description="The conversation's new title.")
 
 
 class ChatMessage(BaseModel):
@@ -75,51 +84,122 @@ def rag_error(_: Request, exc: Exception) -> JSONResponse:
     """A `RagError` a route raised, as a response (the app's one handler for them, `ui.server`): 503 while there
     is no index or the store is unreachable, 404 for a document not indexed, 409 while an ingest writes,
     otherwise 400."""
+    if isinstance(exc, Refused):
+        return error(exc.status, str(exc), "permission_error" if exc.status == 403 else "authentication_error")
     if isinstance(exc, IndexMissingError):
         return error(503, str(exc), "index_missing")
     if isinstance(exc, StoreError):
         return error(503, str(exc), "store_unavailable")
-    if isinstance(exc, library.DocumentNotFoundError | CollectionError):
+    if isinstance(exc, library.DocumentNotFoundError | CollectionError | ConversationNotFoundError):
         return error(404, str(exc), "not_found")
     if isinstance(exc, IngestLockedError):
         return error(409, str(exc), "ingest_running")
     return error(400, str(exc))
 
 
-def router(assistant: Assistant, guard: Callable[..., None], watcher: Watcher | None = None) -> APIRouter:
+def asker(request: Request) -> Person:
+    """The person the router's guard found for this request (it runs first and keeps them on the request)."""
+    found = getattr(request.state, "person", None)
+    if not isinstance(found, Person):
+        raise RuntimeError("the API's guard did not run before its route")
+    return found
+
+
+Who = Annotated[Person, Depends(asker)]
+
+
+def router(assistant: Assistant, access: Access, guard: Callable[..., Person],
+           watcher: Watcher | None = None) -> APIRouter:
     """The `/v1` routes over a shared `Assistant` (the server's collection; a request may name another), each
-    behind `guard` (authentication)."""
+    behind `guard` (who is asking) and held to that person's roles on the collection (`ui.access`)."""
     api = APIRouter(prefix="/v1", dependencies=[Depends(guard)])
     slots = threading.BoundedSemaphore(assistant.settings.concurrency)  # questions answered at once
+    saved = Conversations(assistant.base_settings.users)
+
+    def pick(who: Person, name: str | None, role: str = "reader") -> Assistant:
+        return access.collection(who, assistant, name, role)
 
     def answer(chosen: Assistant, question: str, history: list[dict[str, str]], k: int | None = None,
                mode: Mode | None = None, sources: list[str] | None = None) -> Answer:
         with slots:
             return chosen.ask(question, history, k=k, mode=mode, sources=sources)
 
-    @api.post("/ask", summary="Answer a question with citations (the JSON of `rag ask --json`)")
-    def ask(body: AskRequest) -> Any:
-        return answer(assistant.collection(body.collection), body.question, [t.model_dump() for t in body.history],
-                      body.k, body.mode, body.sources).to_dict()
+    @api.post("/ask", summary="Answer a question with citations (the JSON of `rag ask --json`); with "
+                              "`conversation`, saved")
+    def ask(body: AskRequest, who: Who) -> Any:
+        if body.conversation is None:
+            return answer(pick(who, body.collection), body.question, [t.model_dump() for t in body.history],
+                          body.k, body.mode, body.sources).to_dict()
+        if body.conversation == "new":
+            chosen = pick(who, body.collection)
+            ident, history = "", [t.model_dump() for t in body.history]
+        else:
+            found, _ = saved.get(who.name, body.conversation)
+            chosen = pick(who, named(found.collection))
+            ident, history = found.id, saved.history(who.name, found.id)
+        result = answer(chosen, body.question, history, body.k, body.mode, body.sources).to_dict()
+        ident = ident or saved.start(who.name, chosen.collection_key, body.question)
+        saved.add(who.name, ident, body.question, result)
+        return {**result, "conversation": ident}
+
+    def named(key: str) -> str:
+        """A collection's name from its key (a removed one: a name no collection has)."""
+        listed = {c.key: c.name for c in Collections(assistant.base_settings).list()}
+        return listed.get(key, f"(removed {key})")
+
+    @api.get("/conversations", summary="Your saved conversations, newest first")
+    def conversations(who: Who, collection: Named = None) -> Any:
+        keys = {pick(who, collection).collection_key} if collection else \
+            {c.key for c in Collections(assistant.base_settings).list() if who.may(c.key, "reader")}
+        return {"conversations": [{"id": c.id, "title": c.title, "collection": named(c.collection),
+                                   "created": c.created, "updated": c.updated, "turns": c.turns}
+                                  for c in saved.of(who.name, keys)]}
+
+    @api.get("/conversations/{ident}", summary="A saved conversation: each question and its answer, each "
+                                              "citation marked `current` or not (its source changed since)")
+    def conversation(ident: str, who: Who) -> Any:
+        found, turns = saved.get(who.name, ident)
+        chosen = pick(who, named(found.collection))
+        ids = [c["chunk_id"] for _, a in turns for c in a.get("citations", [])]
+        held = chosen.indexed(ids)
+        for _, answered in turns:
+            for citation in answered.get("citations", []):
+                citation["current"] = citation["chunk_id"] in held
+        return {"id": found.id, "title": found.title, "collection": chosen.collection_name,
+                "created": found.created, "updated": found.updated,
+                "turns": [{"question": q, "answer": a} for q, a in turns]}
+
+    @api.patch("/conversations/{ident}", summary="Rename a saved conversation")
+    def rename_conversation(ident: str, body: Rename, who: Who) -> Any:
+        saved.rename(who.name, ident, body.title)
+        return {"id": ident, "title": saved.get(who.name, ident)[0].title}
+
+    @api.delete("/conversations/{ident}", summary="Delete a saved conversation")
+    def delete_conversation(ident: str, who: Who) -> Any:
+        saved.delete(who.name, ident)
+        return {"id": ident, "deleted": True}
 
     @api.get("/collections", summary="The collections this server answers from (`rag collections`), and the one "
                                      "requests that name none use")
-    def collections() -> Any:
-        return {"collections": assistant.collections(), "default": assistant.collection_name}
+    def collections(who: Who) -> Any:
+        mine = access.readable(who, assistant)
+        return {"collections": mine, "default": assistant.collection_name if assistant.collection_name in mine
+                else None}
 
     @api.get("/models", summary="The models this server offers OpenAI clients: `rag` (the server's collection) "
                                 "and each collection by name")
-    def models() -> dict[str, Any]:
+    def models(who: Who) -> dict[str, Any]:
         own = assistant.collection_name  # `rag`: listed once
-        names = [MODEL, *(name for name in assistant.collections() if name != own)]
+        mine = access.readable(who, assistant)
+        names = [MODEL] * (own in mine) + [name for name in mine if name != own]
         return {"object": "list", "data": [{"id": name, "object": "model", "created": 0, "owned_by": "rag"}
                                            for name in names]}
 
     @api.post("/chat/completions", summary="OpenAI-compatible chat; citations in a `citations` field; `model` "
                                            "names a collection (`rag`: the server's)")
-    def chat(body: ChatRequest) -> Any:
+    def chat(body: ChatRequest, who: Who) -> Any:
         try:
-            chosen = assistant if body.model == MODEL else assistant.collection(body.model)
+            chosen = pick(who, None if body.model == MODEL else body.model)
         except CollectionError:
             return error(404, f"model {body.model!r} does not exist; use {MODEL!r} or a collection's name "
                               "(GET /v1/models lists them)")
@@ -147,8 +227,8 @@ def router(assistant: Assistant, guard: Callable[..., None], watcher: Watcher | 
 
     @api.get("/status", summary="What the index holds, the watched folders (pending changes, last sync), "
                                 "and this server process's memory")
-    def status(collection: Named = None) -> Any:
-        chosen = assistant.collection(collection)
+    def status(who: Who, collection: Named = None) -> Any:
+        chosen = pick(who, collection)
         watch = watcher.state.to_dict() if watcher is not None and chosen is assistant else None
         try:
             return {**chosen.status(), "watch": watch, "process": process_memory()}
@@ -159,8 +239,8 @@ def router(assistant: Assistant, guard: Callable[..., None], watcher: Watcher | 
 
     @api.post("/documents", summary="Upload documents (.txt .md .html .pdf .docx .pptx .xlsx .csv; images with OCR)")
     async def documents(files: Annotated[list[UploadFile], File()], replace: Annotated[bool, Form()] = False,
-                        collection: Annotated[str | None, Form()] = None) -> Any:
-        chosen = assistant.collection(collection)
+                        collection: Annotated[str | None, Form()] = None, *, who: Who) -> Any:
+        chosen = pick(who, collection, "editor")
         limit = chosen.settings.max_file_bytes
         items = [(f.filename or "", await f.read(limit + 1)) for f in files]  # one byte more shows "too large"
         results = await run_in_threadpool(library.add_documents, chosen, items, replace)
@@ -171,13 +251,14 @@ def router(assistant: Assistant, guard: Callable[..., None], watcher: Watcher | 
     @api.get("/documents", summary="The indexed documents, a page at a time, and the files the last ingest "
                                    "could not read")
     def list_documents(offset: Annotated[int, Query(ge=0)] = 0,
-                       limit: Annotated[int, Query(ge=1, le=1000)] = 100, collection: Named = None) -> Any:
-        return render.listing(assistant.collection(collection), offset, limit)
+                       limit: Annotated[int, Query(ge=1, le=1000)] = 100, collection: Named = None, *,
+                       who: Who) -> Any:
+        return render.listing(pick(who, collection), offset, limit)
 
     @api.get("/documents/{source:path}/file", summary="The original file of an indexed document "
                                                        "(a PDF opens at #page=N)")
-    def document_file(source: str, collection: Named = None) -> Any:
-        path = library.original(assistant.collection(collection), source)
+    def document_file(source: str, who: Who, collection: Named = None) -> Any:
+        path = library.original(pick(who, collection), source)
         media, disposition = render.file_type(path)
         return FileResponse(path, media_type=media, content_disposition_type=disposition, filename=path.name,
                             headers={"X-Content-Type-Options": "nosniff",
@@ -186,21 +267,21 @@ def router(assistant: Assistant, guard: Callable[..., None], watcher: Watcher | 
     @api.get("/documents/{source:path}/view", summary="An indexed document's text as it was indexed, the "
                                                        "characters start-end marked and scrolled into view")
     def document_view(source: str, start: Annotated[int, Query(ge=0)] = 0,
-                      end: Annotated[int, Query(ge=0)] = 0, collection: Named = None) -> Any:
-        record, text, current = library.document_text(assistant.collection(collection), source)
+                      end: Annotated[int, Query(ge=0)] = 0, collection: Named = None, *, who: Who) -> Any:
+        record, text, current = library.document_text(pick(who, collection), source)
         return HTMLResponse(render.document_page(record, text, start, end, current),
                             headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
                                                                 "script-src 'unsafe-inline'"})
 
     @api.delete("/documents/{source:path}", summary="Remove a document from the index for good (an upload is "
                                                      "deleted; another file is added to its folder's .ragignore)")
-    def delete_document(source: str, collection: Named = None) -> Any:
-        removal = library.remove_document(assistant.collection(collection), source)
+    def delete_document(source: str, who: Who, collection: Named = None) -> Any:
+        removal = library.remove_document(pick(who, collection, "editor"), source)
         return {"source": removal.source, "removed": removal.how, "detail": removal.detail}
 
     @api.post("/documents/{source:path}/reindex", summary="Read a document again from its file, even if unchanged")
-    def reindex(source: str, collection: Named = None) -> Any:
-        report = library.reindex_document(assistant.collection(collection), source)
+    def reindex(source: str, who: Who, collection: Named = None) -> Any:
+        report = library.reindex_document(pick(who, collection, "editor"), source)
         return {"source": source, "summary": report.summary(), "failed": report.failed}
 
     return api

@@ -6,11 +6,15 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+import gradio as gr
+
 from ingest.ocr import ocr_for
 from ingest.readers import supported
 from ingest.watch import Watcher
 from rag.assistant import Assistant
 from rag.errors import RagError
+from ui.access import Access, Refused
 from ui.handlers import SOURCES_PLACEHOLDER, CallbackProgress, Handlers, Message
 
 CSS = """
@@ -61,44 +65,63 @@ document.addEventListener("click", (event) => {
 </script>"""
 
 
-def build_app(assistant: Assistant, watcher: Watcher | None = None) -> Any:
-    """The chat page: chat with streamed, cited answers beside a sources panel; status, examples, upload."""
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    import gradio as gr
+def build_app(assistant: Assistant, watcher: Watcher | None = None, access: Access | None = None) -> Any:
+    """The chat page: chat with streamed, cited answers beside a sources panel; status, examples, upload.
 
+    With `access` requiring a login, each event is held to the logged-in user's role on the page's
+    collection: reader to ask and list, editor to add, remove and read again."""
     handlers = Handlers(assistant, watcher)
     settings = assistant.settings
 
+    def allow(request: gr.Request | None, role: str) -> None:
+        if access is None or not access.required():
+            return
+        name = getattr(request, "username", None) or ""
+        try:
+            person = access.person(name) if name else None
+        except Refused:
+            person = None
+        if person is None or not person.may(assistant.collection_key, role):
+            raise gr.Error(f"{role}s only: your login may not do this here; ask an admin")
+
     def ask(question: str, shown: list[Message], history: list[Message], k: float, mode: str,
-            only: list[str] | None) -> Iterator[tuple[str, list[Message], list[Message], Any]]:
+            only: list[str] | None, request: gr.Request) -> Iterator[tuple[str, list[Message], list[Message], Any]]:
         """Clear the box at once, then stream the answer into the chat and fill the sources panel."""
+        allow(request, "reader")
         if not question.strip():
             yield "", shown, history, gr.skip()
             return
         for chat, conversation, panel in handlers.ask(question, shown, history, int(k), mode, only):
             yield "", chat, conversation, panel or gr.skip()
 
-    def listing(only: list[str] | None = None) -> tuple[Any, Any, Any, str, str]:
+    def listing(only: list[str] | None = None, request: gr.Request | None = None) -> tuple[Any, Any, Any, str, str]:
         """The documents table, both pickers and the unread files, refreshed (a picked document that is
         gone is dropped)."""
+        allow(request, "reader")
         rows, sources, unread = handlers.documents()
         kept = [s for s in only or [] if s in sources]
         return (gr.update(value=rows), gr.update(choices=sources, value=kept),
                 gr.update(choices=sources, value=None), unread, handlers.status())
 
-    def upload(paths: list[str] | None, replace: bool, only: list[str] | None,
+    def upload(paths: list[str] | None, replace: bool, only: list[str] | None, request: gr.Request,
                progress: Any = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
+        allow(request, "editor")
         lines = handlers.upload(paths, replace, CallbackProgress(lambda f, d: progress(f, desc=d)))
-        return lines, None, *listing(only)
+        return lines, None, *listing(only, request)
 
-    def remove(source: str | None, only: list[str] | None) -> tuple[Any, ...]:
-        return handlers.remove(source), *listing(only)
+    def remove(source: str | None, only: list[str] | None, request: gr.Request) -> tuple[Any, ...]:
+        allow(request, "editor")
+        return handlers.remove(source), *listing(only, request)
 
-    def reindex(source: str | None, only: list[str] | None, progress: Any = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
-        return handlers.reindex(source, CallbackProgress(lambda f, d: progress(f, desc=d))), *listing(only)
+    def reindex(source: str | None, only: list[str] | None, request: gr.Request,
+                progress: Any = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
+        allow(request, "editor")
+        return handlers.reindex(source, CallbackProgress(lambda f, d: progress(f, desc=d))), *listing(only, request)
 
-    def api_ask(question: str, history: list[dict[str, str]] | None = None, k: int | None = None) -> dict[str, Any]:
+    def api_ask(question: str, history: list[dict[str, str]] | None = None, k: int | None = None,
+                request: gr.Request | None = None) -> dict[str, Any]:
         """Answer a question (history: earlier {"role", "content"} turns); the same JSON as `rag ask --json`."""
+        allow(request, "reader")
         try:
             return assistant.ask(question, history, k=k).to_dict()
         except RagError as exc:
@@ -158,7 +181,11 @@ def build_app(assistant: Assistant, watcher: Watcher | None = None) -> Any:
         new.click(lambda: ([], [], SOURCES_PLACEHOLDER), None, [chat, history, sources], queue=False,
                   api_visibility="private")
         add.click(upload, [files, replace, only], [result, files, *lists], concurrency_limit=1, api_name="upload")
-        app.load(handlers.status, None, status, queue=False, api_name="status")
+        def shown_status(request: gr.Request) -> str:
+            allow(request, "reader")
+            return handlers.status()
+
+        app.load(shown_status, None, status, queue=False, api_name="status")
         app.load(listing, None, lists, queue=False, api_visibility="private")
         gr.api(api_ask, api_name="ask")  # type: ignore[attr-defined]
     app.queue(default_concurrency_limit=settings.concurrency)

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import ipaddress
 import os
-import secrets
 import socket
 import sys
 from collections.abc import Callable
@@ -26,7 +23,8 @@ from ingest.pipeline import Report
 from ingest.watch import Watcher
 from rag.assistant import Assistant
 from rag.errors import IndexMissingError, RagError
-from rag.settings import Settings, credentials
+from rag.settings import Settings
+from ui.access import Access, Person, Refused
 from ui.api import error, rag_error, router
 from ui.app import CSS, HEAD, build_app
 from ui.mcp import build_mcp
@@ -36,41 +34,36 @@ def create_app(assistant: Assistant, watcher: Watcher | None = None, host: str =
     """The FastAPI app serving page, API and MCP over one shared `assistant` (and the state of `watcher`,
     when folders are watched), to be served on `host`.
 
-    With `RAG_AUTH` (`USER:PASS`) the page asks for a login and the API and MCP want HTTP basic
-    credentials or the bearer token `RAG_API_TOKEN`; with only `RAG_API_TOKEN`, they want that.
+    With users in the user database, `RAG_AUTH` (`USER:PASS`) or `RAG_API_TOKEN`, the page asks for a login
+    and the API and MCP want HTTP basic credentials or a bearer token, and each request is held to the
+    person's roles (`ui.access`).
     """
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
 
     settings = assistant.settings
-    auth = settings.auth.get_secret_value() if settings.auth else None
-    token = settings.api_token.get_secret_value() if settings.api_token else None
-    user, password = credentials(auth) if auth else ("", "")
+    access = Access(assistant.base_settings)
 
-    def guard(request: Request) -> None:
-        """Let a request through when no credentials are configured or it carries valid ones."""
-        if not auth and not token:
-            return
-        scheme, _, value = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and token and secrets.compare_digest(value.encode(), token.encode()):
-            return
-        if scheme.lower() == "basic" and auth:
-            try:
-                given = base64.b64decode(value, validate=True)
-            except (binascii.Error, ValueError):
-                given = b""
-            if secrets.compare_digest(given, f"{user}:{password}".encode()):
-                return
-        raise HTTPException(401, "credentials required: HTTP basic (--auth) or a bearer token (RAG_API_TOKEN)",
-                            headers={"WWW-Authenticate": 'Basic realm="rag"'})
+    def guard(request: Request) -> Person:
+        """The person a request comes from (`ui.access`); a 401 or 429 when it does not say, or says wrongly."""
+        try:
+            person = access.identify(request.headers.get("authorization", ""),
+                                     request.client.host if request.client else "")
+        except Refused as exc:
+            headers = {"WWW-Authenticate": 'Basic realm="rag"'} if exc.status == 401 else {}
+            if exc.retry_after is not None:
+                headers["Retry-After"] = str(exc.retry_after)
+            raise HTTPException(exc.status, str(exc), headers=headers) from None
+        request.state.person = person  # for the routes (`ui.api.asker`)
+        return person
 
-    mcp = build_mcp(assistant)
+    mcp = build_mcp(assistant, access)
     # The SDK's own app gives the MCP endpoint (with DNS-rebinding protection on a loopback host); its session
     # manager runs for the life of ours.
     mcp_app = mcp.streamable_http_app(streamable_http_path="/mcp", host=host)
     app = FastAPI(title="rag: cited answers from your documents", version="1", docs_url=None, redoc_url=None,
                   openapi_url=None, lifespan=lambda _: mcp.session_manager.run())
-    app.include_router(router(assistant, guard, watcher))
+    app.include_router(router(assistant, access, guard, watcher))
     app.add_exception_handler(RagError, rag_error)  # every route's RagError, as a status and an OpenAI-shaped body
     endpoint = next(r.endpoint for r in mcp_app.routes if isinstance(r, Route) and r.path == "/mcp")
     app.router.routes.append(Route("/mcp", _Guarded(endpoint, guard), methods=["GET", "POST", "DELETE"],
@@ -99,9 +92,16 @@ def create_app(assistant: Assistant, watcher: Watcher | None = None, host: str =
                                    swagger_js_url="/docs-assets/swagger-ui-bundle.js",
                                    swagger_css_url="/docs-assets/swagger-ui.css", swagger_favicon_url="")
 
-    blocks = build_app(assistant, watcher)
+    blocks = build_app(assistant, watcher, access)
+
+    def page_login(name: str, password: str) -> bool:
+        try:
+            return access.login(name, password, "") is not None
+        except Refused:
+            return False
+
     return gr.mount_gradio_app(
-        app, blocks, path="/", auth=(user, password) if auth else None, css=CSS, head=HEAD,
+        app, blocks, path="/", auth=page_login if access.required() else None, css=CSS, head=HEAD,
         footer_links=[], run_history=False, max_file_size=settings.max_file_bytes,
         show_error=True, mcp_server=False, ssr_mode=False,
     )
@@ -110,7 +110,7 @@ def create_app(assistant: Assistant, watcher: Watcher | None = None, host: str =
 class _Guarded:
     """An ASGI app behind the API's credentials check: a refused request gets the API's 401 body."""
 
-    def __init__(self, app: Any, guard: Callable[[Request], None]) -> None:
+    def __init__(self, app: Any, guard: Callable[[Request], object]) -> None:
         self.app = app
         self.guard = guard
 

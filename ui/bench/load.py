@@ -43,6 +43,7 @@ class Outcome:
     cited: bool = False
     high: bool = False  # answered with high confidence
     server_ms: float | None = None
+    sources: tuple[str, ...] = ()  # the documents its citations name
 
 
 def read_questions(path: Path) -> list[Question]:
@@ -54,10 +55,10 @@ def _quiet(_: str) -> None:
     pass
 
 
-def _process(client: httpx.Client, url: str) -> dict[str, Any]:
+def _process(client: httpx.Client, url: str, params: dict[str, str]) -> dict[str, Any]:
     """The server's `process` field of `/v1/status`; raises `RagError` when the server cannot be used."""
     try:
-        response = client.get(f"{url}/v1/status", timeout=10)
+        response = client.get(f"{url}/v1/status", params=params, timeout=10)
     except httpx.TransportError as exc:
         raise RagError(f"cannot reach rag serve at {url} ({type(exc).__name__}: {exc}); "
                        "start it with `rag serve` or give its address with --url") from None
@@ -71,10 +72,10 @@ def _process(client: httpx.Client, url: str) -> dict[str, Any]:
     return process
 
 
-def _ask(client: httpx.Client, url: str, question: Question, timeout: float) -> Outcome:
+def _ask(client: httpx.Client, url: str, question: Question, timeout: float, params: dict[str, str]) -> Outcome:
     began = time.perf_counter()
     try:
-        response = client.post(f"{url}/v1/ask", json={"question": question.text}, timeout=timeout)
+        response = client.post(f"{url}/v1/ask", json={"question": question.text, **params}, timeout=timeout)
         ms = (time.perf_counter() - began) * 1000
     except httpx.TimeoutException as exc:
         return Outcome(question, (time.perf_counter() - began) * 1000, "timeout", type(exc).__name__)
@@ -85,7 +86,8 @@ def _ask(client: httpx.Client, url: str, question: Question, timeout: float) -> 
     try:
         body = response.json()
         return Outcome(question, ms, abstained=bool(body["abstained"]), cited=bool(body["citations"]),
-                       high=body["confidence"] == "high", server_ms=float(body["timings_ms"]["total"]))
+                       high=body["confidence"] == "high", server_ms=float(body["timings_ms"]["total"]),
+                       sources=tuple(c["source"] for c in body["citations"]))
     except (ValueError, KeyError, TypeError) as exc:
         return Outcome(question, ms, "bad response", f"{type(exc).__name__}: {exc}")
 
@@ -93,9 +95,10 @@ def _ask(client: httpx.Client, url: str, question: Question, timeout: float) -> 
 class _Sampler(threading.Thread):
     """Reads the server's RSS from `/v1/status` every `every` seconds until stopped."""
 
-    def __init__(self, url: str, auth: Auth, headers: dict[str, str], began: float, every: float) -> None:
+    def __init__(self, url: str, auth: Auth, headers: dict[str, str], began: float, every: float,
+                 params: dict[str, str]) -> None:
         super().__init__(daemon=True)
-        self.client = httpx.Client(auth=auth, headers=headers)
+        self.client = httpx.Client(auth=auth, headers=headers, params=params)
         self.url, self.began, self.every = url, began, every
         self.samples: list[dict[str, float]] = []
         self.failed = 0
@@ -116,8 +119,9 @@ class _Sampler(threading.Thread):
 
 def run_load(url: str, questions: Sequence[Question], clients: int = 20, per_client: int = 10, *,
              token: str | None = None, auth: tuple[str, str] | None = None, timeout: float = 120.0,
-             sample_every: float = 0.5, progress: Say | None = None) -> dict[str, Any]:
-    """`clients` threads, each with its own HTTP connection, ask `per_client` questions one after another.
+             sample_every: float = 0.5, progress: Say | None = None, collection: str | None = None) -> dict[str, Any]:
+    """`clients` threads, each with its own HTTP connection, ask `per_client` questions one after another
+    (of `collection`, when given: then every citation is checked to name one of its documents).
 
     Client `i` asks questions `i * per_client`, `i * per_client + 1`, ... of `questions`, cycling,
     so every question is asked about equally often. All clients start together. Latency is the
@@ -130,8 +134,11 @@ def run_load(url: str, questions: Sequence[Question], clients: int = 20, per_cli
     url = url.rstrip("/")
     basic = httpx.BasicAuth(*auth) if auth else None
     headers = {"Authorization": f"Bearer {token}"} if token and not auth else {}
+    params = {"collection": collection} if collection else {}
     with httpx.Client(auth=basic, headers=headers) as probe:
-        start = _process(probe, url)
+        start = _process(probe, url, params)
+        listed = probe.get(f"{url}/v1/documents", params={**params, "limit": 1000}, timeout=30).json()
+    documents = {d["source"] for d in listed.get("documents", [])}
     say(f"load: {clients} clients x {per_client} questions against {url} (server pid {start.get('pid')}, "
         f"RSS {start.get('rss_mib')} MiB)")
     outcomes: list[Outcome] = []
@@ -143,7 +150,7 @@ def run_load(url: str, questions: Sequence[Question], clients: int = 20, per_cli
         with httpx.Client(auth=basic, headers=headers) as http:
             gate.wait()
             for question in mine:
-                outcome = _ask(http, url, question, timeout)
+                outcome = _ask(http, url, question, timeout, params)
                 with lock:
                     outcomes.append(outcome)
 
@@ -152,7 +159,7 @@ def run_load(url: str, questions: Sequence[Question], clients: int = 20, per_cli
         thread.start()
     gate.wait()
     began = time.perf_counter()
-    sampler = _Sampler(url, basic, headers, began, sample_every)
+    sampler = _Sampler(url, basic, headers, began, sample_every, params)
     sampler.start()
     for thread in threads:
         thread.join()
@@ -160,9 +167,12 @@ def run_load(url: str, questions: Sequence[Question], clients: int = 20, per_cli
     sampler.stop.set()
     sampler.join()
     with httpx.Client(auth=basic, headers=headers) as probe:
-        end = _process(probe, url)
+        end = _process(probe, url, params)
     say(f"load: {len(outcomes)} requests in {seconds:.1f} s")
-    return _result(url, clients, per_client, questions, outcomes, seconds, start, end, sampler)
+    result = _result(url, clients, per_client, questions, outcomes, seconds, start, end, sampler)
+    result["collection"] = collection
+    result["answers"]["citing_other_documents"] = sum(bool(set(o.sources) - documents) for o in outcomes)
+    return result
 
 
 def _result(url: str, clients: int, per_client: int, questions: Sequence[Question], outcomes: list[Outcome],
@@ -209,7 +219,8 @@ def format_load(result: dict[str, Any]) -> str:
         ("answers", f"{a['cited']} cited, {a['abstained']} abstained; answerable cited "
                     f"{a['answerable_cited']}/{a['answerable']}, unanswerable abstained "
                     f"{a['unanswerable_abstained']}/{a['unanswerable']} (or low: "
-                    f"{a['unanswerable_abstained_or_low']})"),
+                    f"{a['unanswerable_abstained_or_low']}); citing documents outside "
+                    f"{r.get('collection') or 'the server collection'}: {a.get('citing_other_documents', 0)}"),
         ("server RSS MiB", f"start {mem['rss_mib_start']}, peak {mem['rss_mib_peak_sampled']} (sampled every "
                            f"{mem['sample_every_s']} s), end {mem['rss_mib_end']}; "
                            f"peak since server start {mem['peak_rss_mib_since_start']}"),

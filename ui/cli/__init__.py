@@ -25,7 +25,7 @@ def main(argv: Sequence[str] | None = None, settings: Settings | None = None) ->
     try:
         settings = settings or Settings.load()
         args.base_settings = settings  # what collections are named in; a command's own settings are its collection's
-        if getattr(args, "collection", None) and args.run.__name__ not in ("serve", "mcp"):
+        if getattr(args, "collection", None) and getattr(args, "collection_here", False):
             settings = Collections(settings).settings_for(args.collection)
         return int(args.run(args, settings))
     except RagError as exc:

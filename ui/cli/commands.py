@@ -186,6 +186,72 @@ def collections(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def users(args: argparse.Namespace, settings: Settings) -> int:
+    import getpass
+
+    from rag.collections import Collections
+    from ui.people import EVERY, People
+
+    people = People(settings.users)
+    registry = Collections(settings)
+
+    def key(collection: str) -> str:
+        return EVERY if collection == EVERY else registry.get(collection).key
+
+    def password() -> str:
+        if args.password_stdin:
+            return sys.stdin.readline().rstrip("\n")
+        first = getpass.getpass(f"password for {args.name}: ")
+        if getpass.getpass("again: ") != first:
+            raise RagError("the two passwords differ; try again")
+        return first
+
+    if args.action == "add":
+        people.add(args.name, password())
+        if args.admin:
+            people.grant(args.name, EVERY, "admin")
+        print(f"added {args.name}" + (" (admin of every collection)" if args.admin else
+                                      f"; give them a role: rag users grant {args.name} COLLECTION reader"))
+    elif args.action == "password":
+        people.set_password(args.name, password())
+        print(f"set the password of {args.name}")
+    elif args.action == "remove":
+        people.remove(args.name)
+        print(f"removed {args.name}, their roles and their tokens")
+    elif args.action == "grant":
+        people.grant(args.name, key(args.collection), args.role)
+        print(f"{args.name} is {args.role} of {args.collection}")
+    elif args.action == "revoke":
+        done = people.revoke(args.name, key(args.collection))
+        print(f"{args.name} has no role on {args.collection}" + ("" if done else " (had none)"))
+    elif args.action == "token":
+        if args.revoke:
+            people.revoke_token(args.revoke)
+            print(f"revoked token {args.revoke}: it stops working at once")
+        elif args.name is None:
+            raise RagError("name the user the token is for: rag users token NAME")
+        else:
+            made, token = people.new_token(args.name, args.label)
+            print(token)
+            print(f"token {made.id} for {made.user}: shown this once, kept only as a hash; send it as "
+                  "`Authorization: Bearer <token>`", file=sys.stderr)
+    elif args.action == "tokens":
+        tokens = people.tokens(args.name)
+        if args.json:
+            print(json.dumps([vars(t) for t in tokens]))
+        for t in tokens if not args.json else []:
+            used = time.strftime("%Y-%m-%d %H:%M", time.gmtime(t.last_used)) if t.last_used else "never"
+            print(f"{t.id}  {t.user:20} {t.label or '-':20} last used {used}")
+    else:
+        names = {c.key: c.name for c in registry.list()} | {EVERY: EVERY}
+        roles = {u.name: {names.get(k, f"(removed {k})"): r for k, r in u.roles.items()} for u in people.users()}
+        if args.json:
+            print(json.dumps([{"name": name, "roles": held} for name, held in roles.items()], ensure_ascii=False))
+        for name, held in roles.items() if not args.json else []:
+            print(f"{name:20} {', '.join(f'{r} of {c}' for c, r in sorted(held.items())) or 'no role yet'}")
+    return 0
+
+
 def models_export(args: argparse.Namespace, settings: Settings) -> int:
     from rag.embedding import embedder_for, model_path
     from rag.onnx_model import onnx_file

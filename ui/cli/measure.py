@@ -179,7 +179,7 @@ def bench_load(args: argparse.Namespace, settings: Settings) -> int:
     token = settings.api_token.get_secret_value() if settings.api_token else None
     questions = read_questions(args.questions_file or settings.corpus / "golden.jsonl")
     result = run_load(args.url, questions, args.clients, args.questions, token=token,
-                      auth=login, timeout=args.timeout, progress=say)
+                      auth=login, timeout=args.timeout, progress=say, collection=args.collection)
     print(json.dumps(result) if args.json else format_load(result))
     if result["errors"]:
         kinds = ", ".join(f"{kind} {n}" for kind, n in result["errors_by_kind"].items())

@@ -160,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--auth", metavar="USER:PASS", default=None,
                    help="the server's login (default: bearer RAG_API_TOKEN if set)")
     b.add_argument("--timeout", type=float, default=120.0, help="seconds one request may take (default: 120)")
+    b.add_argument("--collection", metavar="NAME", default=None,
+                   help="ask this collection, and count answers citing documents outside it")
     b.add_argument("--json", action="store_true")
     b.set_defaults(run=measure.bench, run_kind="load")
 
@@ -189,6 +191,47 @@ def build_parser() -> argparse.ArgumentParser:
                                           "made for it, with its uploads, goes)")
     c.add_argument("name")
     c.set_defaults(action="remove")
+
+    p = sub.add_parser("users", help="the people a server lets in (RAG_USERS_DB): add, list, remove, grant, "
+                                     "revoke, password, token, tokens")
+    p.set_defaults(run=commands.users, action="list", json=False)
+    actions = p.add_subparsers(metavar="ACTION")
+    u = actions.add_parser("list", help="the users and their roles")
+    u.add_argument("--json", action="store_true")
+    u.set_defaults(action="list")
+    u = actions.add_parser("add", help="add a user (their password from a prompt, or one line of stdin)")
+    u.add_argument("name")
+    u.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    u.add_argument("--admin", action="store_true", help="make them an admin of every collection")
+    u.set_defaults(action="add")
+    u = actions.add_parser("password", help="set a user's password")
+    u.add_argument("name")
+    u.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    u.set_defaults(action="password")
+    u = actions.add_parser("remove", help="remove a user, their roles and their tokens (at once)")
+    u.add_argument("name")
+    u.set_defaults(action="remove")
+    u = actions.add_parser("grant", help="give a user a role on a collection (`*`: every collection)")
+    u.add_argument("name")
+    u.add_argument("collection")
+    u.add_argument("role", choices=["reader", "editor", "admin"],
+                   help="reader: ask and read; editor: also add, remove, read again; admin: also users and "
+                        "collections")
+    u.set_defaults(action="grant")
+    u = actions.add_parser("revoke", help="take a user's role on a collection away")
+    u.add_argument("name")
+    u.add_argument("collection")
+    u.set_defaults(action="revoke")
+    u = actions.add_parser("token", help="make a personal API token for a user (shown once; revoke with "
+                                         "--revoke ID)")
+    u.add_argument("name", nargs="?", default=None)
+    u.add_argument("--label", default="", help="what it is for (shown by `rag users tokens`)")
+    u.add_argument("--revoke", metavar="ID", default=None, help="revoke the token with this id instead")
+    u.set_defaults(action="token")
+    u = actions.add_parser("tokens", help="the personal tokens (ids, owners, labels, last use), never the tokens")
+    u.add_argument("name", nargs="?", default=None)
+    u.add_argument("--json", action="store_true")
+    u.set_defaults(action="tokens")
 
     p = sub.add_parser("models", help="prepare the embedding model for the ONNX backends")
     models = p.add_subparsers(required=True, metavar="ACTION")
@@ -221,8 +264,10 @@ def _retrieval_options(p: argparse.ArgumentParser) -> None:
 
 
 def _collection_option(p: argparse.ArgumentParser) -> None:
+    """`--collection NAME`: the command runs with that collection's settings (`rag.collections`)."""
     p.add_argument("--collection", metavar="NAME", default=None,
                    help="work on this collection (`rag collections`; default: the default one, RAG_HOME's own)")
+    p.set_defaults(collection_here=True)
 
 
 def _backends_option(p: argparse.ArgumentParser) -> None:
