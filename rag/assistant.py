@@ -59,7 +59,7 @@ class Assistant:
         """Open the index the settings point at (default: `RAG_*` variables), or that of `collection`.
 
         Raises:
-            CollectionError: there is no collection of that name.
+            CollectionNotFoundError: there is no collection of that name.
             IndexMissingError: nothing has been ingested yet.
             IndexMismatchError: the index was built with other model or chunking settings.
         """
@@ -72,7 +72,7 @@ class Assistant:
         sharing this one's embedding model and answer selector; made once, then kept.
 
         Raises:
-            CollectionError: there is no collection of that name.
+            CollectionNotFoundError: there is no collection of that name.
         """
         collections = Collections(self._base)
         found = collections.get(name)

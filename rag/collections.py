@@ -32,7 +32,11 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
 
 
 class CollectionError(RagError):
-    """A collection that does not exist, or a name that cannot be one."""
+    """A name that cannot be a collection's, or one already taken."""
+
+
+class CollectionNotFoundError(CollectionError):
+    """No collection has this name (or none the asker may read)."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,7 @@ class Collections:
             return self._default()
         found = self._read().get(name.casefold())
         if found is None:
-            raise CollectionError(f"no collection named {name!r}; `rag collections list` shows them, "
+            raise CollectionNotFoundError(f"no collection named {name!r}; `rag collections list` shows them, "
                                   f"`rag collections create {name}` makes it")
         return found
 
@@ -145,7 +149,7 @@ class Collections:
             raise CollectionError("the default collection is RAG_HOME's own index: it cannot be renamed or removed")
         found = collections.get(name.casefold())
         if found is None:
-            raise CollectionError(f"no collection named {name!r}; `rag collections list` shows them")
+            raise CollectionNotFoundError(f"no collection named {name!r}; `rag collections list` shows them")
         return found
 
     def _read(self) -> dict[str, Collection]:

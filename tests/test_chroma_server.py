@@ -362,3 +362,32 @@ def test_cli_with_a_bad_url_exits_2_with_one_line(tmp_path: Path) -> None:
         result = run_rag(*args, home=base / ".rag", env={"RAG_CHROMA_URL": url, "RAG_CORPUS": str(base / "corpus")})
         assert _one_line_error(result).startswith(expected), result.stderr
         assert not (base / ".rag" / "chroma").exists()
+
+
+def test_collections_live_apart_on_a_chroma_server_and_go_when_removed(chroma: Chroma, tmp_path: Path,
+                                                                       embedder: Embedder) -> None:
+    from rag.assistant import Assistant
+    from rag.collections import Collections
+    from tests.test_collections import HR
+
+    base = _copy_corpus(tmp_path)
+    settings = _settings(chroma, "team", base)
+    assert ingest([base / "corpus"], settings, embedder=embedder).exit_code == 0
+    registry = Collections(settings)
+    hr = registry.create("hr", corpus=base / "hr")
+    (hr.corpus / HR[0]).write_text(HR[1])
+    assert ingest([hr.corpus], registry.settings_for("hr"), embedder=embedder).added == 1
+    root = Assistant(settings, embedder=embedder)
+    answer = root.collection("hr").ask(HR[2])
+    assert HR[3] in answer.text and {c.source for c in answer.citations} == {"hr/handbook.md"}
+    assert "hr/handbook.md" not in root.documents()
+    client = Store(settings).client()
+
+    def held(prefix: str) -> list[str]:
+        return [str(getattr(c, "name", c)) for c in client.list_collections()
+                if str(getattr(c, "name", c)).startswith(prefix)]
+
+    assert held(f"team-{hr.key}-") and held("team-g")  # its own generations beside the default's
+    registry.remove("hr")
+    assert held(f"team-{hr.key}-") == [] and held("team-g")  # gone from the server; the default is untouched
+    assert len(root.documents()) == 2

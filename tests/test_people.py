@@ -7,6 +7,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -265,6 +266,7 @@ def test_conversations_are_saved_kept_private_and_reopened_after_a_restart(
         assert citations and not any(c["current"] for c in citations)
         assert alice.delete(f"/v1/conversations/{ident}").json() == {"id": ident, "deleted": True}
         assert alice.get(f"/v1/conversations/{ident}").status_code == 404
+    registry.remove("notes")  # the other tests of this server see alice with `hr` alone
 
 
 @pytest.mark.integration
@@ -321,3 +323,175 @@ def test_the_command_line_manages_users_roles_and_tokens(tmp_path: Path) -> None
     assert rag("users", "token", "--revoke", listed["id"]).returncode == 0 and people.token_user(token) is None
     assert rag("users", "revoke", "zoe", "hr").returncode == 0 and people.roles("zoe") == {}
     assert rag("users", "remove", "zoe").returncode == 0 and not people.any()
+
+
+@pytest.mark.browser
+def test_the_page_shows_each_user_only_their_collections_and_conversations(
+        team: tuple[str, Path, dict[str, str]], tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, SERVER_WAIT
+
+    url, _, _ = team
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+
+        def login(name: str) -> Any:
+            page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+            page.goto(url)
+            page.get_by_label("username").fill(name)
+            page.get_by_label("password").fill(PASSWORD)
+            page.get_by_role("button", name="Login").click()
+            expect(page.locator("#question textarea")).to_be_editable(timeout=SERVER_WAIT)
+            return page
+
+        alice = login("alice")
+        picker = alice.locator("#collection input")
+        expect(picker).to_have_value("hr", timeout=SERVER_WAIT)  # the server's own (default) is not hers
+        alice.locator("#collection input").click()
+        expect(alice.get_by_role("option")).to_have_count(1)
+        expect(alice.get_by_role("option", name="hr")).to_be_visible()
+        alice.keyboard.press("Escape")
+        alice.locator("#question textarea").fill(HR[2])
+        alice.locator("#ask").click()
+        expect(alice.locator("#chat")).to_contain_text(HR[3], timeout=SERVER_WAIT)
+        alice.locator("#sources").get_by_text("hr/handbook.md").first.wait_for(timeout=SERVER_WAIT)
+        # The conversation is saved: a fresh page lists it and reopens it.
+        again = login("alice")
+        again.locator("#conversations input").click()
+        again.get_by_role("option", name=HR[2]).click()
+        expect(again.locator("#chat")).to_contain_text(HR[3], timeout=SERVER_WAIT)
+        again.screenshot(path=tmp_path / "alice-reopened.png", full_page=True)
+        # Bob sees his collection only, and none of alice's conversations.
+        bob = login("bob")
+        expect(bob.locator("#collection input")).to_have_value("eng", timeout=SERVER_WAIT)
+        bob.locator("#conversations input").click()
+        expect(bob.get_by_role("option", name=HR[2])).to_have_count(0)
+        browser.close()
+
+
+@pytest.mark.integration
+def test_collections_users_and_conversations_survive_sigkill_of_the_server_and_of_an_ingest(
+        tmp_path: Path, embedder: Embedder) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.helpers import free_port
+    from tests.test_collections import make_two
+
+    base = make_two(tmp_path / "base", embedder)
+    settings = Settings.load(home=base / ".rag", corpus=base / "corpus")
+    people = People(settings.users)
+    people.add("alice", PASSWORD)
+    people.grant("alice", "*", "reader")
+    _, token = people.new_token("alice")
+    env = {**os.environ, "RAG_HOME": str(base / ".rag"), "RAG_CORPUS": str(base / "corpus")}
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "ui.cli", "serve", "--port", str(port)], env=env, cwd=base,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    saved: list[str] = []
+    try:
+        with client(f"http://127.0.0.1:{port}", token) as alice:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    alice.get("/v1/collections")
+                    break
+                except httpx.TransportError:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.3)
+            for _ in range(3):
+                saved.append(alice.post("/v1/ask", json={"question": HR[2], "collection": "hr",
+                                                         "conversation": "new"}).json()["conversation"])
+            # Killed while it writes: a question being saved, and another user added beside it.
+            writing = threading.Thread(target=lambda: alice.post("/v1/ask", json={
+                "question": ENG[2], "collection": "eng", "conversation": "new"}))
+            writing.start()
+            people.add("bob", PASSWORD)
+            server.send_signal(signal.SIGKILL)
+            writing.join()
+    finally:
+        server.kill()
+        server.wait()
+    # An ingest of a collection killed half way through its files (watched from here, as tests/test_ingest.py does).
+    from rag.index.store import Store
+
+    registry = Collections(settings)
+    bulk = registry.create("bulk")
+    for n in range(40):
+        facts = " ".join(f"Crane {n} lifted load {j} of {n * 7} tonnes on day {j}." for j in range(30))
+        (bulk.corpus / f"note-{n:02}.md").write_text(f"# Note {n}\n\n{facts}\n")
+    slow = {**env, "RAG_EMBED_BATCH_SIZE": "2", "RAG_EMBED_GROUP": "8"}
+    ingest_run = subprocess.Popen([sys.executable, "-m", "ui.cli", "ingest", "--collection", "bulk"], env=slow,
+                                  cwd=base, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    own = registry.settings_for("bulk")
+    done, deadline = 0, time.monotonic() + 300
+    while time.monotonic() < deadline and ingest_run.poll() is None and done < 5:
+        time.sleep(0.2)
+        if (own.home / "chroma" / "chroma.sqlite3").exists():
+            try:
+                done = max((c.count() for c in Store(own).client().list_collections() if c.name.endswith("-files")),
+                           default=0)
+            except Exception:  # opened while the writer was still creating it: look again
+                continue
+    assert ingest_run.poll() is None and 5 <= done < 40, done
+    ingest_run.send_signal(signal.SIGKILL)
+    ingest_run.wait()
+    # Nothing lost: the database is whole, every user, role, token and saved conversation is there.
+    with sqlite3.connect(settings.users) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert [u.name for u in people.users()] == ["alice", "bob"] and people.token_user(token) == "alice"
+    from ui.conversations import Conversations
+
+    kept = {c.id for c in Conversations(settings.users).of("alice")}
+    assert set(saved) <= kept
+    assert [c.name for c in registry.list()] == ["default", "bulk", "eng", "hr"]
+    from tests.helpers import run_rag
+
+    done = run_rag("ingest", "--collection", "bulk", home=base / ".rag")  # the next run completes the job
+    assert done.returncode == 0 and "added 0," not in done.stdout, done.stdout  # it had work left: killed mid-way
+    out = run_rag("ask", "How many tonnes did crane 33 lift?", "--json", "--collection", "bulk", home=base / ".rag")
+    assert "231 tonnes" in out.stdout
+
+
+def test_a_database_of_the_first_version_upgrades_in_place_keeping_its_users(tmp_path: Path) -> None:
+    from ui.conversations import Conversations
+
+    path = tmp_path / "users.db"
+    with sqlite3.connect(path) as db:  # what the first release wrote: people, no conversations
+        for statement in filter(str.strip, MIGRATIONS[0].split(";")):
+            db.execute(statement)
+        db.execute("PRAGMA user_version = 1")
+        db.execute("INSERT INTO users VALUES ('olga', 'not-a-real-hash', 0)")
+    conversations = Conversations(path)
+    ident = conversations.start("olga", "", "How many cranes?")  # the new tables are there
+    assert [c.id for c in conversations.of("olga")] == [ident]
+    assert [u.name for u in People(path).users()] == ["olga"]
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 2
+
+
+@pytest.mark.integration
+def test_admins_manage_collections_and_people_over_http(team: tuple[str, Path, dict[str, str]]) -> None:
+    url, _, tokens = team
+    with client(url, auth=("root", "root-password-1")) as root, client(url, tokens["alice"]) as alice:
+        for refused in (alice.post("/v1/collections", json={"name": "legal"}), alice.get("/v1/users"),
+                        alice.post("/v1/users", json={"name": "gina", "password": PASSWORD}),
+                        alice.delete("/v1/collections/hr")):
+            assert refused.status_code == 403 and "admins only" in refused.json()["error"]["message"], refused.text
+        assert root.post("/v1/collections", json={"name": "legal"}).json() == {"name": "legal"}
+        assert root.post("/v1/users", json={"name": "gina", "password": PASSWORD}).status_code == 200
+        assert root.post("/v1/users/gina/roles", json={"collection": "legal", "role": "editor"}).status_code == 200
+        assert {"name": "gina", "roles": {"legal": "editor"}} in root.get("/v1/users").json()["users"]
+        made = root.post("/v1/users/gina/tokens", json={"label": "ci"}).json()
+        with client(url, made["token"]) as gina:
+            assert gina.get("/v1/collections").json()["collections"] == ["legal"]
+            assert root.delete(f"/v1/tokens/{made['id']}").json()["revoked"] is True
+            assert gina.get("/v1/collections").status_code == 401
+        assert root.delete("/v1/users/gina").json()["removed"] is True
+        assert root.delete("/v1/collections/legal").json() == {"name": "legal", "removed": True}
+        assert "legal" not in root.get("/v1/collections").json()["collections"]
+        bad = root.post("/v1/collections", json={"name": "../etc"})
+        assert bad.status_code == 400 and "cannot name a collection" in bad.json()["error"]["message"]

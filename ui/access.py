@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from rag.assistant import Assistant
-from rag.collections import CollectionError, Collections
+from rag.collections import CollectionError, CollectionNotFoundError, Collections
 from rag.errors import RagError
 from rag.settings import Settings, credentials
 from ui.people import EVERY, ROLES, People
@@ -134,7 +134,7 @@ class Access:
         except CollectionError:
             chosen = None
         if chosen is None or not person.may(chosen.collection_key, "reader"):
-            raise CollectionError(f"no collection named {name or 'default'!r} that you may read; "
+            raise CollectionNotFoundError(f"no collection named {name or 'default'!r} that you may read; "
                                   "GET /v1/collections lists yours")
         if not person.may(chosen.collection_key, role):
             raise Refused(403, f"{role}s only: your role on this collection does not allow it; ask an admin")

@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from ingest import library
 from ingest.watch import Watcher
 from rag.assistant import Assistant
-from rag.collections import CollectionError, Collections
+from rag.collections import CollectionError, CollectionNotFoundError, Collections
 from rag.errors import IndexMissingError, IngestLockedError, RagError, StoreError
 from rag.memory import memory_mib
 from rag.text import count_tokens
@@ -90,7 +90,7 @@ def rag_error(_: Request, exc: Exception) -> JSONResponse:
         return error(503, str(exc), "index_missing")
     if isinstance(exc, StoreError):
         return error(503, str(exc), "store_unavailable")
-    if isinstance(exc, library.DocumentNotFoundError | CollectionError | ConversationNotFoundError):
+    if isinstance(exc, library.DocumentNotFoundError | CollectionNotFoundError | ConversationNotFoundError):
         return error(404, str(exc), "not_found")
     if isinstance(exc, IngestLockedError):
         return error(409, str(exc), "ingest_running")

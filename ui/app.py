@@ -13,8 +13,12 @@ from ingest.ocr import ocr_for
 from ingest.readers import supported
 from ingest.watch import Watcher
 from rag.assistant import Assistant
+from rag.collections import CollectionError
 from rag.errors import RagError
-from ui.access import Access, Refused
+from rag.types import Answer
+from ui import render
+from ui.access import ANYONE, Access, Person, Refused
+from ui.conversations import Conversations
 from ui.handlers import SOURCES_PLACEHOLDER, CallbackProgress, Handlers, Message
 
 CSS = """
@@ -66,82 +70,156 @@ document.addEventListener("click", (event) => {
 
 
 def build_app(assistant: Assistant, watcher: Watcher | None = None, access: Access | None = None) -> Any:
-    """The chat page: chat with streamed, cited answers beside a sources panel; status, examples, upload.
+    """The chat page: chat with streamed, cited answers beside a sources panel; status, examples, upload; a
+    picker of the collections the user may read and their saved conversations.
 
-    With `access` requiring a login, each event is held to the logged-in user's role on the page's
+    With `access` requiring a login, each event is held to the logged-in user's role on the chosen
     collection: reader to ask and list, editor to add, remove and read again."""
-    handlers = Handlers(assistant, watcher)
     settings = assistant.settings
+    saved = Conversations(assistant.base_settings.users)
+    home = Handlers(assistant, watcher)  # the server's collection: examples, and its watch in the status line
 
-    def allow(request: gr.Request | None, role: str) -> None:
+    def person(request: gr.Request | None) -> Person:
         if access is None or not access.required():
-            return
+            return ANYONE
         name = getattr(request, "username", None) or ""
         try:
-            person = access.person(name) if name else None
+            return access.person(name) if name else Person("")
         except Refused:
-            person = None
-        if person is None or not person.may(assistant.collection_key, role):
-            raise gr.Error(f"{role}s only: your login may not do this here; ask an admin")
+            return Person("")
+
+    def handlers(collection: str | None, request: gr.Request | None, role: str = "reader") -> Handlers:
+        """The page's behaviour over the chosen collection, if the user holds `role` on it."""
+        who = person(request)
+        try:
+            chosen = access.collection(who, assistant, collection, role) if access is not None \
+                else assistant.collection(collection)
+        except (CollectionError, Refused) as exc:
+            raise gr.Error(str(exc)) from None
+        return home if chosen is assistant else Handlers(chosen)
+
+    def user(request: gr.Request | None) -> str:
+        return getattr(request, "username", None) or ""
+
+    def conversations(collection: str | None, request: gr.Request | None, value: str | None = None) -> Any:
+        chosen = handlers(collection, request).assistant
+        listed = saved.of(user(request), {chosen.collection_key})
+        return gr.update(choices=[(c.title, c.id) for c in listed], value=value)
 
     def ask(question: str, shown: list[Message], history: list[Message], k: float, mode: str,
-            only: list[str] | None, request: gr.Request) -> Iterator[tuple[str, list[Message], list[Message], Any]]:
-        """Clear the box at once, then stream the answer into the chat and fill the sources panel."""
-        allow(request, "reader")
+            only: list[str] | None, collection: str | None, conversation: str | None,
+            request: gr.Request) -> Iterator[tuple[Any, ...]]:
+        """Clear the box at once, then stream the answer into the chat and fill the sources panel; save the
+        turn in the conversation (a new one on its first question)."""
+        page = handlers(collection, request)
         if not question.strip():
-            yield "", shown, history, gr.skip()
+            yield "", shown, history, gr.skip(), conversation
             return
-        for chat, conversation, panel in handlers.ask(question, shown, history, int(k), mode, only):
-            yield "", chat, conversation, panel or gr.skip()
+        kept = [conversation]
 
-    def listing(only: list[str] | None = None, request: gr.Request | None = None) -> tuple[Any, Any, Any, str, str]:
+        def keep(answer: Answer) -> None:  # before the last piece is shown: that piece carries the id
+            who = user(request)
+            ident = kept[0] or saved.start(who, page.assistant.collection_key, question)
+            saved.add(who, ident, question, answer.to_dict())
+            kept[0] = ident
+
+        for chat, turns, panel in page.ask(question, shown, history, int(k), mode, only, keep=keep):
+            yield "", chat, turns, panel or gr.skip(), kept[0]
+
+    def listed(collection: str | None, conversation: str | None, request: gr.Request) -> Any:
+        return conversations(collection, request, conversation)
+
+    def reopen(conversation: str | None, collection: str | None, request: gr.Request) -> tuple[Any, ...]:
+        """A saved conversation back in the chat: its questions and answers (their quotes in plain text)."""
+        if not conversation:
+            return gr.skip(), gr.skip(), None, SOURCES_PLACEHOLDER
+        handlers(collection, request)  # still readable
+        try:
+            _, turns = saved.get(user(request), conversation)
+        except RagError as exc:
+            raise gr.Error(str(exc)) from None
+        shown = [m for q, a in turns for m in ({"role": "user", "content": render.text(q)},
+                                              {"role": "assistant", "content": render.text(a.get("answer", ""))})]
+        raw = [m for q, a in turns for m in ({"role": "user", "content": q},
+                                            {"role": "assistant", "content": a.get("answer", "")})]
+        return shown, raw, conversation, SOURCES_PLACEHOLDER
+
+    def listing(only: list[str] | None = None, collection: str | None = None,
+                request: gr.Request | None = None) -> tuple[Any, Any, Any, str, str]:
         """The documents table, both pickers and the unread files, refreshed (a picked document that is
         gone is dropped)."""
-        allow(request, "reader")
-        rows, sources, unread = handlers.documents()
+        page = handlers(collection, request)
+        rows, sources, unread = page.documents()
         kept = [s for s in only or [] if s in sources]
         return (gr.update(value=rows), gr.update(choices=sources, value=kept),
-                gr.update(choices=sources, value=None), unread, handlers.status())
+                gr.update(choices=sources, value=None), unread, page.status())
 
-    def upload(paths: list[str] | None, replace: bool, only: list[str] | None, request: gr.Request,
-               progress: Any = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
-        allow(request, "editor")
-        lines = handlers.upload(paths, replace, CallbackProgress(lambda f, d: progress(f, desc=d)))
-        return lines, None, *listing(only, request)
+    def start(request: gr.Request) -> tuple[Any, ...]:
+        """The page as it opens: the collections this user may read (the server's first), and its lists."""
+        who = person(request)
+        names = access.readable(who, assistant) if access is not None else assistant.collections()
+        own = assistant.collection_name
+        chosen = own if own in names else (names[0] if names else None)
+        if chosen is None:
+            raise gr.Error("your login may not read any collection here; ask an admin")
+        return (gr.update(choices=names, value=chosen), conversations(chosen, request),
+                *listing(None, chosen, request))
 
-    def remove(source: str | None, only: list[str] | None, request: gr.Request) -> tuple[Any, ...]:
-        allow(request, "editor")
-        return handlers.remove(source), *listing(only, request)
+    def switch(collection: str | None, request: gr.Request) -> tuple[Any, ...]:
+        """Another collection: a new chat over it, its documents and conversations."""
+        return ([], [], None, SOURCES_PLACEHOLDER, conversations(collection, request),
+                *listing(None, collection, request))
 
-    def reindex(source: str | None, only: list[str] | None, request: gr.Request,
+    def upload(paths: list[str] | None, replace: bool, only: list[str] | None, collection: str | None,
+               request: gr.Request, progress: Any = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
+        lines = handlers(collection, request, "editor").upload(
+            paths, replace, CallbackProgress(lambda f, d: progress(f, desc=d)))
+        return lines, None, *listing(only, collection, request)
+
+    def remove(source: str | None, only: list[str] | None, collection: str | None,
+               request: gr.Request) -> tuple[Any, ...]:
+        return handlers(collection, request, "editor").remove(source), *listing(only, collection, request)
+
+    def reindex(source: str | None, only: list[str] | None, collection: str | None, request: gr.Request,
                 progress: Any = gr.Progress()) -> tuple[Any, ...]:  # noqa: B008
-        allow(request, "editor")
-        return handlers.reindex(source, CallbackProgress(lambda f, d: progress(f, desc=d))), *listing(only, request)
+        page = handlers(collection, request, "editor")
+        return page.reindex(source, CallbackProgress(lambda f, d: progress(f, desc=d))), \
+            *listing(only, collection, request)
 
     def api_ask(question: str, history: list[dict[str, str]] | None = None, k: int | None = None,
                 request: gr.Request | None = None) -> dict[str, Any]:
         """Answer a question (history: earlier {"role", "content"} turns); the same JSON as `rag ask --json`."""
-        allow(request, "reader")
+        page = handlers(None, request)
         try:
-            return assistant.ask(question, history, k=k).to_dict()
+            return page.assistant.ask(question, history, k=k).to_dict()
         except RagError as exc:
             raise gr.Error(str(exc)) from None  # shown to the caller (other exceptions are hidden)
 
+    def shown_status(collection: str | None, request: gr.Request) -> str:
+        return handlers(collection, request).status()
+
     with gr.Blocks(title="Ask your documents", analytics_enabled=False, delete_cache=(3600, 3600)) as app:
         history = gr.State([])
+        conversation = gr.State(None)  # the saved conversation this chat adds to (None: a new one)
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
                 gr.Markdown("## Ask your documents\nEvery answer quotes the passages it rests on; "
                             "click a [n] to see the sentence in its source.")
+                with gr.Row():
+                    collection = gr.Dropdown([assistant.collection_name], value=assistant.collection_name,
+                                             label="Collection", elem_id="collection", scale=1)
+                    saved_list = gr.Dropdown([], label="Saved conversations (newest first)", elem_id="conversations",
+                                             scale=2)
                 status = gr.HTML(elem_id="status")
                 chat = gr.Chatbot(elem_id="chat", height=480, show_label=False, feedback_options=None,
                                   buttons=["copy"], placeholder="Ask a question about the indexed documents.")
+                # The question takes the column's width; the buttons sit under it.
+                box = gr.Textbox(show_label=False, placeholder="Ask a question…", elem_id="question",
+                                 autofocus=True, max_lines=4)
                 with gr.Row():
-                    box = gr.Textbox(show_label=False, placeholder="Ask a question…", scale=6, elem_id="question",
-                                     autofocus=True, max_lines=4)
-                    send = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
-                    new = gr.Button("New chat", scale=1, elem_id="new-chat")
-                examples = handlers.examples()
+                    send = gr.Button("Ask", variant="primary", elem_id="ask", min_width=80)
+                    new = gr.Button("New chat", elem_id="new-chat", min_width=80)
+                examples = home.examples()
                 if examples:  # no block at all rather than questions the documents cannot answer
                     gr.Examples(examples, inputs=box, label="Example questions", elem_id="examples")
                 with gr.Accordion("Settings", open=False):
@@ -169,24 +247,28 @@ def build_app(assistant: Assistant, watcher: Watcher | None = None, access: Acce
             with gr.Column(scale=2):
                 sources = gr.HTML(SOURCES_PLACEHOLDER, elem_id="sources")
 
-        gr.on([box.submit, send.click], ask, [box, chat, history, k, mode, only], [box, chat, history, sources],
-              api_name="chat")
+        asked = gr.on([box.submit, send.click], ask, [box, chat, history, k, mode, only, collection, conversation],
+                      [box, chat, history, sources, conversation], api_name="chat")
+        asked.then(listed, [collection, conversation], saved_list, api_visibility="private")
         lists = [table, only, picked, unread, status]
         # Removal asks first: a cancelled confirmation sends no document, which removes nothing.
-        drop.click(remove, [picked, only], [managed, *lists], concurrency_limit=1, api_visibility="private",
-                   js="(source, only) => [source && confirm('Remove ' + source + ' from the index for good? "
-                      "An uploaded file is deleted; any other file is added to its folder\\'s .ragignore.') "
-                      "? source : null, only]")
-        reread.click(reindex, [picked, only], [managed, *lists], concurrency_limit=1, api_visibility="private")
-        new.click(lambda: ([], [], SOURCES_PLACEHOLDER), None, [chat, history, sources], queue=False,
-                  api_visibility="private")
-        add.click(upload, [files, replace, only], [result, files, *lists], concurrency_limit=1, api_name="upload")
-        def shown_status(request: gr.Request) -> str:
-            allow(request, "reader")
-            return handlers.status()
-
-        app.load(shown_status, None, status, queue=False, api_name="status")
-        app.load(listing, None, lists, queue=False, api_visibility="private")
+        drop.click(remove, [picked, only, collection], [managed, *lists], concurrency_limit=1,
+                   api_visibility="private",
+                   js="(source, only, collection) => [source && confirm('Remove ' + source + ' from the index for "
+                      "good? An uploaded file is deleted; any other file is added to its folder\\'s .ragignore.') "
+                      "? source : null, only, collection]")
+        reread.click(reindex, [picked, only, collection], [managed, *lists], concurrency_limit=1,
+                     api_visibility="private")
+        new.click(lambda: ([], [], SOURCES_PLACEHOLDER, None, None), None,
+                  [chat, history, sources, conversation, saved_list], queue=False, api_visibility="private")
+        add.click(upload, [files, replace, only, collection], [result, files, *lists], concurrency_limit=1,
+                  api_name="upload")
+        collection.input(switch, [collection], [chat, history, conversation, sources, saved_list, *lists],
+                         api_visibility="private")
+        saved_list.input(reopen, [saved_list, collection], [chat, history, conversation, sources],
+                         api_visibility="private")
+        app.load(start, None, [collection, saved_list, *lists], queue=False, api_visibility="private")
+        app.load(shown_status, [collection], status, queue=False, api_name="status")
         gr.api(api_ask, api_name="ask")  # type: ignore[attr-defined]
     app.queue(default_concurrency_limit=settings.concurrency)
     return app

@@ -36,12 +36,14 @@ class Handlers:
         self.watcher = watcher
 
     def ask(self, question: str, shown: list[Message], history: list[Message], k: int | None = None,
-            mode: str | None = None, sources: list[str] | None = None) -> Iterator[Step]:
+            mode: str | None = None, sources: list[str] | None = None,
+            keep: Callable[[Answer], None] | None = None) -> Iterator[Step]:
         """Answer `question`, yielding the chat as the answer streams in, then with links and sources.
 
         `shown` is what the chat displays (rendered HTML); `history` is the raw conversation the
         assistant reads to resolve follow-ups; `sources` limits the answer to those documents (none:
-        all). Errors become a visible message, never an exception.
+        all); `keep` is given the finished answer (to save it). Errors become a visible message, never an
+        exception.
         """
         shown = [*shown, {"role": "user", "content": render.text(question)}]
         turn = len(shown)
@@ -64,6 +66,8 @@ class Handlers:
             yield [*shown, {"role": "assistant", "content": kept}], [*history, *_turn(question, partial)], ""
             return
         assert final is not None
+        if keep is not None:
+            keep(final)
         yield ([*shown, {"role": "assistant", "content": render.answer(final, turn)}],
                [*history, *_turn(question, final.text)], render.sources(final, turn))
 

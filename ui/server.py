@@ -25,6 +25,7 @@ from rag.assistant import Assistant
 from rag.errors import IndexMissingError, RagError
 from rag.settings import Settings
 from ui.access import Access, Person, Refused
+from ui.admin import admin_router
 from ui.api import error, rag_error, router
 from ui.app import CSS, HEAD, build_app
 from ui.mcp import build_mcp
@@ -64,6 +65,7 @@ def create_app(assistant: Assistant, watcher: Watcher | None = None, host: str =
     app = FastAPI(title="rag: cited answers from your documents", version="1", docs_url=None, redoc_url=None,
                   openapi_url=None, lifespan=lambda _: mcp.session_manager.run())
     app.include_router(router(assistant, access, guard, watcher))
+    app.include_router(admin_router(assistant, access, guard))
     app.add_exception_handler(RagError, rag_error)  # every route's RagError, as a status and an OpenAI-shaped body
     endpoint = next(r.endpoint for r in mcp_app.routes if isinstance(r, Route) and r.path == "/mcp")
     app.router.routes.append(Route("/mcp", _Guarded(endpoint, guard), methods=["GET", "POST", "DELETE"],
