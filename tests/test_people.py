@@ -356,6 +356,9 @@ def test_the_page_shows_each_user_only_their_collections_and_conversations(
         alice.locator("#ask").click()
         expect(alice.locator("#chat")).to_contain_text(HR[3], timeout=SERVER_WAIT)
         alice.locator("#sources").get_by_text("hr/handbook.md").first.wait_for(timeout=SERVER_WAIT)
+        # Its source opens in her collection, not the server's.
+        link = alice.locator("#sources a.open-source").first.get_attribute("href") or ""
+        assert "collection=hr" in link, link
         # The conversation is saved: a fresh page lists it and reopens it.
         again = login("alice")
         again.locator("#conversations input").click()

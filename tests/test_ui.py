@@ -409,6 +409,9 @@ def test_cited_sources_open_at_their_page_or_quote_and_are_served_inertly() -> N
     assert source_link("papers/gfs.pdf", 3, 10, 20) == "/v1/documents/papers/gfs.pdf/file#page=3"
     assert source_link("corpus/a b?.md", None, 10, 20) == \
         "/v1/documents/corpus/a%20b%3F.md/view?start=10&end=20#quote"
+    # An answer from another collection than the server's names it, so that the link opens it there.
+    assert source_link("hr/gfs.pdf", 3, 10, 20, "hr-2") == "/v1/documents/hr/gfs.pdf/file?collection=hr-2#page=3"
+    assert source_link("hr/a.md", None, 1, 2, "hr") == "/v1/documents/hr/a.md/view?start=1&end=2&collection=hr#quote"
     assert file_type(Path("a.pdf")) == ("application/pdf", "inline")
     assert file_type(Path("a.html")) == ("text/plain; charset=utf-8", "inline")  # never run a document's scripts
     assert file_type(Path("a.docx"))[1] == "attachment"

@@ -96,7 +96,7 @@ def build_app(assistant: Assistant, watcher: Watcher | None = None, access: Acce
                 else assistant.collection(collection)
         except (CollectionError, Refused) as exc:
             raise gr.Error(str(exc)) from None
-        return home if chosen is assistant else Handlers(chosen)
+        return home if chosen is assistant else Handlers(chosen, collection=chosen.collection_name)
 
     def user(request: gr.Request | None) -> str:
         return getattr(request, "username", None) or ""

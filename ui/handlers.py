@@ -31,9 +31,10 @@ _NOT_PROSE = re.compile(r"https?://|\]\(|\||[<>{}\[\]]")  # links, tables, marku
 class Handlers:
     """The page's behaviour over one shared `Assistant` (state lives in the arguments, per browser tab)."""
 
-    def __init__(self, assistant: Assistant, watcher: Watcher | None = None) -> None:
+    def __init__(self, assistant: Assistant, watcher: Watcher | None = None, collection: str | None = None) -> None:
         self.assistant = assistant
         self.watcher = watcher
+        self.collection = collection  # named in the sources' links: another collection than the server's
 
     def ask(self, question: str, shown: list[Message], history: list[Message], k: int | None = None,
             mode: str | None = None, sources: list[str] | None = None,
@@ -69,7 +70,7 @@ class Handlers:
         if keep is not None:
             keep(final)
         yield ([*shown, {"role": "assistant", "content": render.answer(final, turn)}],
-               [*history, *_turn(question, final.text)], render.sources(final, turn))
+               [*history, *_turn(question, final.text)], render.sources(final, turn, self.collection))
 
     def status(self) -> str:
         """The index status line (documents, chunks, model, last ingest; the watched folders)."""

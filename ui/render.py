@@ -110,8 +110,9 @@ def _marker(n: int, citation: Citation | None, turn: int) -> str:
     return f'<a class="cite" href="#{anchor(turn, n)}" title="{tip}">[{n}]</a>'
 
 
-def sources(ans: Answer, turn: int) -> str:
-    """The sources panel for an answer: a card per citation with the quote highlighted in its passage.
+def sources(ans: Answer, turn: int, collection: str | None = None) -> str:
+    """The sources panel for an answer: a card per citation with the quote highlighted in its passage (its
+    link naming `collection`, when the answer comes from another than the server's).
 
     The cards of a low-confidence extractive answer say that the quote may not answer the question.
     For an abstention, the closest passages, best first, so the reader can judge for themselves.
@@ -128,7 +129,7 @@ def sources(ans: Answer, turn: int) -> str:
                     "(low confidence)</p>")
         else:
             head = f'<p class="src-title">Sources for “{html.escape(ans.question)}”</p>'
-        cards = [_citation_card(c, chunks.get(c.chunk_id), turn, checked, low) for c in ans.citations]
+        cards = [_citation_card(c, chunks.get(c.chunk_id), turn, checked, low, collection) for c in ans.citations]
     return head + "\n".join(cards)
 
 
@@ -152,7 +153,8 @@ def _where(chunk: Chunk | None) -> str:
     return f'<div class="src-where">{html.escape(" · ".join(bits))}</div>' if bits else ""
 
 
-def _citation_card(c: Citation, chunk: Chunk | None, turn: int, checked: bool, low: bool = False) -> str:
+def _citation_card(c: Citation, chunk: Chunk | None, turn: int, checked: bool, low: bool = False,
+                   collection: str | None = None) -> str:
     badge = f' <span class="verdict {c.verdict}">{c.verdict}</span>' if checked else ""
     note = f'<div class="src-note">{LOW_CARD_NOTE}</div>' if low else ""
     if chunk is not None and chunk.start <= c.start and c.end <= chunk.end:
@@ -166,7 +168,7 @@ def _citation_card(c: Citation, chunk: Chunk | None, turn: int, checked: bool, l
         f'<div class="src-head"><span class="src-n">[{c.n}]</span> <b>{html.escape(c.title)}</b>'
         f' <span class="src-score">score {c.score:.2f}</span>{badge}</div>{note}'
         f'<div class="src-path"><code>{html.escape(c.source)}</code> characters {c.start}–{c.end}'
-        f' · <a class="open-source" href="{html.escape(source_link(c.source, c.page, c.start, c.end))}" '
+        f' · <a class="open-source" href="{html.escape(source_link(c.source, c.page, c.start, c.end, collection))}" '
         f'target="_blank" rel="noopener">open</a></div>'
         f"{_where(chunk)}<div class=\"src-text\">{passage}</div></div>"
     )
@@ -232,12 +234,14 @@ def uploads(lines: Sequence[tuple[str, str, str]]) -> str:
     return f'<ul class="uploads">{items}</ul>'
 
 
-def source_link(source: str, page: int | None, start: int, end: int) -> str:
-    """Where a citation opens: a PDF at its page, any other document as text with the quote marked."""
+def source_link(source: str, page: int | None, start: int, end: int, collection: str | None = None) -> str:
+    """Where a citation opens: a PDF at its page, any other document as text with the quote marked (in
+    `collection`, when given: the routes otherwise look in the server's collection)."""
     quoted = quote(source, safe="/")
+    named = f"collection={quote(collection, safe='')}" if collection else ""
     if source.lower().endswith(".pdf") and page:
-        return f"/v1/documents/{quoted}/file#page={page}"
-    return f"/v1/documents/{quoted}/view?start={start}&end={end}#quote"
+        return f"/v1/documents/{quoted}/file{'?' + named if named else ''}#page={page}"
+    return f"/v1/documents/{quoted}/view?start={start}&end={end}{'&' + named if named else ''}#quote"
 
 
 def listing(assistant: Assistant, offset: int = 0, limit: int = 100) -> dict[str, Any]:
