@@ -30,6 +30,7 @@ from ui.people import EVERY, ROLES, People
 
 MAX_FAILURES = 10
 WINDOW_S = 300.0
+_TRACKED = 10_000  # user names and addresses with recent failures kept before lapsed ones are forgotten
 _REMEMBER_S = 30.0  # a user's verified basic credentials are trusted this long without hashing them again
 
 
@@ -148,7 +149,7 @@ class Access:
     def _check_failures(self, name: str, address: str) -> None:
         now = time.monotonic()
         with self._lock:
-            for key in (f"user:{name.casefold()}", f"address:{address}"):
+            for key in _keys(name, address):
                 recent = self._failures.get(key)
                 while recent and recent[0] < now - WINDOW_S:
                     recent.popleft()
@@ -160,5 +161,14 @@ class Access:
     def _fail(self, name: str, address: str) -> None:
         now = time.monotonic()
         with self._lock:
-            for key in (f"user:{name.casefold()}", f"address:{address}"):
+            for key in _keys(name, address):
                 self._failures.setdefault(key, deque()).append(now)
+            if len(self._failures) > _TRACKED:  # many names tried: forget those whose failures have all lapsed
+                for key in [k for k, times in self._failures.items() if times[-1] < now - WINDOW_S]:
+                    del self._failures[key]
+
+
+def _keys(name: str, address: str) -> list[str]:
+    """What failed logins are counted against: the user name, and the address when there is one (the page's
+    login form does not pass it: counting all of them against "" would lock everyone out)."""
+    return [f"user:{name.casefold()}"] + ([f"address:{address}"] if address else [])
