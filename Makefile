@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint browser ocr clean llm llm-install
+.PHONY: install demo test test-fast lint browser ocr clean llm llm-install cluster cluster-stop
 
 install: $(STAMP)
 
@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c constraints.txt torch==2.13.0
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,cluster]'
 	touch $(STAMP)
 
 demo: install ocr
@@ -24,6 +24,15 @@ demo: install ocr
 lint: install
 	$(BIN)/ruff check rag ingest ui tests
 	$(BIN)/mypy
+
+# A Ray cluster on this machine for trying `rag ingest --cluster 127.0.0.1:6379` (README, Ingest on a cluster): a
+# head on port 6379 that only schedules, and a worker node with this machine's CPUs. `make cluster-stop` ends it.
+cluster: install
+	$(BIN)/ray start --head --port=6379 --num-cpus=0 --include-dashboard=false --disable-usage-stats
+	$(BIN)/ray start --address=127.0.0.1:6379 --disable-usage-stats
+
+cluster-stop: install
+	$(BIN)/ray stop
 
 # OCR of scanned pages and images: Debian's Tesseract (RAG_OCR=auto uses it when it is installed).
 ocr:

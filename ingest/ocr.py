@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +57,9 @@ class Ocr:
             return cached.read_text(encoding="utf-8")
         import pytesseract
 
+        # Tesseract's OpenMP threads cost more than they give: one page took 4.4 s with them and 0.6 s on one
+        # thread here (2 cores; README, Ingest). One thread per page; more pages at once come from a cluster.
+        os.environ.setdefault("OMP_THREAD_LIMIT", "1")
         self.progress.note(" ".join(part for part in ("OCR", self.label, where) if part))
         try:
             text = str(pytesseract.image_to_string(image, lang=self.language))

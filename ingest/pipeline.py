@@ -17,14 +17,13 @@ from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ingest import worker
-from ingest.chunking import chunk_document
-from ingest.limits import Limits, check_chunks
 from ingest.ocr import ocr_for
+from ingest.prepare import Prepared, prepare
 from ingest.readers import supported
 from ingest.sources import SourceFile, discover, read_bytes, skipped_summary
 from rag.embedding import Embedder, embedder_for
@@ -33,6 +32,9 @@ from rag.index.store import Index, Store
 from rag.index.writer import IndexWriter
 from rag.settings import Settings
 from rag.types import Chunk, FileRecord, Progress, Quiet
+
+if TYPE_CHECKING:
+    from ingest.cluster import Done
 
 MAX_FAILED_LISTED = 200  # files that failed in the last run, kept in the index for `rag status`
 
@@ -63,6 +65,7 @@ class Report:
     chunks: int = 0
     seconds: float = 0.0
     write_seconds: float = 0.0
+    store_seconds: float = 0.0  # of those, in the store's writes (chunks and ledger records)
 
     @property
     def chunks_per_second(self) -> float:
@@ -161,9 +164,11 @@ def dry_run(paths: list[Path], settings: Settings, rebuild: bool = False) -> Pla
 def ingest(
     paths: list[Path], settings: Settings, *, rebuild: bool = False,
     progress: Progress | None = None, embedder: Embedder | None = None, force: Collection[str] = (),
+    cluster: str | None = None,
 ) -> Report:
     """Index the files under `paths` incrementally (or from scratch with `rebuild`); the sources in
-    `force` are read again even when unchanged.
+    `force` are read again even when unchanged. With `cluster` (a Ray address: `rag ingest --cluster`,
+    `RAG_CLUSTER`), files are read and embedded on that cluster (`ingest.cluster`) and written here.
 
     Returns a `Report`; bad files are listed in `report.failed` and skipped.
     """
@@ -179,10 +184,18 @@ def ingest(
         report = Report(unchanged=len(plan.unchanged), failed=dict(plan.failed), skipped=plan.skipped)
         for source, reason in plan.failed.items():
             progress.failed(source, reason)
-        documents = _read(plan.add + plan.update, plan.hashes, settings, report, progress)
-        _write(writer, documents, embedder, settings.embed_group, progress, report)
-        report.added = sum(1 for f in plan.add if f.source in documents)
-        report.updated = sum(1 for f in plan.update if f.source in documents)
+        if cluster:
+            from ingest.cluster import Identity, prepare_on_cluster  # Ray is imported for a cluster ingest only
+
+            results = prepare_on_cluster(plan.add + plan.update, plan.hashes, settings,
+                                         Identity.of(settings, embedder), progress, cluster)
+            written = _write_prepared(writer, results, settings.embed_group, progress, report)
+        else:
+            documents = _read(plan.add + plan.update, plan.hashes, settings, report, progress)
+            _write(writer, documents, embedder, settings.embed_group, progress, report)
+            written = set(documents)
+        report.added = sum(1 for f in plan.add if f.source in written)
+        report.updated = sum(1 for f in plan.update if f.source in written)
         writer.unrecord(plan.delete)
         report.deleted = len(plan.delete)
         # Nothing to publish when nothing changed and no killed run left chunks behind.
@@ -224,42 +237,17 @@ def remove(sources: Collection[str], settings: Settings, progress: Progress | No
     return gone
 
 
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:  # gone since it was read: its record says 0 bytes until the next run
-        return 0
-
-
-class _Document(NamedTuple):
-    """A file read and chunked, waiting to be embedded."""
-
-    sha256: str
-    title: str
-    chunks: list[Chunk]
-    size: int  # bytes on disk
-    path: str  # absolute
-
-
 def _read(
     files: list[SourceFile], hashes: dict[str, str], settings: Settings, report: Report, progress: Progress
-) -> dict[str, _Document]:
-    """Read (in the reader process: `ingest.worker`) and chunk each file, by source. Failures go to the report."""
+) -> dict[str, Prepared]:
+    """Prepare (read in the reader process, chunk) each file, by source. Failures go to the report."""
     out = {}
-    limits = Limits.of(settings)
     ocr = ocr_for(settings, progress)
     progress.start("reading", len(files))
     for file in files:
         try:
-            doc = worker.read(file, settings, replace(ocr, label=file.source) if ocr is not None else None)
-            chunks = chunk_document(doc, settings.chunk_tokens, settings.chunk_overlap)
-            if not chunks:
-                raise SourceError("no sentences to index in this file")
-            check_chunks(len(chunks), limits)
-            if doc.sha256 != hashes[file.source]:
-                raise SourceError("file changed while indexing; run ingest again")
-            # The path as found (a link stays the link): removal and re-reading work from its folder.
-            out[file.source] = _Document(doc.sha256, doc.title, chunks, _size(file.path), str(file.path.absolute()))
+            out[file.source] = prepare(file, settings, replace(ocr, label=file.source) if ocr is not None else None,
+                                       hashes[file.source])
         except SourceError as exc:
             report.failed[file.source] = str(exc)
             progress.failed(file.source, str(exc))
@@ -268,7 +256,7 @@ def _read(
 
 
 def _write(
-    writer: IndexWriter, documents: dict[str, _Document], embedder: Embedder, group: int,
+    writer: IndexWriter, documents: dict[str, Prepared], embedder: Embedder, group: int,
     progress: Progress, report: Report,
 ) -> None:
     """Embed the chunks in groups of `group` (`RAG_EMBED_GROUP`); write each group while the next one is embedded.
@@ -284,16 +272,15 @@ def _write(
     pending = {source: len(doc.chunks) for source, doc in documents.items()}
 
     def write(batch: list[tuple[Chunk, str]], vectors: np.ndarray[Any, Any]) -> None:
+        started = time.perf_counter()
         writer.write([c for c, _ in batch], vectors, [sha for _, sha in batch])
         done = []
-        for chunk, sha in batch:
+        for chunk, _ in batch:
             pending[chunk.source] -= 1
             if pending[chunk.source] == 0:
-                doc = documents[chunk.source]
-                pages = max((c.page or 0 for c in doc.chunks), default=0)
-                done.append(FileRecord(chunk.source, sha, len(doc.chunks), doc.title, time.time(), pages, doc.size,
-                                       doc.path))
+                done.append(documents[chunk.source].record(chunk.source))
         writer.finish(done)
+        report.store_seconds += time.perf_counter() - started
         report.chunks += len(batch)
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-writer") as pool:
@@ -308,8 +295,43 @@ def _write(
     report.write_seconds = time.perf_counter() - began
 
 
+def _write_prepared(
+    writer: IndexWriter, results: Iterator[tuple[str, Done | str]], group: int, progress: Progress, report: Report,
+) -> set[str]:
+    """Write files prepared and embedded elsewhere (`ingest.cluster`) as they come, about `group` chunks at a
+    time: their chunks, then their ledger records. Returns the sources written; failures go to the report.
+    `report.write_seconds` is the whole run here (reading and embedding overlap the writes)."""
+    began = time.perf_counter()
+    written: set[str] = set()
+    waiting: list[tuple[str, Done]] = []
+
+    def flush() -> None:
+        started = time.perf_counter()
+        chunks = [(c, done.prepared.sha256) for _, done in waiting for c in done.prepared.chunks]
+        if chunks:
+            writer.write([c for c, _ in chunks], np.vstack([done.vectors for _, done in waiting]),
+                         [sha for _, sha in chunks])
+        writer.finish([done.prepared.record(source) for source, done in waiting])
+        written.update(source for source, _ in waiting)
+        report.store_seconds += time.perf_counter() - started
+        report.chunks += len(chunks)
+        waiting.clear()
+
+    for source, outcome in results:
+        if isinstance(outcome, str):
+            report.failed[source] = outcome
+            progress.failed(source, outcome)
+            continue
+        waiting.append((source, outcome))
+        if sum(len(done.prepared.chunks) for _, done in waiting) >= group:
+            flush()
+    flush()
+    report.write_seconds = time.perf_counter() - began
+    return written
+
+
 def _batches(
-    documents: dict[str, _Document], size: int
+    documents: dict[str, Prepared], size: int
 ) -> Iterator[list[tuple[Chunk, str]]]:
     batch: list[tuple[Chunk, str]] = []
     for doc in documents.values():

@@ -39,6 +39,10 @@ class IngestLockedError(RagError):
     """Another ingest is writing to the same index."""
 
 
+class ClusterError(RagError):
+    """The Ray cluster an ingest was sent to cannot be reached or used (no workers, another model there)."""
+
+
 def one_line(exc: object) -> str:
     """An error's text on one line (library messages can span several)."""
     return " ".join(str(exc).split())

@@ -192,6 +192,9 @@ def session(graph: Path) -> Any:
 
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
+    threads = os.environ.get("OMP_NUM_THREADS", "")
+    if threads.isdigit() and int(threads) > 0:  # a cap: the user's, or a Ray task's CPU share (Ray sets it)
+        options.intra_op_num_threads = int(threads)
     return onnxruntime.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
 
 

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     models_dir: Path | None = Field(
         None, description="Where the ONNX exports of the embedding model are kept (default: RAG_HOME/models); "
                           "several indexes may share one.")
+    cluster: str | None = Field(
+        None, description="`rag ingest` reads, OCRs, chunks and embeds on this Ray cluster (HOST:PORT of the head, "
+                          "ray://HOST:10001 from outside it, or auto: the one running here); unset: on this machine.")
     chunk_tokens: int = Field(256, ge=32, le=4096, description="Chunk size in cl100k_base tokens.")
     chunk_overlap: int = Field(32, ge=0, description="Tokens shared by neighbouring chunks.")
     max_file_mb: float = Field(50.0, gt=0, description="Files larger than this are skipped.")

@@ -38,7 +38,7 @@ def ingest(args: argparse.Namespace, settings: Settings) -> int:
             print(skipped_summary(plan.skipped))
         return 1 if plan.failed else 0
     with Bar() as bar:
-        report = ingest(paths, settings, rebuild=args.rebuild, progress=bar)
+        report = ingest(paths, settings, rebuild=args.rebuild, progress=bar, cluster=args.cluster or settings.cluster)
     print(report.summary())
     return report.exit_code
 

@@ -138,6 +138,13 @@ def bench(args: argparse.Namespace, settings: Settings) -> int:
     kind = args.run_kind
     if kind in ("ingest", "query") and not (args.beir / "corpus.jsonl").is_file():
         raise RagError(f"{args.beir}: no corpus.jsonl; give a BEIR folder with --beir")
+    if kind == "ingest" and args.cluster:
+        from ui.bench.scaleout import bench_cluster, format_cluster
+
+        result = bench_cluster(args.beir / "corpus.jsonl", settings, work, args.docs, args.scans,
+                               address=args.cluster, progress=say)
+        print(json.dumps(result) if args.json else format_cluster(result))
+        return 0
     if kind in ("ingest", "startup"):
         chosen_backends = backends(args.backends, settings)
         results: dict[str, dict[str, Any]] = {}

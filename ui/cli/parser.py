@@ -17,6 +17,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="files or folders (default: RAG_CORPUS)")
     p.add_argument("--rebuild", action="store_true", help="build a fresh index and swap it in when complete")
     p.add_argument("--dry-run", action="store_true", help="print what would change and touch nothing")
+    p.add_argument("--cluster", metavar="ADDRESS", default=None,
+                   help="read, OCR, chunk and embed on this Ray cluster: HOST:PORT of its head, ray://HOST:10001 "
+                        "from outside it, or auto (default: RAG_CLUSTER; unset: this machine)")
     _collection_option(p)
     p.set_defaults(run=commands.ingest)
 
@@ -136,6 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--docs", type=_positive, default=400, help="documents to ingest (default: 400)")
     b.add_argument("--runs", type=_positive, default=3, help="rounds; medians are reported (default: 3)")
     _backends_option(b)
+    b.add_argument("--cluster", metavar="ADDRESS", default=None,
+                   help="the local path and a Ray cluster side by side, on text and on scanned PDFs, with a "
+                        "projection to more workers: `local` starts clusters on this machine (one worker with its "
+                        "CPUs, then one per CPU); an ADDRESS measures that cluster")
+    b.add_argument("--scans", type=_positive, default=24, help="scanned PDFs of 4 pages for --cluster (default: 24)")
     b.add_argument("--json", action="store_true")
     b.set_defaults(run=measure.bench, run_kind="ingest")
     b = kinds.add_parser("query", help="warm retrieve/answer latency at growing index sizes")
