@@ -133,6 +133,7 @@ def test_a_worker_node_killed_mid_ingest_costs_a_retry_not_a_wrong_index(
     home = tmp_path / ".rag"
     proc = _ingest(docs, home, cluster.address)
     _when_writing(proc, home)
+    assert proc.poll() is None  # mid-ingest
     cluster.kill_worker(0)  # its raylet and its workers, SIGKILL: the head's CPU takes its tasks again
     try:
         out, err = proc.communicate(timeout=600)
@@ -151,6 +152,7 @@ def test_the_driver_killed_mid_ingest_resumes_on_the_next_run(
     home = tmp_path / ".rag"
     proc = _ingest(docs, home, cluster.address)
     _when_writing(proc, home)
+    assert proc.poll() is None  # mid-ingest
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate()
     rerun = _ingest(docs, home, cluster.address)

@@ -16,6 +16,7 @@ from pathlib import Path
 from types import TracebackType
 
 from rag.errors import ClusterError
+from ui.bench.common import free_port
 
 START_S = 120.0  # for the head to answer and every node to join
 
@@ -28,7 +29,7 @@ class LocalCluster:
                  object_store_mb: int = 256) -> None:
         self.workers_cpus, self.head_cpus, self.env = workers, head_cpus, env or {}
         self.object_store = str(object_store_mb * 2**20)
-        self.port = _free_port()
+        self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.temp = tempfile.mkdtemp(prefix="rag-ray-")
         self.head: subprocess.Popen[bytes] | None = None
@@ -112,9 +113,3 @@ def _answers(host: str, port: int) -> bool:
     except OSError:
         return False
     return True
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])

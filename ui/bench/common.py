@@ -6,6 +6,7 @@ a `format_...` function that renders it for people.
 
 from __future__ import annotations
 
+import socket
 import statistics
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -25,6 +26,13 @@ def quiet(_: str) -> None:
 def peak_rss_mib() -> float | None:
     """Peak resident memory of this process so far, in MiB (`rag.memory.memory_mib`)."""
     return memory_mib()["peak"]
+
+
+def free_port() -> int:
+    """A TCP port free on this machine now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def percentiles(values: Sequence[float]) -> dict[str, float]:
