@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from ingest.ocr import ocr_for
-from ingest.prepare import Prepared, prepare
+from ingest.prepare import Prepared, file_size, prepare
 from ingest.sources import SourceFile, read_bytes
 from rag.embedding import Embedder, make_embedder
 from rag.errors import ClusterError, RagError, SourceError
@@ -115,7 +115,7 @@ def prepare_on_cluster(
                 bundle = running.pop(ref)
                 for file, outcome in zip(bundle, _outcomes(ray, ref, len(bundle)), strict=True):
                     if isinstance(outcome, Done):
-                        outcome = Done(outcome.prepared._replace(size=_size(file.path),
+                        outcome = Done(outcome.prepared._replace(size=file_size(file.path),
                                                                  path=str(file.path.absolute())), outcome.vectors)
                         chunks += len(outcome.prepared.chunks)
                     yield file.source, outcome
@@ -136,7 +136,7 @@ def _bundles(files: list[SourceFile], cpus: int) -> list[list[SourceFile]]:
             bundles.append([])
             weight = 0
         bundles[-1].append(file)
-        weight += _size(file.path)
+        weight += file_size(file.path)
     return [b for b in reversed(bundles) if b]
 
 
@@ -223,13 +223,6 @@ def _for_workers(settings: Settings) -> Settings:
 
 def _ocr_of(settings: Settings) -> str:
     return "off" if ocr_for(settings) is None else f"tesseract {settings.ocr_lang}"
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
 
 
 def _first_line(exc: object) -> str:

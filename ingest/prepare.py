@@ -44,10 +44,11 @@ def prepare(file: SourceFile, settings: Settings, ocr: Ocr | None, sha256: str) 
     check_chunks(len(chunks), Limits.of(settings))
     if doc.sha256 != sha256:
         raise SourceError("file changed while indexing; run ingest again")
-    return Prepared(doc.sha256, doc.title, chunks, _size(file.path), str(file.path.absolute()))
+    return Prepared(doc.sha256, doc.title, chunks, file_size(file.path), str(file.path.absolute()))
 
 
-def _size(path: Path) -> int:
+def file_size(path: Path) -> int:
+    """The file's bytes on disk now (0 when it is gone)."""
     try:
         return path.stat().st_size
     except OSError:  # gone since it was read: its record says 0 bytes until the next run

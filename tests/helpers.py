@@ -21,6 +21,7 @@ from reportlab.pdfgen import canvas
 from ingest.pipeline import ingest
 from rag.embedding import Embedder
 from rag.settings import Settings
+from ui.bench.common import free_port
 from ui.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,12 +61,6 @@ def run_rag(*args: str, home: Path, env: dict[str, str] | None = None, cwd: Path
             else:
                 os.environ[name] = value
     return subprocess.CompletedProcess(["rag", *args], code, out.getvalue(), err.getvalue())
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @contextmanager

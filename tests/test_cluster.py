@@ -105,12 +105,16 @@ def _written(home: Path) -> int:
         return 0
 
 
-def _when_writing(proc: subprocess.Popen[str], home: Path, chunks: int = 8) -> None:
+def _writing(docs: Path, home: Path, address: str, chunks: int = 8) -> subprocess.Popen[str]:
+    """A cluster ingest of `docs`, once it has written `chunks` chunks and still runs (mid-ingest)."""
+    proc = _ingest(docs, home, address)
     deadline = time.monotonic() + 300
     while _written(home) < chunks:
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline, "the cluster ingest wrote nothing in 300 s"
         time.sleep(0.05)
+    assert proc.poll() is None  # mid-ingest
+    return proc
 
 
 def test_a_cluster_ingest_builds_the_local_index_and_reports_failures_alike(
@@ -131,9 +135,7 @@ def test_a_cluster_ingest_builds_the_local_index_and_reports_failures_alike(
 def test_a_worker_node_killed_mid_ingest_costs_a_retry_not_a_wrong_index(
         cluster: LocalCluster, docs: Path, local: dict[str, object], tmp_path: Path) -> None:
     home = tmp_path / ".rag"
-    proc = _ingest(docs, home, cluster.address)
-    _when_writing(proc, home)
-    assert proc.poll() is None  # mid-ingest
+    proc = _writing(docs, home, cluster.address)
     cluster.kill_worker(0)  # its raylet and its workers, SIGKILL: the head's CPU takes its tasks again
     try:
         out, err = proc.communicate(timeout=600)
@@ -150,9 +152,7 @@ def test_a_worker_node_killed_mid_ingest_costs_a_retry_not_a_wrong_index(
 def test_the_driver_killed_mid_ingest_resumes_on_the_next_run(
         cluster: LocalCluster, docs: Path, local: dict[str, object], tmp_path: Path) -> None:
     home = tmp_path / ".rag"
-    proc = _ingest(docs, home, cluster.address)
-    _when_writing(proc, home)
-    assert proc.poll() is None  # mid-ingest
+    proc = _writing(docs, home, cluster.address)
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate()
     rerun = _ingest(docs, home, cluster.address)
