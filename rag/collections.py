@@ -88,6 +88,8 @@ class Collections:
             "collection": f"{self.settings.collection}-{collection.key}",
             "corpus": collection.corpus,
             "models_dir": self.settings.models,  # one export of the embedding model serves every collection
+            # a shared snapshot folder (replicas of a Chroma server) gets a folder per collection
+            "bm25_dir": self.settings.bm25_dir / collection.key if self.settings.bm25_dir else None,
             "users_db": self.settings.users,  # people are the server's, not a collection's
         })
 

@@ -63,6 +63,9 @@ def cap_per_source(ranked: Sequence[str], source_of: dict[str, str], cap: int, k
     return out
 
 
+TAKE_UP_WAIT_S = 0.5  # the question that finds a newer index waits this long for it to load (see Retriever.current)
+
+
 @dataclass(frozen=True)
 class _Loaded:
     key: tuple[str, str]
@@ -75,7 +78,10 @@ class Retriever:
 
     The published BM25 index is the snapshot a reader answers from: dense hits outside it (written
     by an ingest that has not published yet) are left out, so a reader sees the old index or the
-    new one, never a mix.
+    new one, never a mix. A newer index published by another process is loaded in the background
+    while the one loaded answers (at a million chunks its BM25 snapshot takes seconds to load, and
+    minutes to build where the writer's is not shared: `RAG_BM25_DIR`); questions switch to it once
+    it is ready.
     """
 
     def __init__(self, settings: Settings, store: Store, embedder: Embedder) -> None:
@@ -85,29 +91,61 @@ class Retriever:
         self._lock = threading.Lock()
         self._loaded: _Loaded | None = None
         self._checked = 0.0
+        self._wait = False  # the next question loads a newer index itself (this process just published it)
+        self._loading: tuple[str, str] | None = None  # the newer index being loaded in the background
 
     def current(self) -> tuple[Index, LexicalIndex]:
-        """The live index and its BM25 index, reloaded when an ingest has published a new one."""
+        """The live index and its BM25 index. A newer one is loaded in the background and taken up once loaded;
+        the question that finds it waits `TAKE_UP_WAIT_S` for it (enough for a small index), later ones do not.
+        After `refresh()` the next question loads it itself."""
+        loader = None
         with self._lock:
             now = time.monotonic()
-            if self._loaded is None or now - self._checked > self.settings.reader_recheck_s:
+            if self._loaded is None or self._wait or now - self._checked > self.settings.reader_recheck_s:
                 self._checked = now
                 active = self.store.active()
                 if active is None:
                     raise IndexMissingError(f"no index at {self.store.location}; run `rag ingest` first")
-                if self._loaded is None or self._loaded.key != active:
+                if self._loaded is None or (self._wait and self._loaded.key != active):
                     self._loaded = self._load(active)
-            return self._loaded.index, self._loaded.lexical
+                elif self._loaded.key != active and self._loading != active:
+                    self._loading = active
+                    loader = threading.Thread(target=self._take_up, args=(active,), name="index-loader", daemon=True)
+                    loader.start()
+                self._wait = False
+            loaded = self._loaded
+        if loader is not None:
+            loader.join(TAKE_UP_WAIT_S)
+            with self._lock:
+                loaded = self._loaded
+        return loaded.index, loaded.lexical
 
     def _load(self, active: tuple[str, str]) -> _Loaded:
         index = self.store.index(active[0])
         index.check(self.settings)
-        return _Loaded(active, index, published(self.settings.home, index, active[1]))
+        return _Loaded(active, index, published(self.settings.bm25, index, active[1]))
 
-    def refresh(self) -> None:
-        """Look for a newer index on the next question (after an ingest in this process)."""
+    def _take_up(self, active: tuple[str, str]) -> None:
+        """Load `active` in this thread and switch to it, unless a newer one was loaded meanwhile. On failure
+        (a mismatch, the store gone) the next question loads it itself, and reports what is wrong."""
+        try:
+            loaded: _Loaded | None = self._load(active)
+        except Exception:
+            loaded = None
+        with self._lock:
+            if self._loading == active:
+                self._loading = None
+            if loaded is None:
+                self._wait = True
+            elif self._loaded is None or int(loaded.key[1]) > int(self._loaded.key[1]):
+                self._loaded = loaded
+
+    def refresh(self, wait: bool = True) -> None:
+        """Look for a newer index on the next question; with `wait` (after an ingest in this process, whose
+        questions must see what it wrote) that question loads it itself rather than in the background."""
         with self._lock:
             self._checked = 0.0
+            self._wait = self._wait or wait
 
     def search(self, queries: Sequence[str], k: int | None = None, mode: Mode | None = None,
                sources: Sequence[str] | None = None) -> list[Hit]:
@@ -134,7 +172,9 @@ class Retriever:
             stored = index.get(missing)
             if len(stored) == len(missing) or attempt:
                 break
-            self.refresh()  # deleted by a newer publish: this snapshot is out of date, search the new one
+            # Deleted by a newer publish: this snapshot is out of date. Take up the new one (in the background:
+            # the retry answers from this one without those chunks).
+            self.refresh(wait=False)
         return self._hits(found, fused, stored, queries, k, k if within is not None else self.settings.per_source)
 
     def _find(self, index: Index, lexical: LexicalIndex, queries: Sequence[str], n: int, mode: Mode,

@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     cluster: str | None = Field(
         None, description="`rag ingest` reads, OCRs, chunks and embeds on this Ray cluster (HOST:PORT of the head, "
                           "ray://HOST:10001 from outside it, or auto: the one running here); unset: on this machine.")
+    bm25_dir: Path | None = Field(
+        None, description="Where BM25 snapshots are kept (default: RAG_HOME/bm25). With a Chroma server, give the "
+                          "writer and every replica one shared folder: replicas then load the writer's snapshot "
+                          "of each new index instead of building their own.")
     chunk_tokens: int = Field(256, ge=32, le=4096, description="Chunk size in cl100k_base tokens.")
     chunk_overlap: int = Field(32, ge=0, description="Tokens shared by neighbouring chunks.")
     max_file_mb: float = Field(50.0, gt=0, description="Files larger than this are skipped.")
@@ -182,6 +186,11 @@ class Settings(BaseSettings):
     def models(self) -> Path:
         """Where the ONNX exports of the embedding model are kept: `RAG_MODELS_DIR`, else `RAG_HOME/models`."""
         return self.models_dir or self.home / "models"
+
+    @property
+    def bm25(self) -> Path:
+        """Where BM25 snapshots are kept: `RAG_BM25_DIR`, else `RAG_HOME/bm25`."""
+        return self.bm25_dir or self.home / "bm25"
 
     @property
     def users(self) -> Path:

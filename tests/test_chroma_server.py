@@ -31,6 +31,8 @@ from rag.index.store import Store
 from rag.index.writer import writer_lock
 from rag.settings import Settings
 from tests.helpers import ROOT, free_port, run_rag, serving, stop, wait_until_answers
+from ui.bench.common import bench_settings
+from ui.bench.publish import NEW, bench_publish, format_publish
 
 DEEPSEEK = "corpus/deepseek-huawei-nvidia-buying-frenzy.md"
 Q_910C = "How many 910C processors will Huawei make?"
@@ -146,7 +148,8 @@ def replicas(chroma: Chroma, tmp_path_factory: pytest.TempPathFactory, embedder:
     writer = _settings(chroma, "replicas", _copy_corpus(root / "writer"))
     assert ingest([writer.corpus], writer, embedder=embedder).added == 2
     bases = (_copy_corpus(root / "a"), _copy_corpus(root / "b"))
-    with serving(bases[0], env=_server_env(chroma, "replicas", bases[0])) as a, \
+    # a loads the writer's BM25 snapshots (a folder both see: RAG_BM25_DIR), b builds copies of its own
+    with serving(bases[0], env={**_server_env(chroma, "replicas", bases[0]), "RAG_BM25_DIR": str(writer.bm25)}) as a, \
             serving(bases[1], env=_server_env(chroma, "replicas", bases[1])) as b:
         yield Replicas((a, b), writer, bases)
 
@@ -225,6 +228,8 @@ def test_replicas_keep_answering_during_a_reingest_and_pick_it_up(replicas: Repl
             assert not new["abstained"] and new["citations"][0]["quote"] == S_NEW
             assert new["citations"][0]["source"] == "corpus/lighthouse.md"
             assert client.get(f"{url}/v1/status").json()["documents"] == 3
+        assert not (replicas.bases[0] / ".rag" / "bm25").exists()  # a used the writer's snapshots
+        assert len(list((replicas.bases[1] / ".rag" / "bm25").iterdir())) == 1  # b built its own, kept the latest
 
     before = [a for a in answers if a[1] < began]
     assert before and all(_problem(status, body) is None for _, _, status, body in before)
@@ -391,3 +396,25 @@ def test_collections_live_apart_on_a_chroma_server_and_go_when_removed(chroma: C
     registry.remove("hr")
     assert held(f"team-{hr.key}-") == [] and held("team-g")  # gone from the server; the default is untouched
     assert len(root.documents()) == 2
+
+
+# --- rag bench publish ------------------------------------------------------------------------------------------
+
+
+def test_bench_publish_measures_answering_during_a_publish_and_the_take_up(chroma: Chroma, tmp_path: Path) -> None:
+    tiny = ROOT / "tests" / "data" / "beir-tiny"
+    settings = Settings.load(home=tmp_path / ".rag")
+    work = tmp_path / "bench"
+    result = bench_publish(tiny / "corpus.jsonl", tiny / "queries.jsonl", settings, work, 300, chroma.url,
+                           replicas=1, clients=1, before_s=2.0, after_s=1.0, timeout_s=120.0)
+    (row,) = result["rows"]
+    assert result["size"] == 300 and result["shared_snapshot"] and result["ingest_chunks"] == 1
+    assert row["took_up_s"] is not None and 0 <= row["took_up_s"] < 60, row  # cited the new document's fact
+    for window in ("before", "during", "after"):
+        assert row[window]["errors"] == 0, row
+    assert row["before"]["requests"] > 0 and row["before"]["p95"] > 0, row
+    assert not (work / "publish-replica-0" / "bm25").exists()  # the replica loaded the writer's snapshots
+    assert "replica 0: first answer" in format_publish(result)
+    writer = Store(bench_settings(settings, work / "publish-writer", "benchpub").model_copy(
+        update={"chroma_url": chroma.url}))
+    assert writer.open().count() == 300 and NEW not in writer.open().files()  # the new document went again

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+import rag.index.lexical
+import rag.retrieve
 from ingest.pipeline import ingest, remove
 from rag.assistant import Assistant
 from rag.embedding import Embedder
@@ -49,7 +51,7 @@ def _snapshot(settings: Settings) -> dict[str, Any]:
     index = store.open()
     chunks = {c.id: (c.source, sha256, c.text) for c, sha256 in index.all_chunks()}
     ledger = {s: (r.sha256, r.chunks) for s, r in index.files().items()}
-    lexical = LexicalIndex.load(lexical_folder(settings.home, *store.active()))  # type: ignore[misc]
+    lexical = LexicalIndex.load(lexical_folder(settings.bm25, *store.active()))  # type: ignore[misc]
     assert lexical is not None
     return {"chunks": chunks, "ledger": ledger, "bm25": sorted(lexical.ids)}
 
@@ -302,6 +304,57 @@ def test_a_reader_picks_up_a_newer_index_without_restart(tmp_path: Path, embedde
     time.sleep(0.25)  # readers look for a new stamp at most once per RAG_READER_RECHECK_S
     answer = reader.ask(question)
     assert not answer.abstained and answer.citations[0].source == "corpus/comet.md"
+
+
+def test_a_reader_answers_from_the_old_index_while_it_loads_a_newer_one(
+        tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch) -> None:
+    corpus = tmp_path / "corpus"
+    _write_corpus(corpus, 2)
+    settings = Settings.load(home=tmp_path / ".rag", reader_recheck_s=0.2, publish_grace_s=0.4)
+    ingest([corpus], settings, embedder=embedder)
+    reader = Assistant(settings, embedder=embedder)
+    question = "How many moons does the comet Zarquon have?"
+    assert reader.ask(question).abstained
+    loading, release = threading.Event(), threading.Event()
+    load = rag.retrieve.published
+
+    def slow(root: Path, index: Any, stamp: str) -> LexicalIndex:  # a BM25 snapshot that takes long to load
+        loading.set()
+        assert release.wait(60)
+        return load(root, index, stamp)
+
+    monkeypatch.setattr(rag.retrieve, "published", slow)
+    (corpus / "comet.md").write_text("# Zarquon\n\nThe comet Zarquon has exactly seven tiny moons.\n")
+    ingest([corpus], settings, embedder=embedder)  # another writer, as `rag ingest` would be
+    time.sleep(0.25)
+    began = time.monotonic()
+    for _ in range(3):  # found the new index, loading it: the old one answers, without waiting for the load
+        assert reader.ask(question).abstained
+    assert loading.is_set() and time.monotonic() - began < 10
+    release.set()
+    deadline = time.monotonic() + 30
+    while (answer := reader.ask(question)).abstained:
+        assert time.monotonic() < deadline, "the loaded index was never taken up"
+        time.sleep(0.1)
+    assert answer.citations[0].source == "corpus/comet.md"
+
+
+def test_a_reader_given_the_writers_snapshot_folder_loads_it_rather_than_building_its_own(
+        tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch) -> None:
+    corpus = tmp_path / "corpus"
+    _write_corpus(corpus, 3)
+    shared = tmp_path / "shared-bm25"  # RAG_BM25_DIR: a folder the writer and every replica see
+    settings = Settings.load(home=tmp_path / ".rag", bm25_dir=shared)
+    ingest([corpus], settings, embedder=embedder)
+    assert [p.name for p in shared.iterdir()] == ["-".join(Store(settings).active() or ())]
+    assert not (tmp_path / ".rag" / "bm25").exists()
+
+    def build(*_: Any) -> Any:
+        raise AssertionError("a reader built its own BM25 snapshot")
+
+    monkeypatch.setattr(rag.index.lexical, "build_from_index", build)
+    hits = Retriever(settings, Store(settings), embedder).search(["How slowly do they change?"], mode="bm25")
+    assert hits and all(h.chunk.source.startswith("corpus/doc") for h in hits)
 
 
 def test_papers_and_front_matter_are_read_as_people_read_them_end_to_end(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import shutil
@@ -88,9 +89,9 @@ class LexicalIndex:
         return math.log(1 + (n - df + 0.5) / (df + 0.5))
 
 
-def lexical_folder(home: Path, generation: str, stamp: str) -> Path:
-    """Where the BM25 index of a generation at a stamp is saved."""
-    return home / "bm25" / f"{generation}-{stamp}"
+def lexical_folder(root: Path, generation: str, stamp: str) -> Path:
+    """Where the BM25 index of a generation at a stamp is saved under `root` (`Settings.bm25`)."""
+    return root / f"{generation}-{stamp}"
 
 
 def build_from_index(index: Index, records: dict[str, FileRecord] | None = None) -> tuple[LexicalIndex, list[str]]:
@@ -106,12 +107,26 @@ def build_from_index(index: Index, records: dict[str, FileRecord] | None = None)
     return LexicalIndex.build(ids, texts), orphans
 
 
-def published(home: Path, index: Index, stamp: str) -> LexicalIndex:
-    """The BM25 snapshot published for `index` at `stamp`, which readers answer from; derived from the
-    index's ledger and saved when there is no copy here (a Chroma server's index, or the copy is gone)."""
-    folder = lexical_folder(home, index.name, stamp)
+def published(root: Path, index: Index, stamp: str) -> LexicalIndex:
+    """The BM25 snapshot published for `index` at `stamp`, which readers answer from: the writer's, from `root`
+    (`RAG_BM25_DIR`, which replicas of a Chroma server share with it); derived from the index's ledger and
+    saved when there is none there (a replica with a folder of its own, or the copy is gone)."""
+    folder = lexical_folder(root, index.name, stamp)
     lexical = LexicalIndex.load(folder)
     if lexical is None:
         lexical, _ = build_from_index(index, index.files())
-        lexical.save(folder)
+        with contextlib.suppress(OSError):  # a folder this replica may only read: the copy stays in memory
+            lexical.save(folder)
+            drop_older(folder)
     return lexical
+
+
+def drop_older(folder: Path) -> None:
+    """Delete the BM25 snapshots of `folder`'s collection saved beside it at older stamps (and unfinished saves)."""
+    generation, _, stamp = folder.name.rpartition("-")
+    collection = generation.rpartition("-g")[0]
+    for other in folder.parent.iterdir():
+        other_generation, _, other_stamp = other.name.removesuffix(".tmp").rpartition("-")
+        if (other_generation.rpartition("-g")[0] == collection and other_stamp.isdigit()
+                and int(other_stamp) < int(stamp)):
+            shutil.rmtree(other, ignore_errors=True)

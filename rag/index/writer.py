@@ -10,7 +10,6 @@ sequence (lock, open or create, check, write, record, publish) exists once.
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -20,7 +19,7 @@ import numpy as np
 
 from rag.errors import IngestLockedError
 from rag.files import LockHeld, locked
-from rag.index.lexical import build_from_index, lexical_folder
+from rag.index.lexical import build_from_index, drop_older, lexical_folder
 from rag.index.server import server_writer_lock
 from rag.index.store import Index, Store
 from rag.types import Chunk, FileRecord, Progress, Quiet
@@ -133,14 +132,12 @@ def _publish(store: Store, index: Index, records: dict[str, FileRecord], progres
     progress.start("BM25 index", 1)
     lexical, orphans = build_from_index(index, records)
     stamp = f"{time.time_ns()}"
-    folder = lexical_folder(store.settings.home, index.name, stamp)
+    folder = lexical_folder(store.settings.bm25, index.name, stamp)
     lexical.save(folder)
     store.activate(index, stamp)
     if orphans or rebuilt:
         time.sleep(store.settings.publish_grace_s)  # readers in other processes move to the new stamp meanwhile
     index.delete_chunks(orphans)  # old versions, removed files, and chunks left by a killed run
     store.drop_stale_generations()
-    for old in folder.parent.iterdir():
-        if old != folder and old.name.startswith(f"{store.settings.collection}-g"):
-            shutil.rmtree(old, ignore_errors=True)
+    drop_older(folder)
     progress.advance(1)

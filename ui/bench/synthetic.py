@@ -107,7 +107,7 @@ def build_index(settings: Settings, real: list[tuple[Chunk, str]], vectors: np.n
             for c, sha in zip(chunks, shas, strict=True):
                 ledger.setdefault(c.source, [sha, 0, c.title])[1] += 1
             written += len(chunks)
-            if written % 10_000 == 0 or written == size:
+            if written // 10_000 > (written - len(chunks)) // 10_000 or written == size:
                 say(f"  {written}/{size} chunks written ({time.perf_counter() - began:.0f} s)")
         upserted = time.perf_counter()
         writer.finish([FileRecord(source, sha, count, title, time.time())

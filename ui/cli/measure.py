@@ -136,8 +136,20 @@ def bench(args: argparse.Namespace, settings: Settings) -> int:
 
     work = settings.home / "bench"
     kind = args.run_kind
-    if kind in ("ingest", "query") and not (args.beir / "corpus.jsonl").is_file():
+    if kind in ("ingest", "query", "publish") and not (args.beir / "corpus.jsonl").is_file():
         raise RagError(f"{args.beir}: no corpus.jsonl; give a BEIR folder with --beir")
+    if kind == "publish":
+        from ui.bench.publish import bench_publish, format_publish
+
+        url = args.chroma_url or settings.chroma_url
+        if not url:
+            raise RagError("rag bench publish needs a Chroma server: give --chroma-url or set RAG_CHROMA_URL "
+                           "(`make chroma` starts one)")
+        result = bench_publish(args.beir / "corpus.jsonl", args.beir / "queries.jsonl", settings, work, args.size,
+                               url, replicas=args.replicas, clients=args.clients, before_s=args.before,
+                               shared=not args.own_bm25, progress=say)
+        print(json.dumps(result) if args.json else format_publish(result))
+        return 0
     if kind == "ingest" and args.cluster:
         from ui.bench.scaleout import bench_cluster, format_cluster
 

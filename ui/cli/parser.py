@@ -158,6 +158,19 @@ def build_parser() -> argparse.ArgumentParser:
     _backends_option(b)
     b.add_argument("--json", action="store_true")
     b.set_defaults(run=measure.bench, run_kind="startup")
+    b = kinds.add_parser("publish", help="rag serve replicas on a Chroma server while an ingest publishes a new "
+                                         "generation: latency before, during, after; time to take it up")
+    b.add_argument("--beir", type=Path, default=scifact, metavar="DIR", help=f"BEIR folder (default: {scifact})")
+    b.add_argument("--size", type=_positive, default=1_000_000, help="chunks in the index (default: 1000000)")
+    b.add_argument("--chroma-url", default=None, metavar="URL",
+                   help="the Chroma server (default: RAG_CHROMA_URL; `make chroma` starts one)")
+    b.add_argument("--replicas", type=_positive, default=2, help="rag serve replicas (default: 2)")
+    b.add_argument("--clients", type=_positive, default=2, help="clients asking each replica at once (default: 2)")
+    b.add_argument("--before", type=float, default=30.0, metavar="S", help="seconds answered before the publish")
+    b.add_argument("--own-bm25", action="store_true",
+                   help="each replica builds its BM25 copy itself (the default: they load the writer's)")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(run=measure.bench, run_kind="publish")
     b = kinds.add_parser("load", help="many clients asking a running `rag serve` at once: errors, req/s, "
                                       "latency, server RSS")
     b.add_argument("--url", default="http://127.0.0.1:7860", help="the server (default: http://127.0.0.1:7860)")
