@@ -42,7 +42,7 @@ OFF_CHUNK = chunk_in("Botany notes.\n\n" + OFF_TOPIC, OFF_TOPIC, "corpus/plants.
 @pytest.fixture(scope="module")
 def idf() -> Callable[[str], float]:
     """BM25 idf over the three passages, as the product's lexical index would give it."""
-    index = LexicalIndex.build(["a", "b", "c"], [TOWER, SAME_TOPIC, OFF_TOPIC])
+    index = LexicalIndex.build(zip(["a", "b", "c"], [TOWER, SAME_TOPIC, OFF_TOPIC], strict=True))
     return index.idf
 
 

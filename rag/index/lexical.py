@@ -7,7 +7,7 @@ import json
 import math
 import shutil
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,16 +32,25 @@ class LexicalIndex:
         return chunk_id in self._members
 
     @classmethod
-    def build(cls, ids: Sequence[str], texts: Sequence[str]) -> LexicalIndex:
-        """Index `texts`, whose chunk ids are `ids`."""
+    def build(cls, chunks: Iterable[tuple[str, str]]) -> LexicalIndex:
+        """Index `(chunk id, text)` pairs, read one at a time: only each text's term ids are kept (at a million
+        chunks their texts and terms as strings would take gigabytes)."""
         import bm25s
 
-        tokens = [terms(t) for t in texts]
+        ids: list[str] = []
+        vocab: dict[str, int] = {}
+        docs: list[list[int]] = []
+        df: Counter[int] = Counter()
+        for chunk_id, text in chunks:
+            doc = [vocab.setdefault(t, len(vocab)) for t in terms(text)]  # shares one int per term
+            ids.append(chunk_id)
+            docs.append(doc)
+            df.update(set(doc))
         retriever = bm25s.BM25()
-        if tokens:
-            retriever.index(tokens, show_progress=False)
-        df = Counter(t for doc in tokens for t in set(doc))
-        return cls(list(ids), retriever, dict(df))
+        if docs:
+            retriever.index((docs, vocab), show_progress=False)
+        names = list(vocab)  # term id -> term
+        return cls(ids, retriever, {names[i]: n for i, n in df.items()})
 
     def save(self, folder: Path) -> None:
         """Write the index to `folder` atomically (a temporary folder renamed into place)."""
@@ -96,15 +105,17 @@ def lexical_folder(root: Path, generation: str, stamp: str) -> Path:
 
 def build_from_index(index: Index, records: dict[str, FileRecord] | None = None) -> tuple[LexicalIndex, list[str]]:
     """BM25 over an index's chunks; with `records`, leave out (and return) chunks no record accounts for."""
-    ids, texts, orphans = [], [], []
-    for chunk, sha256 in index.all_chunks():
-        record = records.get(chunk.source) if records is not None else None
-        if records is not None and (record is None or record.sha256 != sha256):
-            orphans.append(chunk.id)
-        else:
-            ids.append(chunk.id)
-            texts.append(chunk.embed_text())
-    return LexicalIndex.build(ids, texts), orphans
+    orphans: list[str] = []
+
+    def accounted() -> Iterator[tuple[str, str]]:
+        for chunk, sha256 in index.all_chunks():
+            record = records.get(chunk.source) if records is not None else None
+            if records is not None and (record is None or record.sha256 != sha256):
+                orphans.append(chunk.id)
+            else:
+                yield chunk.id, chunk.embed_text()
+
+    return LexicalIndex.build(accounted()), orphans
 
 
 def published(root: Path, index: Index, stamp: str) -> LexicalIndex:
