@@ -238,7 +238,7 @@ class Assistant:
         last = meta.get("last_ingest")
         return {
             "collection": self.collection_name,
-            "documents": len(index.files()),
+            "documents": index.file_count(),
             "chunks": index.count(),
             "model": meta.get("embed_model"),
             "dimension": meta.get("dimension"),

@@ -85,6 +85,10 @@ class Index:
         """Number of chunks."""
         return self._chunks.count()
 
+    def file_count(self) -> int:
+        """Number of files in the ledger (without reading it: `len(files())` reads every record)."""
+        return self._files.count()
+
     def files(self) -> dict[str, FileRecord]:
         """The ledger: every file that is completely indexed, by source."""
         out = {}
