@@ -147,7 +147,8 @@ def bench(args: argparse.Namespace, settings: Settings) -> int:
                            "(`make chroma` starts one)")
         result = bench_publish(args.beir / "corpus.jsonl", args.beir / "queries.jsonl", settings, work, args.size,
                                url, replicas=args.replicas, clients=args.clients, before_s=args.before,
-                               shared=not args.own_bm25, progress=say)
+                               shared=not args.own_bm25, writer_nice=args.writer_nice,
+                               progress=say)
         print(json.dumps(result) if args.json else format_publish(result))
         return 0
     if kind == "ingest" and args.cluster:

@@ -167,6 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--replicas", type=_positive, default=2, help="rag serve replicas (default: 2)")
     b.add_argument("--clients", type=_positive, default=2, help="clients asking each replica at once (default: 2)")
     b.add_argument("--before", type=float, default=30.0, metavar="S", help="seconds answered before the publish")
+    b.add_argument("--writer-nice", type=int, default=10, metavar="N",
+                   help="niceness of the writer's `rag ingest` (default: 10; on one machine it shares the cores)")
     b.add_argument("--own-bm25", action="store_true",
                    help="each replica builds its BM25 copy itself (the default: they load the writer's)")
     b.add_argument("--json", action="store_true")
