@@ -41,7 +41,8 @@ READY_S = 900.0  # for a replica to answer its first question (it loads BM25 fir
 
 
 def bench_publish(corpus_jsonl: Path, queries_jsonl: Path, settings: Settings, work: Path, size: int, chroma_url: str,
-                  *, replicas: int = 2, clients: int = 2, before_s: float = 30.0, after_s: float = 10.0,
+                  *, replicas: int = 2, clients: int = 2, every_s: float = 1.0, before_s: float = 30.0,
+                  after_s: float = 10.0,
                   timeout_s: float = 600.0, shared: bool = True, writer_nice: int = 10,
                   progress: Say | None = None) -> dict[str, Any]:
     say = progress or quiet
@@ -55,7 +56,7 @@ def bench_publish(corpus_jsonl: Path, queries_jsonl: Path, settings: Settings, w
         for server in servers:
             server.start(say)
         questions = read_queries(queries_jsonl)
-        load = [_Client(server, questions[n::clients]) for server in servers for n in range(clients)]
+        load = [_Client(server, questions[n::clients], every_s) for server in servers for n in range(clients)]
         watchers = [_Watcher(server) for server in servers]
         for thread in [*load, *watchers]:
             thread.start()
@@ -85,7 +86,8 @@ def bench_publish(corpus_jsonl: Path, queries_jsonl: Path, settings: Settings, w
             server.stop()
     say("taking the new document out again (the index is reused by the next run)")
     remove([NEW], writer)
-    return {"size": size, "replicas": replicas, "clients_per_replica": clients, "shared_snapshot": shared,
+    return {"size": size, "replicas": replicas, "clients_per_replica": clients, "every_s": every_s,
+            "shared_snapshot": shared,
             "ingest_seconds": round(ended - began, 1), "writer_nice": writer_nice,
             "live_after_s": round(stamp - began, 1), "rows": rows}
 
@@ -182,11 +184,13 @@ class _Stoppable(threading.Thread):
 
 
 class _Client(_Stoppable):
-    """Asks its questions in turn, one at a time, until stopped: (start time, ms, error or None) each."""
+    """Asks its questions in turn, one every `every_s` (or at once when the last took longer), until stopped:
+    (start time, ms, error or None) each. Paced rather than back to back, so that the machine has cores to spare
+    for the writer, as replicas sized for their load do."""
 
-    def __init__(self, server: _Replica, questions: list[str]) -> None:
+    def __init__(self, server: _Replica, questions: list[str], every_s: float) -> None:
         super().__init__()
-        self.server, self.questions = server, questions or ["What is BM25?"]
+        self.server, self.questions, self.every_s = server, questions or ["What is BM25?"], every_s
         self.outcomes: list[tuple[float, float, str | None]] = []
 
     def run(self) -> None:
@@ -201,11 +205,13 @@ class _Client(_Stoppable):
                     error = None if response.status_code == 200 else f"HTTP {response.status_code}"
                 except httpx.HTTPError as exc:
                     error = type(exc).__name__
-                self.outcomes.append((began, (time.perf_counter() - clock) * 1000, error))
+                took = time.perf_counter() - clock
+                self.outcomes.append((began, took * 1000, error))
+                self.stopping.wait(max(0.0, self.every_s - took))
 
 
 class _Watcher(_Stoppable):
-    """Asks the new document's question every half second; notes when the replica first cites it."""
+    """Asks the new document's question every second; notes when the replica first cites it."""
 
     def __init__(self, server: _Replica) -> None:
         super().__init__()
@@ -224,7 +230,7 @@ class _Watcher(_Stoppable):
                             self.cited_at = time.time()
                     except (httpx.HTTPError, ValueError):
                         pass
-                self.stopping.wait(0.5)
+                self.stopping.wait(1.0)
 
 
 def _row(server: _Replica, watcher: _Watcher, load: list[_Client], began: float, stamp: float) -> dict[str, Any]:
@@ -242,7 +248,8 @@ def _row(server: _Replica, watcher: _Watcher, load: list[_Client], began: float,
 
 def format_publish(result: dict[str, Any]) -> str:
     r = result
-    lines = [f"{r['size']} chunks, {r['replicas']} replicas x {r['clients_per_replica']} clients, BM25 snapshot "
+    lines = [f"{r['size']} chunks, {r['replicas']} replicas x {r['clients_per_replica']} clients (a question every "
+             f"{r['every_s']:g} s each), BM25 snapshot "
              f"{'shared by the writer' if r['shared_snapshot'] else 'built by each replica'}; ingest of one new "
              f"document (`rag ingest` at nice {r['writer_nice']}) {r['ingest_seconds']} s (live "
              f"{r['live_after_s']} s after it began)"]

@@ -146,7 +146,8 @@ def bench(args: argparse.Namespace, settings: Settings) -> int:
             raise RagError("rag bench publish needs a Chroma server: give --chroma-url or set RAG_CHROMA_URL "
                            "(`make chroma` starts one)")
         result = bench_publish(args.beir / "corpus.jsonl", args.beir / "queries.jsonl", settings, work, args.size,
-                               url, replicas=args.replicas, clients=args.clients, before_s=args.before,
+                               url, replicas=args.replicas, clients=args.clients, every_s=args.every,
+                               before_s=args.before,
                                shared=not args.own_bm25, writer_nice=args.writer_nice,
                                progress=say)
         print(json.dumps(result) if args.json else format_publish(result))

@@ -166,6 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the Chroma server (default: RAG_CHROMA_URL; `make chroma` starts one)")
     b.add_argument("--replicas", type=_positive, default=2, help="rag serve replicas (default: 2)")
     b.add_argument("--clients", type=_positive, default=2, help="clients asking each replica at once (default: 2)")
+    b.add_argument("--every", type=float, default=1.0, metavar="S",
+                   help="each client asks a question every S seconds (default: 1; 0: back to back)")
     b.add_argument("--before", type=float, default=30.0, metavar="S", help="seconds answered before the publish")
     b.add_argument("--writer-nice", type=int, default=10, metavar="N",
                    help="niceness of the writer's `rag ingest` (default: 10; on one machine it shares the cores)")
