@@ -165,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--chroma-url", default=None, metavar="URL",
                    help="the Chroma server (default: RAG_CHROMA_URL; `make chroma` starts one)")
     b.add_argument("--replicas", type=_positive, default=2, help="rag serve replicas (default: 2)")
-    b.add_argument("--clients", type=_positive, default=2, help="clients asking each replica at once (default: 2)")
+    b.add_argument("--clients", type=_positive, default=1, help="clients asking each replica at once (default: 1)")
     b.add_argument("--every", type=float, default=1.0, metavar="S",
                    help="each client asks a question every S seconds (default: 1; 0: back to back)")
     b.add_argument("--before", type=float, default=30.0, metavar="S", help="seconds answered before the publish")
