@@ -165,7 +165,7 @@ class Retriever:
                 if not within:
                     raise SourceFilterError(
                         f"no indexed document matches the source filter {', '.join(map(repr, sources)) or '(empty)'} "
-                        f"({len(index.files())} documents are indexed); `rag documents` lists them")
+                        f"({index.file_count()} documents are indexed); `rag documents` lists them")
             found = self._find(index, lexical, queries, max(self.settings.candidates, k), mode, within)
             fused = FUSIONS[self.settings.fusion]([(run.weight, run.scored) for run in found.runs], self.settings)
             missing = [cid for cid in fused if cid not in found.chunks]

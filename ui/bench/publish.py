@@ -41,7 +41,7 @@ READY_S = 900.0  # for a replica to answer its first question (it loads BM25 fir
 
 
 def bench_publish(corpus_jsonl: Path, queries_jsonl: Path, settings: Settings, work: Path, size: int, chroma_url: str,
-                  *, replicas: int = 2, clients: int = 2, every_s: float = 1.0, before_s: float = 30.0,
+                  *, replicas: int = 2, clients: int = 1, every_s: float = 1.0, before_s: float = 30.0,
                   after_s: float = 10.0,
                   timeout_s: float = 600.0, shared: bool = True, writer_nice: int = 10,
                   progress: Say | None = None) -> dict[str, Any]:
@@ -110,14 +110,23 @@ def _index(corpus_jsonl: Path, writer: Settings, work: Path, size: int, say: Say
 def _ingest(docs: Path, writer: Settings, work: Path, nice: int) -> None:
     """`rag ingest docs` as the writer, a process of its own at `nice` (a writer on a machine of its own would not
     take the replicas' cores; on one machine, nice keeps it from the clients' and replicas' share)."""
-    env = {**os.environ, "RAG_HOME": str(writer.home.resolve()), "RAG_CHROMA_URL": str(writer.chroma_url),
-           "RAG_COLLECTION": writer.collection, "RAG_LLM": "extractive", "RAG_MODELS_DIR": str(writer.models.resolve()),
-           "RAG_BM25_DIR": str(writer.bm25.resolve())}
+    env = _env(writer, writer.home, shared=True)  # the writer saves its snapshots where the settings say
     with open(work / "publish-ingest.log", "wb") as log:
         done = subprocess.run(["nice", "-n", str(nice), sys.executable, "-m", "ui.cli", "ingest", str(docs)],
                               stdout=log, stderr=subprocess.STDOUT, env=env, cwd=work, check=False)
     if done.returncode != 0:
         raise RagError(f"the writer's `rag ingest` exited with {done.returncode}; see {work}/publish-ingest.log")
+
+
+def _env(writer: Settings, home: Path, shared: bool) -> dict[str, str]:
+    """A `rag` process's environment on the writer's collection, with `home` as its RAG_HOME; with `shared`, BM25
+    snapshots in the writer's folder, else in its home."""
+    env = {**os.environ, "RAG_HOME": str(home.resolve()), "RAG_CHROMA_URL": str(writer.chroma_url),
+           "RAG_COLLECTION": writer.collection, "RAG_LLM": "extractive", "RAG_MODELS_DIR": str(writer.models.resolve())}
+    env.pop("RAG_BM25_DIR", None)
+    if shared:
+        env["RAG_BM25_DIR"] = str(writer.bm25.resolve())
+    return env
 
 
 class _Replica:
@@ -130,13 +139,7 @@ class _Replica:
         self.home.mkdir(parents=True)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "RAG_HOME": str(self.home), "RAG_CHROMA_URL": str(writer.chroma_url),
-                    "RAG_COLLECTION": writer.collection, "RAG_LLM": "extractive",
-                    "RAG_MODELS_DIR": str(writer.models.resolve())}
-        if shared:
-            self.env["RAG_BM25_DIR"] = str(writer.bm25.resolve())
-        else:
-            self.env.pop("RAG_BM25_DIR", None)
+        self.env = _env(writer, self.home, shared)
         self.process: subprocess.Popen[bytes] | None = None
         self.first_answer_s = 0.0
         self.rss: list[float] = []

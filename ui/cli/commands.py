@@ -178,7 +178,7 @@ def collections(args: argparse.Namespace, settings: Settings) -> int:
         for collection in registry.list():
             store = Store(registry.settings_of(collection))
             listed.append({"name": collection.name, "corpus": str(collection.corpus),
-                           "documents": len(store.open().files()) if store.active() is not None else 0})
+                           "documents": store.open().file_count() if store.active() is not None else 0})
         if args.json:
             print(json.dumps(listed, ensure_ascii=False))
         for item in listed if not args.json else []:
