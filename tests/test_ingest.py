@@ -18,12 +18,12 @@ import pytest
 
 import rag.index.lexical
 import rag.retrieve
-from ingest.pipeline import ingest, remove
+from ingest.pipeline import ingest, make_plan, remove
 from rag.assistant import Assistant
 from rag.embedding import Embedder
 from rag.errors import IngestLockedError, StoreError
 from rag.index.lexical import LexicalIndex, lexical_folder
-from rag.index.store import Store
+from rag.index.store import Index, Store
 from rag.index.writer import IndexWriter
 from rag.retrieve import Retriever
 from rag.settings import Settings
@@ -198,6 +198,30 @@ def test_killed_ingest_then_rerun_equals_a_clean_build(tmp_path: Path, embedder:
     ingest([corpus], clean, embedder=embedder)
     assert _snapshot(killed) == _snapshot(clean)
     assert len(_snapshot(clean)["ledger"]) == 40
+
+
+def test_a_file_short_of_chunks_is_read_again_whether_one_file_or_its_folder_is_ingested(
+        tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch) -> None:
+    corpus = tmp_path / "corpus"
+    _write_corpus(corpus, 4, sentences=30)
+    settings = Settings.load(home=tmp_path / ".rag")
+    ingest([corpus], settings, embedder=embedder)
+    index = Store(settings).open()
+    source = next(s for s in index.files() if s.endswith("doc001.md"))
+    ids = sorted(index.chunk_ids([source]))
+    assert len(ids) >= 2
+    index.delete_chunks(ids[:1])  # as a run killed after the file was reverted leaves it: recorded, a chunk short
+    asked: list[Any] = []
+    counts = Index.chunk_counts
+    monkeypatch.setattr(Index, "chunk_counts",
+                        lambda self, sources=None: asked.append(sources) or counts(self, sources))
+
+    one = make_plan([corpus / "doc001.md"], index, settings)  # 1 of 4 files known: only its chunks are read
+    whole = make_plan([corpus], index, settings)  # every file known: all chunks are read
+    assert asked == [[source], None]
+    assert [f.source for f in one.update] == [source] and not one.add and not one.unchanged
+    assert [f.source for f in whole.update] == [source] and len(whole.unchanged) == 3
+    assert not make_plan([corpus / "doc002.md"], index, settings).update  # a whole file is left alone
 
 
 class _PauseBeforePublish(Quiet):

@@ -100,11 +100,18 @@ class Index:
             )
         return out
 
-    def chunk_counts(self) -> Counter[tuple[str, str]]:
-        """How many chunks each (source, sha256) version has in the collection."""
-        return Counter(
-            (str(m["source"]), str(m["sha256"])) for _, _, m in _pages(self._chunks, include=["metadatas"])
-        )
+    def chunk_counts(self, sources: Sequence[str] | None = None) -> Counter[tuple[str, str]]:
+        """How many chunks each (source, sha256) version has in the collection; with `sources`, only theirs are
+        read, by a filter, which costs about twice as much per chunk as reading all by id (0.29 s for 1,000
+        sources' 1,749 chunks against 0.07 s for 1,000 chunks by id, on a 1M-chunk Chroma server)."""
+        if sources is None:
+            pages = _pages(self._chunks, include=["metadatas"])
+            return Counter((str(m["source"]), str(m["sha256"])) for _, _, m in pages)
+        counts: Counter[tuple[str, str]] = Counter()
+        for at in range(0, len(sources), _PAGE):
+            found = self._chunks.get(where=_of_sources(sources[at:at + _PAGE]), include=["metadatas"])
+            counts.update((str(m["source"]), str(m["sha256"])) for m in found["metadatas"] or [])
+        return counts
 
     def upsert(self, chunks: Sequence[Chunk], vectors: np.ndarray[Any, Any], sha256: Sequence[str]) -> None:
         """Write chunks (by id, so writing one twice changes nothing) with their file's hash."""
