@@ -222,6 +222,8 @@ def test_a_file_short_of_chunks_is_read_again_whether_one_file_or_its_folder_is_
     assert [f.source for f in one.update] == [source] and not one.add and not one.unchanged
     assert [f.source for f in whole.update] == [source] and len(whole.unchanged) == 3
     assert not make_plan([corpus / "doc002.md"], index, settings).update  # a whole file is left alone
+    many = [*(f"corpus/gone{i}.md" for i in range(40_000)), source]  # more than one SQLite query may name
+    assert index.chunk_ids(many) == set(ids[1:])
 
 
 class _PauseBeforePublish(Quiet):

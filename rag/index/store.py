@@ -107,11 +107,7 @@ class Index:
         if sources is None:
             pages = _pages(self._chunks, include=["metadatas"])
             return Counter((str(m["source"]), str(m["sha256"])) for _, _, m in pages)
-        counts: Counter[tuple[str, str]] = Counter()
-        for at in range(0, len(sources), _PAGE):
-            found = self._chunks.get(where=_of_sources(sources[at:at + _PAGE]), include=["metadatas"])
-            counts.update((str(m["source"]), str(m["sha256"])) for m in found["metadatas"] or [])
-        return counts
+        return Counter((str(m["source"]), str(m["sha256"])) for _, m in self._chunks_of(sources, ["metadatas"]))
 
     def upsert(self, chunks: Sequence[Chunk], vectors: np.ndarray[Any, Any], sha256: Sequence[str]) -> None:
         """Write chunks (by id, so writing one twice changes nothing) with their file's hash."""
@@ -175,7 +171,14 @@ class Index:
 
     def chunk_ids(self, sources: Sequence[str]) -> set[str]:
         """The ids of the chunks (of any version) of `sources`."""
-        return set(self._chunks.get(where=_of_sources(sources), include=[])["ids"]) if sources else set()
+        return {chunk_id for chunk_id, _ in self._chunks_of(sources, [])}
+
+    def _chunks_of(self, sources: Sequence[str], include: list[Any]) -> Iterator[tuple[str, Any]]:
+        """(id, metadata: empty unless included) of the chunks of `sources`, read `_PAGE` sources per filter (one
+        filter over many documents would pass SQLite's limit on a query's parameters)."""
+        for at in range(0, len(sources), _PAGE):
+            found = self._chunks.get(where=_of_sources(sources[at:at + _PAGE]), include=include)
+            yield from zip(found["ids"], found["metadatas"] or [{}] * len(found["ids"]), strict=True)
 
     def get(self, ids: Sequence[str]) -> dict[str, tuple[Chunk, np.ndarray[Any, Any]]]:
         """Chunks and their vectors by id (ids not found are left out)."""
