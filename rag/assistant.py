@@ -141,7 +141,7 @@ class Assistant:
         query = Query(question, queries[0], tuple(t.content for t in normalise(history) if t.role == "assistant"))
         answerer: Answerer = extractive
         if self.settings.llm != "extractive":
-            answerer = LLMAnswerer(self._backend(), SupportChecker(self.embedder, lexical.idf))
+            answerer = LLMAnswerer(self._backend(), SupportChecker(self.embedder, lexical.idf), extractive)
         draft: Draft | None = None
         fallback = None
         sent = False

@@ -105,6 +105,15 @@ class Settings(BaseSettings):
     llm_context_tokens: int = Field(
         4096, ge=512, le=1_000_000, description="Prompt budget in tokens (passages are packed up to it).",
     )
+    llm_context: Literal["excerpts", "passages"] = Field(
+        "excerpts", description="What the model reads: `excerpts`, the sentences the extractive ranking finds most "
+                                "likely to answer (short prompts small local models answer from), or `passages`, "
+                                "the retrieved passages whole (for large models).",
+    )
+    llm_judge: bool = Field(
+        True, description="Ask the model (one token: yes or no) whether a passage says what a generated sentence "
+                          "says when the embedding check finds the sentence weak or unsupported (a paraphrase).",
+    )
     llm_answer_tokens: int = Field(
         512, ge=16, le=32768,
         description="Most tokens the model may write for one answer: sent as `max_tokens` and kept free in the "

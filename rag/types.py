@@ -137,12 +137,15 @@ class Claim:
 
     A sentence with no citation, or whose citations all fail the check, is `unsupported`. `attributed`:
     the model cited nothing, and the citation is the passage the check found to support the sentence.
+    `judged`: the embedding check found it weak or unsupported, and the model, asked whether the quote says
+    what the sentence says, answered yes (`RAG_LLM_JUDGE`).
     """
 
     text: str
     citations: tuple[int, ...]
     verdict: Verdict
     attributed: bool = False
+    judged: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

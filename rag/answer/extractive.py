@@ -211,13 +211,20 @@ class ExtractiveAnswerer:
         p = sigmoid(logit(CONFIDENCE, inputs))
         return p, "high" if p >= HIGH_AT and missing == 0 and typed else "low"
 
+    def relevant(self, ranked: Sequence[Candidate]) -> bool:
+        """Whether anything is relevant: some candidate is a likely answer, or at least close to the question."""
+        return bool(ranked) and (ranked[0].probability >= self.abstain_below
+                                 or max(c.features.cos for c in ranked) >= ABSTAIN_SIMILARITY)
+
+    def confidence_of(self, ranked: Sequence[Candidate], lead: Candidate) -> tuple[float, Confidence]:
+        """The confidence the answer would have if `lead` (one of `ranked`) were quoted first."""
+        return self.confidence([lead, *(c for c in ranked if c is not lead)])
+
     def answer(self, query: Query | str, hits: Sequence[Hit]) -> Draft:
         """Quote the sentences that answer, with citations and a confidence, or abstain."""
         query = Query(query) if isinstance(query, str) else query
         ranked = self.candidates(query, hits)
-        # Nothing relevant: no candidate is a likely answer and no sentence is even close to the question.
-        if not ranked or (ranked[0].probability < self.abstain_below
-                          and max(c.features.cos for c in ranked) < ABSTAIN_SIMILARITY):
+        if not self.relevant(ranked):
             return Draft(ABSTAIN_TEXT, (), abstained=True)
         sure, level = self.confidence(ranked)
         chosen = self._choose(ranked, level)

@@ -24,13 +24,15 @@ TURN_END = re.compile(r"<end_of_turn>|<\|im_end\|>|<\|eot_id\|>|<\|end\|>|</s>"
                        r"|^[ \t]*(?:user|model|assistant|system)[ \t]*:?[ \t]*\n", re.I | re.M)
 
 
-def split_sentences(text: str) -> list[tuple[str, list[int]]]:
-    """The model's text as (sentence without markers, cited numbers); leading markers go to the previous one."""
+def split_sentences(text: str, leading: bool = False) -> list[tuple[str, list[int]]]:
+    """The model's text as (sentence without markers, cited numbers). Markers at a sentence's start go to the
+    previous one ("It grew. [1] Then ..."), unless the reply puts its markers first (`leading`: "[1] It grew.
+    [2] Then ...", as small models often write)."""
     out: list[tuple[str, list[int]]] = []
     for start, end in sentence_spans(text):
         piece = text[start:end]
         lead = LEADING_MARKERS.match(piece)
-        if lead and out:
+        if lead and out and not (leading and MARKER.sub("", piece[lead.end():]).strip()):
             out[-1][1].extend(int(n) for n in MARKER.findall(lead.group(1)))
             piece = piece[lead.end():]
         numbers = [int(n) for n in MARKER.findall(piece)]
@@ -56,6 +58,7 @@ class Reply:
         self.finish = finish
         self.settings = settings
         self.cut: str | None = None
+        self.leading = False  # the reply puts each sentence's markers before it: "[1] It grew."
         self._said: set[str] = set()
         self._prompt = plain_words(f"{SYSTEM} {instructions}")
 
@@ -66,6 +69,8 @@ class Reply:
         buffer = ""
         try:
             for delta in deltas:
+                if not buffer.strip():
+                    self.leading = bool(LEADING_MARKERS.match(buffer + delta))
                 buffer += delta
                 stop = self._stop(buffer)
                 if stop is not None:
@@ -73,11 +78,11 @@ class Reply:
                     return
                 if time.monotonic() - began > self.settings.llm_answer_s:
                     self.cut = f"stopped after {self.settings.llm_answer_s:g} s (RAG_LLM_ANSWER_S)"
-                    yield from self._checked(finished_part(buffer))
+                    yield from self._checked(finished_part(buffer, self.leading))
                     return
                 spans = sentence_spans(buffer)
                 if len(spans) >= 2:
-                    cut = cut_before_last(buffer, spans)
+                    cut = cut_before_last(buffer, spans, self.leading)
                     if begun(buffer[cut:]):  # the next sentence has begun: the ones before it are final
                         yield from self._checked(buffer[:cut])
                         if self.cut:
@@ -86,7 +91,7 @@ class Reply:
             if "length" in finish:  # the server's max_tokens: the last sentence may be unfinished
                 self.cut = f"reached the answer budget of {self.settings.llm_answer_tokens} tokens " \
                            "(RAG_LLM_ANSWER_TOKENS)"
-                buffer = finished_part(buffer)
+                buffer = finished_part(buffer, self.leading)
             yield from self._checked(buffer)
         finally:
             deltas.close()  # stop reading: the server sees the connection close
@@ -101,7 +106,7 @@ class Reply:
 
     def _checked(self, text: str) -> Iterator[tuple[str, list[int]]]:
         """The finished sentences of `text`, up to the first that repeats an earlier one or the prompt."""
-        for sentence, numbers in split_sentences(text):
+        for sentence, numbers in split_sentences(text, self.leading):
             words = plain_words(sentence)
             if words in self._said:
                 self.cut = "the model began to repeat itself"
@@ -118,7 +123,7 @@ def plain_words(text: str) -> str:
     return " ".join(re.findall(r"\w+", text.lower()))
 
 
-def finished_part(buffer: str) -> str:
+def finished_part(buffer: str, leading: bool = False) -> str:
     """`buffer` up to the end of its last finished sentence (a reply stopped mid-sentence loses the fragment)."""
     spans = sentence_spans(buffer)
     if not spans:
@@ -127,7 +132,7 @@ def finished_part(buffer: str) -> str:
     tail = MARKER.sub("", last).rstrip()
     if tail.endswith((".", "!", "?", '."', '?"', '!"')):
         return buffer
-    return buffer[:cut_before_last(buffer, spans)]
+    return buffer[:cut_before_last(buffer, spans, leading)]
 
 
 def begun(rest: str) -> bool:
@@ -135,8 +140,9 @@ def begun(rest: str) -> bool:
     return bool(re.sub(r"\[\d*\]?", "", rest).strip())
 
 
-def cut_before_last(buffer: str, spans: list[tuple[int, int]]) -> int:
-    """Where the last (unfinished) sentence begins, leading markers included in the previous one."""
+def cut_before_last(buffer: str, spans: list[tuple[int, int]], leading: bool = False) -> int:
+    """Where the last (unfinished) sentence begins, its leading markers included in the previous one (in a reply
+    that puts markers first, they stay with the sentence they open)."""
     start = spans[-1][0]
-    lead = LEADING_MARKERS.match(buffer[start:])
+    lead = None if leading else LEADING_MARKERS.match(buffer[start:])
     return start + (lead.end() if lead else 0)

@@ -166,6 +166,12 @@ def evaluate_golden(path: Path, assistant: Assistant, say: Say = print, split: s
             result["contains_answer"] = any(contains(text, g) for g in golds)
             result["fact_cited"] = not answer.abstained and any(
                 contains(c.quote, g) for c in answer.citations for g in golds)
+            result["fact_supported"] = not answer.abstained and any(
+                contains(c.quote, g) for c in answer.citations if c.verdict == "supported" for g in golds)
+            if assistant.settings.llm != "extractive":  # declined although the first passage given holds the answer
+                first = next((h.chunk.text for h in answer.hits if answer.packed and h.chunk.id == answer.packed[0]),
+                             "")
+                result["declined_first_holds"] = answer.abstained and any(contains(first, g) for g in golds)
         results.append(result)
     say(f"asked {len(results)} questions")
     generated = {"generated": _generated_figures(results)} if assistant.settings.llm != "extractive" else {}
@@ -186,7 +192,8 @@ def _generated_figures(results: list[dict[str, Any]]) -> dict[str, Any]:
     reasons = Counter(re.sub(r" \(\d+ checked\)", "", r["fallback"].split(": ", 1)[-1])
                       for r in results if r["fallback"])
     cuts = Counter(r["cut"] for r in results if r["cut"])
-    return {"sentences": len(verdicts), "supported": share("supported"), "weak": share("weak"),
+    return {"declined_first_holds": sum(bool(r.get("declined_first_holds")) for r in results),
+            "sentences": len(verdicts), "supported": share("supported"), "weak": share("weak"),
             "unsupported": share("unsupported"),
             "attributed": round(sum(r["attributed"] for r in results) / len(verdicts), 4) if verdicts else None,
             "fallback": round(mean([float(r["fallback"] is not None) for r in results]), 4),
@@ -211,6 +218,8 @@ def _golden_figures(results: list[dict[str, Any]], k: int) -> dict[str, Any]:
         # The figures a user feels: is the fact in a quote, is a confident answer right, and is an
         # unanswerable question refused or marked unsure?
         "fact_cited": share("fact_cited"),
+        "fact_supported": share("fact_supported"),  # in a quote the check (or the confidence) calls supported
+        "answerable_declined": round(mean([float(r["abstained"]) for r in answerable]), 4) if answerable else None,
         "high_confidence": round(mean([float(r["confidence"] == "high") for r in answerable]), 4)
         if answerable else None,
         "high_holds_fact": round(mean([float(r.get("fact_cited", False)) for r in high]), 4) if high else None,
