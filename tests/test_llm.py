@@ -453,6 +453,13 @@ def test_a_model_declining_what_the_passages_answer_confidently_gives_the_extrac
                                "answers with high confidence")
 
 
+def test_a_decline_in_the_models_own_words_is_an_abstention(
+        seed_home: Path, embedder: Embedder, openai_url: str, script: Script) -> None:
+    script.replies.append(Reply("The price of a single Huawei 910C is not specified in the given passages. [1]"))
+    answer = _assistant(seed_home, embedder, openai_url).ask("What is the price of a single Huawei 910C?")
+    assert answer.abstained and answer.citations == () and answer.fallback is None and len(script.requests) == 1
+
+
 def test_nothing_relevant_abstains_without_asking_the_model(
         seed_home: Path, embedder: Embedder, openai_url: str, script: Script) -> None:
     answer = _assistant(seed_home, embedder, openai_url).ask("What is the boiling point of tungsten in kelvin?")

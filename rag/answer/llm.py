@@ -12,6 +12,7 @@ This module is the answerer and its claim check; the model server is `rag.answer
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from difflib import SequenceMatcher
@@ -38,6 +39,12 @@ COPY_SHARE = 0.8
 # Chosen by hand on ten pairs with Qwen2.5-Coder 1.5B (README, Generative answers): true paraphrases 0.59-0.88 but
 # one at 0.31, wrong claims (another year, another figure, a title, a name the text lacks) 0.02-0.33.
 JUDGE_AT = 0.5
+
+# A sentence saying the passages do not hold the answer, in a model's own words: a decline, like NOT IN CORPUS.
+_NOT_THERE = r"(?:not (?:specified|mentioned|provided|stated|given|found|included)|no information)"
+_SAY_NOT = r"(?:do|does) not (?:say|mention|specify|state|provide|contain|include|answer)"
+_THEM = r"(?:passages?|texts?|documents?|context)"
+DECLINED = re.compile(rf"\b(?:{_NOT_THERE}|{_SAY_NOT})\b[^.]*\b{_THEM}\b|\b{_THEM}\b[^.]*\b{_SAY_NOT}\b", re.I)
 
 # `RAG_LLM_CONTEXT=excerpts`: the model reads the sentences of this many of the extractive ranking's best
 # candidates, each passage's in document order. Chosen on the seed natural questions with Qwen2.5-Coder 1.5B (README,
@@ -124,7 +131,9 @@ class _Checked:
     def add(self, sentence: str, numbers: list[int]) -> Iterator[str]:
         """Check one sentence; yield it with its new citation numbers (with any held before it) once the
         answer has a supported sentence, unless it is dropped."""
-        if sentence.upper().rstrip(".!").startswith(NOT_IN_CORPUS):  # the model says the corpus does not answer
+        # The model says the corpus does not answer: in the words it was given, or in its own ("The price is not
+        # specified in the given passages.", as small models write).
+        if sentence.upper().rstrip(".!").startswith(NOT_IN_CORPUS) or DECLINED.search(sentence):
             self.declined = True
             return
         valid = list(dict.fromkeys(n for n in numbers if 1 <= n <= len(self.packed.hits)))  # bogus [9]: removed
