@@ -25,6 +25,7 @@ def test_answer_json_has_exactly_the_documented_shape() -> None:
                           "standalone_question", "backend", "fallback", "cut", "context", "timings_ms"]
     assert list(data["citations"][0]) == ["n", "source", "title", "quote", "start", "end", "chunk_id", "score",
                                           "support", "verdict", "page", "headings"]
-    assert data["sentences"] == [{"text": "Q.", "citations": [1], "verdict": "supported", "attributed": False}]
+    assert data["sentences"] == [{"text": "Q.", "citations": [1], "verdict": "supported", "attributed": False,
+                                  "judged": False}]
     assert data["context"] == {"packed": ["c"], "dropped": []} and data["backend"] == "extractive"
     assert list(data["timings_ms"]) == ["retrieve", "answer", "total"]

@@ -382,6 +382,8 @@ def test_generated_answers_flag_unsupported_sentences_and_show_verdicts() -> Non
     shown = render.answer(copied, turn=3)
     assert '<div class="fallback">✂ The model\'s reply was cut short: the model began to repeat itself.</div>' in shown
     assert 'A &lt;fact&gt;. <span class="attributed" title="the model cited no passage' in shown
+    judged = render.answer(replace(ans, sentences=(Claim("In short, yes.", (1,), "supported", judged=True),)), turn=3)
+    assert 'In short, yes. <span class="judged" title="in other words than the passage: the model judged' in judged
 
 
 def test_the_documents_view_lists_documents_and_the_files_that_failed(tmp_path: Path, embedder: Embedder) -> None:

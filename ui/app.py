@@ -44,6 +44,7 @@ CSS = """
 .verdict.unsupported { background: #fee2e2; color: #991b1b; }
 .fallback { font-size: .85em; color: #9a3412; margin-bottom: .3em; }
 .attributed a.cite { text-decoration: underline dotted; }
+.judged a.cite { text-decoration: underline dashed; }
 .low-label { font-size: .85em; font-weight: 600; color: #52525b; margin-bottom: .2em; }
 .low-label::before { content: "◌ "; }
 .answer.low { color: #52525b; font-style: italic; border-left: 4px solid #a1a1aa; padding-left: .6em; }

@@ -96,6 +96,9 @@ def _claim(claim: Claim, by_n: dict[int, Citation], turn: int, flag: bool = True
     if claim.attributed:  # the model cited nothing: the check found the passage this sentence copies
         markers = f'<span class="attributed" title="the model cited no passage; the check found the one this ' \
                   f'sentence copies">{markers}</span>'
+    elif claim.judged:  # a paraphrase: the model, asked, said the quote says this
+        markers = f'<span class="judged" title="in other words than the passage: the model judged that the ' \
+                  f'quote says this">{markers}</span>'
     if claim.verdict == "supported" or not flag:
         return f"{text(claim.text)} {markers}".rstrip()
     why = ("no cited passage supports this sentence" if claim.verdict == "unsupported"

@@ -84,6 +84,8 @@ def print_answer(answer: Answer, text: bool = True) -> None:
                 print(f"  ! {claim.verdict}: {claim.text}")
             elif claim.attributed:
                 print(f"  = cited by the check (the model gave no marker): {claim.text}")
+            elif claim.judged:
+                print(f"  ~ in other words than its passage; the model judged the quote says it: {claim.text}")
     print()
     for c in answer.citations:
         where = f"page {c.page}, " if c.page is not None else ""
