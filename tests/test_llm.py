@@ -534,3 +534,25 @@ def test_the_judge_over_ollama_reads_the_word(seed_home: Path, embedder: Embedde
                                          llm_model="llama-test", llm_base_url=url), embedder=embedder).ask(ASCEND)
     assert answer.sentences[0].judged and answer.sentences[0].verdict == "supported"
     assert script.judged[0]["options"]["num_predict"] == 1
+
+
+def test_eval_golden_reports_what_the_model_did(seed_home: Path, embedder: Embedder, openai_url: str,
+                                                 script: Script, tmp_path: Path) -> None:
+    from ui.eval.answers import evaluate_golden
+
+    golden = tmp_path / "golden.jsonl"
+    golden.write_text("\n".join(json.dumps(line) for line in (
+        {"question": Q910C, "answer": "100,000", "source": "corpus/deepseek-huawei-nvidia-buying-frenzy.md"},
+        {"question": ASCEND, "answer": "turned profitable", "source": "corpus/deepseek-huawei-nvidia-buying-frenzy.md"},
+        {"question": "What is the price of a single Huawei 910C?", "answerable": False},
+    )) + "\n")
+    script.replies += [Reply(f"{S910C} [{of(S910C)}]"), Reply(f"{PARAPHRASE} [{of(PROFIT)}]"),
+                       Reply("Huawei sells each 910C for $2,500. [1]")]
+    script.verdicts += [("yes", 0.8), ("no", 0.1)]  # the paraphrase is judged supported; the invented price is not
+    result = evaluate_golden(golden, _assistant(seed_home, embedder, openai_url))
+    assert result["fact_supported"] == 1.0 and result["answerable_declined"] == 0.0
+    assert result["unanswerable_abstained_or_low"] == 1.0  # the invented price fell back to the extractive answer
+    generated = result["generated"]
+    assert generated["fallback"] == round(1 / 3, 4) and generated["declined_first_holds"] == 0
+    assert generated["fallback_reasons"] == {"no sentence of the model's answer is supported by the passages": 1}
+    assert generated["sentences"] == 2 and generated["supported"] == 1.0 and generated["judged"] == 0.5

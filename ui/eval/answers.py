@@ -155,7 +155,8 @@ def evaluate_golden(path: Path, assistant: Assistant, say: Say = print, split: s
         if assistant.settings.llm != "extractive":  # what the citation check made of the model's reply
             result.update(fallback=answer.fallback, cut=answer.cut, answer_ms=round(answer.timings_ms["answer"], 1),
                           verdicts=[c.verdict for c in answer.sentences] if answer.fallback is None else [],
-                          attributed=sum(c.attributed for c in answer.sentences) if answer.fallback is None else 0)
+                          attributed=sum(c.attributed for c in answer.sentences) if answer.fallback is None else 0,
+                          judged=sum(c.judged for c in answer.sentences) if answer.fallback is None else 0)
         if expected_source:
             result["source_retrieved"] = expected_source in sources
             if answer.citations:
@@ -196,6 +197,7 @@ def _generated_figures(results: list[dict[str, Any]]) -> dict[str, Any]:
             "sentences": len(verdicts), "supported": share("supported"), "weak": share("weak"),
             "unsupported": share("unsupported"),
             "attributed": round(sum(r["attributed"] for r in results) / len(verdicts), 4) if verdicts else None,
+            "judged": round(sum(r["judged"] for r in results) / len(verdicts), 4) if verdicts else None,
             "fallback": round(mean([float(r["fallback"] is not None) for r in results]), 4),
             "fallback_reasons": dict(reasons), "cut": dict(cuts),
             "answer_ms": {"p50": round(percentile(answer_ms, 50), 1), "p95": round(percentile(answer_ms, 95), 1)}}
