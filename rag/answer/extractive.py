@@ -216,7 +216,7 @@ class ExtractiveAnswerer:
         return bool(ranked) and (ranked[0].probability >= self.abstain_below
                                  or max(c.features.cos for c in ranked) >= ABSTAIN_SIMILARITY)
 
-    def confidence_of(self, ranked: Sequence[Candidate], lead: Candidate) -> tuple[float, Confidence]:
+    def confidence_with(self, ranked: Sequence[Candidate], lead: Candidate) -> tuple[float, Confidence]:
         """The confidence the answer would have if `lead` (one of `ranked`) were quoted first."""
         return self.confidence([lead, *(c for c in ranked if c is not lead)])
 

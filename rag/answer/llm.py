@@ -221,5 +221,5 @@ class _Checked:
         for cand in self.ranked:  # the best candidate within the quote (a pair holding it says more than it does)
             if cand.hit.chunk.source == lead.source and all(lead.start <= q.start and q.end <= lead.end
                                                             for q in cand.quotes):
-                return self.answerer.extractive.confidence_of(self.ranked, cand)[1]
+                return self.answerer.extractive.confidence_with(self.ranked, cand)[1]
         return "low"
