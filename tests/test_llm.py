@@ -53,6 +53,8 @@ def openai_url(script: Script) -> Iterator[str]:
 def fresh(script: Script) -> None:
     script.replies.clear()
     script.requests.clear()
+    script.verdicts.clear()
+    script.judged.clear()
 
 
 def _assistant(seed_home: Path, embedder: Embedder, url: str, **settings: Any) -> Assistant:
