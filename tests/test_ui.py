@@ -110,6 +110,10 @@ def test_low_confidence_generated_answer_keeps_its_sentence_flags() -> None:
     assert '<span class="claim weak"' in shown
     panel = render.sources(_confident("low", backend="openai:m"), turn=1)
     assert '<span class="verdict weak">weak</span>' in panel and "src-note" not in panel
+    # Every sentence supported, and low all the same: the quote may not answer the question.
+    true = _confident("high", backend="openai:m")
+    unsure = render.answer(replace(true, confidence="low"), turn=1)
+    assert unsure.startswith(f'<div class="low-label">{render.LOW_LABEL_UNSURE}</div>')
 
 
 def test_abstention_shows_the_closest_passages_best_first_with_their_similarity() -> None:

@@ -22,6 +22,8 @@ CONTEXT_CHARS = 300  # passage text shown on each side of a highlighted quote
 # has sentences that the passages they cite do not fully support.
 LOW_LABEL = "Low confidence — closest evidence, may not answer the question"
 LOW_LABEL_GENERATED = "Low confidence — not every sentence is supported by the passages it cites"
+# Every sentence supported, but its lead quote is not one the confidence model calls an answer to the question.
+LOW_LABEL_UNSURE = "Low confidence — true to the passages it cites, which may not answer the question"
 LOW_CARD_NOTE = "Closest evidence found: this quote may not answer the question."
 
 
@@ -69,7 +71,9 @@ def answer(ans: Answer, turn: int) -> str:
         extractive = ans.backend == "extractive"
         low = ans.confidence == "low"
         if low:
-            parts.append(f'<div class="low-label">{LOW_LABEL if extractive else LOW_LABEL_GENERATED}</div>')
+            label = LOW_LABEL if extractive else LOW_LABEL_UNSURE if all(
+                c.verdict == "supported" for c in ans.sentences) else LOW_LABEL_GENERATED
+            parts.append(f'<div class="low-label">{label}</div>')
         by_n = {c.n: c for c in ans.citations}
         if ans.sentences:  # an extractive answer's sentences are its quotes: the label says how sure it is
             body = " ".join(_claim(c, by_n, turn, flag=not extractive) for c in ans.sentences)

@@ -63,8 +63,10 @@ def print_answer(answer: Answer, text: bool = True) -> None:
     if text:
         print(answer.text)
     extractive = answer.backend == "extractive"
-    if answer.confidence == "low":  # extractive: the closest evidence; generated: sentences not fully supported
+    if answer.confidence == "low":  # extractive: the closest evidence; generated: not fully supported, or unsure
         print("(low confidence: the quoted passages may not answer the question directly)" if extractive
+              else "(low confidence: true to the passages it cites, which may not answer the question)"
+              if all(c.verdict == "supported" for c in answer.sentences)
               else "(low confidence: not every sentence is supported by the passages it cites)")
     if answer.fallback:
         print(f"(extractive answer: {answer.fallback})")
