@@ -5,9 +5,9 @@ Written for the small models people run locally (1-8B) as much as for large ones
 1.5B and 0.5B (README, Generative answers): the question after the passages, not before; no example sentence in
 the rules (small models copy it into their answers); the passages' own sentences asked for (a small model
 paraphrasing drifts from what the check can verify); and a worked example turn, which fixes the citation style.
-What the model reads is set by `RAG_LLM_CONTEXT`: `excerpts`, the sentences the extractive ranking found most
-likely to answer, best first (short prompts: about a third of the reading time, and the answer nearer the top),
-or `passages`, the retrieved passages whole, in rank order.
+What the model reads is set by `RAG_LLM_CONTEXT` (`rag.answer.llm` chooses it): `excerpts`, the sentences the
+extractive ranking found most likely to answer, grouped by passage (a third of the prompt, so a third of the
+reading time), or `passages`, the retrieved passages whole, in rank order.
 """
 
 from __future__ import annotations
