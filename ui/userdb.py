@@ -10,6 +10,7 @@ once, and an empty or older database becomes the current one.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -81,10 +82,27 @@ class Database:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
+            _wal(db)
         except (OSError, sqlite3.Error) as exc:
             raise DatabaseError(f"cannot open the database {self.path} ({exc}); check RAG_USERS_DB") from None
         db.isolation_level = "DEFERRED"  # transactions per `with db:` from here on
         db.execute("PRAGMA foreign_keys=ON")
         db.execute("PRAGMA busy_timeout=10000")
         return db
+
+
+WAL_TRIES = 50  # 0.1 s apart: 5 s for the process that switches a new database to WAL to finish
+
+
+def _wal(db: sqlite3.Connection) -> None:
+    """Switch to write-ahead logging. SQLite answers "database is locked" at once, without waiting out the busy
+    timeout, while another connection is switching the same new database (four servers starting together saw it),
+    so the switch is tried again for a while."""
+    for attempt in range(WAL_TRIES):
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == WAL_TRIES - 1:
+                raise
+            time.sleep(0.1)
