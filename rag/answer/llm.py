@@ -197,7 +197,7 @@ class _Checked:
                            f"the passages ({len(self.claims)} checked){why}")
         if not self.claims and not self.declined and self.settings.llm_fallback:
             raise LLMError(f"{self.answerer.backend.where}: the model wrote no answer sentence{why}")
-        if not self.claims and self.declined and self.settings.llm_fallback and self.ranked \
+        if not self.claims and self.declined and self.settings.llm_fallback \
                 and self.answerer.extractive.confidence(self.ranked)[1] == "high":
             raise LLMError(f"{self.answerer.backend.where}: the model said the passages do not answer, but one "
                            "answers with high confidence")
