@@ -187,14 +187,17 @@ def quiet() -> Iterator[None]:
         root.setLevel(level)
 
 
-def session(graph: Path) -> Any:
+def session(graph: Path, threads: int | None = None) -> Any:
+    """An onnxruntime CPU session for `graph`, on at most `threads` threads (None: as many as there are cores)
+    and at most OMP_NUM_THREADS when that is set (a cap: the user's, or a Ray task's CPU share: Ray sets it)."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
-    threads = os.environ.get("OMP_NUM_THREADS", "")
-    if threads.isdigit() and int(threads) > 0:  # a cap: the user's, or a Ray task's CPU share (Ray sets it)
-        options.intra_op_num_threads = int(threads)
+    cap = os.environ.get("OMP_NUM_THREADS", "")
+    caps = [n for n in (threads, int(cap) if cap.isdigit() and int(cap) > 0 else None) if n is not None]
+    if caps:
+        options.intra_op_num_threads = min(caps)
     return onnxruntime.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
 
 

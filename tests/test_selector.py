@@ -7,11 +7,14 @@ import json
 import random
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
+from rag.assistant import Assistant
 from rag.models.selector import FOLDER, Selector, card
 from ui.eval.selector import auc, ranking
 from ui.train.data import squad_pairs, wikiqa_groups, wikiqa_pairs
@@ -134,6 +137,36 @@ def test_the_selector_runs_without_torch() -> None:
             "assert len(s) == 2; print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "False"
+
+
+def test_sessions_take_the_fewest_threads_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rag.models.selector import THREADS
+    from rag.onnx_model import session
+
+    graph = FOLDER / str(card().get("file", "model.onnx"))
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert session(graph).get_session_options().intra_op_num_threads == 0  # onnxruntime's default: every core
+    assert session(graph, THREADS).get_session_options().intra_op_num_threads == THREADS == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # a cap (a Ray task's CPU share)
+    assert session(graph).get_session_options().intra_op_num_threads == 3
+    assert session(graph, 2).get_session_options().intra_op_num_threads == 2
+
+
+@pytest.mark.integration
+def test_the_selector_reads_only_the_feature_scorers_best(seed_assistant: Assistant,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from rag.answer.weights import SELECTOR_POOL
+
+    read: list[int] = []
+    scores = Selector.scores
+
+    def counted(self: Selector, question: str, texts: Sequence[str]) -> Any:
+        read.append(len(texts))
+        return scores(self, question, texts)
+
+    monkeypatch.setattr(Selector, "scores", counted)
+    answer = seed_assistant.ask("How many 910C processors will Huawei make this year?")
+    assert read == [SELECTOR_POOL] and "100,000" in answer.text and answer.confidence == "high"
 
 
 def test_a_missing_model_is_named(tmp_path: Path) -> None:

@@ -16,9 +16,15 @@ from typing import Any
 import numpy as np
 
 from rag.errors import SettingsError
+from rag.onnx_model import session
 
 FOLDER = Path(__file__).parent / "selector"
 MAX_TOKENS = 128  # question and candidate together; the longer of the two is cut first (see the model card)
+# One thread: a candidate is a few dozen tokens, and under load the server's questions in flight keep the cores busy.
+# `rag bench load --clients 20 --questions 10` (seed index, 6 candidates a question, two cores): 22.5 and 23.7 req/s
+# on one thread, 17.0 and 15.6 on two (onnxruntime's default, whose threads spin waiting for each other); one
+# question alone pays ~2 ms a candidate for it (35 against 23 ms for six).
+THREADS = 1
 
 
 def tokenizer(folder: Path) -> Any:
@@ -58,17 +64,13 @@ class Selector:
     def _load(self) -> tuple[Any, Any]:
         with self._lock:
             if self._session is None:
-                import onnxruntime
-
                 path = self.folder / self.graph
                 if not path.is_file() or not (self.folder / "tokenizer.json").is_file():
                     raise SettingsError(f"the answer selector is missing from {self.folder} (model file or "
                                         "tokenizer.json); reinstall the package, run `rag train selector`, or set "
                                         "RAG_SELECTOR=false")
-                options = onnxruntime.SessionOptions()
-                options.log_severity_level = 3
                 self._tokenizer = tokenizer(self.folder)
-                self._session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+                self._session = session(path, THREADS)
         return self._session, self._tokenizer
 
     def scores(self, question: str, texts: Sequence[str]) -> np.ndarray[Any, np.dtype[np.float32]]:
@@ -76,10 +78,10 @@ class Selector:
         if not texts:
             return np.zeros(0, dtype=np.float32)
         session, tok = self._load()
-        # One text at a time: a batch is padded to its longest text (24 candidates of mixed lengths in one
-        # batch: 101 ms; one by one: 65 ms, on the seed questions' pools, two quiet cores), and the int8 graph
-        # quantises each batch's activations with one scale, so a text scored alone gets the same log-odds
-        # whichever candidates it is ranked against.
+        # One text at a time: a batch is padded to its longest text (the 6-candidate pools of the seed, XQuAD and
+        # fresh natural questions: 27 ms in one batch, 23 one by one, two threads, quiet cores), and the int8 graph
+        # quantises each batch's activations with one scale (in a batch a score moved by up to 1.2 log-odds), so a
+        # text scored alone gets the same log-odds whichever candidates it is ranked against.
         out = np.zeros(len(texts), dtype=np.float32)
         for i, text in enumerate(texts):
             with self._lock:  # the tokenizer's state is shared
