@@ -124,6 +124,17 @@ def test_a_missing_name_makes_the_answer_low_and_it_says_so(answerer: Extractive
     assert check(unsure.text, unsure.citations) == []
 
 
+def test_a_low_answer_quotes_a_second_closest_sentence_only_from_its_own_document(
+        answerer: ExtractiveAnswerer) -> None:
+    lead = "Huawei captured about 50% of the Chinese AI chip market."
+    other = "The Chinese market for AI chips grew fast last year."
+    question = "What share of the Chinese AI chip market does AMD hold?"  # AMD is nowhere: low
+    together = answerer.answer(question, [_hit(f"{lead}\n\n{other}", "corpus/a.md")])
+    assert together.confidence == "low" and [c.quote for c in together.citations] == [lead, other]
+    apart = answerer.answer(question, [_hit(lead, "corpus/a.md"), _hit(other, "corpus/b.md")])
+    assert apart.confidence == "low" and [c.quote for c in apart.citations] == [lead]
+
+
 def test_merges_near_duplicates_and_drops_overlaps(answerer: ExtractiveAnswerer) -> None:
     sentence = "Huawei will make 100,000 910C processors this year."
     twin = "Huawei will make 100,000 910C processors this year!"

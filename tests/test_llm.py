@@ -558,3 +558,29 @@ def test_eval_golden_reports_what_the_model_did(seed_home: Path, embedder: Embed
     assert generated["fallback"] == round(1 / 3, 4) and generated["declined_first_holds"] == 0
     assert generated["fallback_reasons"] == {"no sentence of the model's answer is supported by the passages": 1}
     assert generated["sentences"] == 2 and generated["supported"] == 1.0 and generated["judged"] == 0.5
+
+
+def test_eval_golden_compares_backends_in_one_table(seed_home: Path, openai_url: str, script: Script,
+                                                      tmp_path: Path) -> None:
+    golden = tmp_path / "golden.jsonl"
+    golden.write_text("\n".join(json.dumps(line) for line in (
+        {"question": Q910C, "answer": "100,000", "source": "corpus/deepseek-huawei-nvidia-buying-frenzy.md"},
+        {"question": ASCEND, "answer": "turned profitable", "source": "corpus/deepseek-huawei-nvidia-buying-frenzy.md"},
+    )) + "\n")
+    script.replies += [Reply(f"{S910C} [{of(S910C)}]"), Reply("Huawei sells each 910C for $2,500. [1]")]
+    model = f"openai:{MODEL}@{openai_url}"
+    done = run_rag("eval", "golden", str(golden), "--backend", "extractive", "--backend", model,
+                   home=seed_home / ".rag")
+    assert done.returncode == 0, done.stderr
+    head, _, *rows = done.stdout.splitlines()
+    assert head.split() == ["extractive", model]
+    cells = {line[:34].strip(): line[34:].split() for line in rows if line[:34].strip()}
+    assert cells["questions (unanswerable)"] == ["2", "(0)", "2", "(0)"]
+    # The model's invented price fell back to the extractive answer, whose quotes miss "turned profitable" too.
+    assert cells["fact in a supported quote"] == cells["fact in any quote"] == ["50%", "50%"]
+    assert cells["fallbacks to extractive"] == ["-", "50%"]
+    assert cells["sentences checked"] == ["-", "1"] and cells["supported"] == ["-", "100%"]
+    assert f"{model} fell back: 1x no sentence of the model's answer is supported by the passages" in done.stdout
+    assert len(script.requests) == 2  # each question asked of the model once; the extractive column asks none
+    wrong = run_rag("eval", "golden", str(golden), "--backend", "gpt-4", home=seed_home / ".rag")
+    assert wrong.returncode == 2 and wrong.stderr.count("\n") == 1 and "openai:MODEL[@URL]" in wrong.stderr

@@ -23,6 +23,7 @@ from rag.answer.backend import Backend
 from rag.answer.extractive import Candidate, ExtractiveAnswerer
 from rag.answer.guards import Reply, plain_words
 from rag.answer.prompt import JUDGE_SUPPORT, NOT_IN_CORPUS, SYSTEM, Packed, Passage, example_turns, pack
+from rag.answer.weights import SELECTOR_POOL
 from rag.citations import Numbered, render
 from rag.errors import LLMError
 from rag.support import Support, SupportChecker
@@ -48,7 +49,8 @@ DECLINED = re.compile(rf"\b(?:{_NOT_THERE}|{_SAY_NOT})\b[^.]*\b{_THEM}\b|\b{_THE
 
 # `RAG_LLM_CONTEXT=excerpts`: the model reads the sentences of this many of the extractive ranking's best
 # candidates, each passage's in document order. Chosen on the seed natural questions with Qwen2.5-Coder 1.5B (README,
-# Generative answers): 8 held the answer about as often as whole passages at a third of the prompt.
+# Generative answers): 8 held the answer about as often as whole passages at a third of the prompt. The selector
+# reads this many here (the extractive answerer alone: `SELECTOR_POOL`, fewer).
 EXCERPT_CANDIDATES = 8
 
 
@@ -98,7 +100,7 @@ class LLMAnswerer:
         declining a question the extractive ranking answers confidently. With `RAG_LLM_FALLBACK` off, such a
         reply is yielded as it is, flagged.
         """
-        ranked = self.extractive.candidates(query, hits)
+        ranked = self.extractive.candidates(query, hits, pool=max(SELECTOR_POOL, EXCERPT_CANDIDATES))
         if not self.extractive.relevant(ranked):  # nothing in the passages is even close: no model call
             yield Draft(ABSTAIN_TEXT, (), abstained=True)
             return

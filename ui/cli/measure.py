@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from typing import Any, cast, get_args
 
 from rag.errors import RagError
@@ -39,19 +40,61 @@ def eval_answers(args: argparse.Namespace, settings: Settings) -> int:
 
 def eval_golden(args: argparse.Namespace, settings: Settings) -> int:
     from rag.assistant import Assistant
-    from ui.eval.answers import evaluate_golden, golden_assistant
+    from ui.eval.answers import compare_golden, evaluate_golden, golden_assistant
 
     if args.docs or args.squad:
         with Bar() as bar:
             assistant = golden_assistant(settings, args.file.stem, args.docs, args.squad, say=say, progress=bar)
     else:
         assistant = Assistant.open(settings)
+    if args.backend:
+        result = compare_golden(args.file, assistant, args.backend, say=say, split=args.split)
+        print(json.dumps(result) if args.json else format_comparison(result))
+        return 0
     result = evaluate_golden(args.file, assistant, say=say, split=args.split)
     if not args.json:
         for failure in result["failures"]:
             say(f"miss: {failure['question']} -> {'(abstained)' if failure['abstained'] else failure['answer']}")
     print_figures({k: v for k, v in result.items() if k != "failures" or args.json}, args.json)
     return 0
+
+
+def format_comparison(result: dict[str, Any]) -> str:
+    """`compare_golden`'s figures as one table, a column per backend, then each generative one's fallback reasons."""
+    from ui.bench.common import table
+
+    def share(value: float | None) -> str:
+        return "-" if value is None else f"{100 * value:.0f}%"
+
+    def generated(key: str) -> Callable[[dict[str, Any]], str]:
+        return lambda r: share(r["generated"][key]) if "generated" in r else "-"
+
+    rows: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
+        ("questions (unanswerable)", lambda r: f"{r['questions']} ({r['unanswerable']})"),
+        ("fact in a supported quote", lambda r: share(r["fact_supported"])),
+        ("fact in any quote", lambda r: share(r["fact_cited"])),
+        ("answerable declined", lambda r: share(r["answerable_declined"])),
+        ("  of them, answer in passage [1]",
+         lambda r: str(r["generated"]["declined_first_holds"]) if "generated" in r else "-"),
+        ("unanswerable declined or low", lambda r: share(r["unanswerable_abstained_or_low"])),
+        ("high (of answerable)", lambda r: share(r["high_confidence"])),
+        ("high answers holding the fact", lambda r: share(r["high_holds_fact"])),
+        ("fallbacks to extractive", generated("fallback")),
+        ("sentences checked", lambda r: str(r["generated"]["sentences"]) if "generated" in r else "-"),
+        ("  supported", generated("supported")),
+        ("  of them, by the judge", generated("judged")),
+        ("  weak", generated("weak")),
+        ("  unsupported", generated("unsupported")),
+        ("seconds per answer p50 (p95)",
+         lambda r: f"{r['latency_ms']['p50'] / 1000:.2f} ({r['latency_ms']['p95'] / 1000:.2f})"),
+    ]
+    backends = result["backends"]
+    lines = [table(["", *backends], [[name, *(cell(r) for r in backends.values())] for name, cell in rows])]
+    for spec, r in backends.items():
+        reasons = r.get("generated", {}).get("fallback_reasons")
+        if reasons:
+            lines.append(f"{spec} fell back: " + "; ".join(f"{n}x {why}" for why, n in reasons.items()))
+    return "\n".join(lines)
 
 
 def eval_reading(args: argparse.Namespace, settings: Settings) -> int:

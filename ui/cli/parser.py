@@ -80,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--squad", type=Path, default=None, metavar="FILE",
                    help="also index a SQuAD file's paragraphs there, as squad/aNNN-pNN.md")
     e.add_argument("--split", default=None, metavar="NAME", help='ask only the lines whose "split" is NAME')
+    e.add_argument("--backend", action="append", default=[], metavar="SPEC",
+                   help="answer with this backend, and print one table with a column per backend (repeatable): "
+                        "extractive, openai:MODEL[@URL] or ollama:MODEL[@URL] (default: RAG_LLM's alone)")
     e.add_argument("--json", action="store_true", help="print the figures as JSON")
     e.set_defaults(run=measure.eval_golden)
 

@@ -180,6 +180,35 @@ def evaluate_golden(path: Path, assistant: Assistant, say: Say = print, split: s
             **generated, "failures": [r for r in results if _failed(r)]}
 
 
+BACKEND_SPEC = re.compile(r"^(openai|ollama):(.+?)(?:@(https?://\S+))?$")
+
+
+def backend_settings(settings: Settings, spec: str) -> Settings:
+    """The settings that answer with `spec`: `extractive`, or `openai:MODEL[@URL]` / `ollama:MODEL[@URL]` (a
+    model on an OpenAI-compatible or Ollama server; URL default: RAG_LLM_BASE_URL, else the kind's own)."""
+    if spec == "extractive":
+        return settings.model_copy(update={"llm": "extractive"})
+    found = BACKEND_SPEC.match(spec)
+    if found is None:
+        raise RagError(f"--backend {spec!r}: give `extractive`, or openai:MODEL[@URL] or ollama:MODEL[@URL], "
+                       "e.g. openai:qwen2.5-coder-1.5b@http://127.0.0.1:8080/v1")
+    kind, model, url = found.groups()
+    base = url or (settings.llm_base_url if settings.llm == kind else None)
+    return settings.model_copy(update={"llm": kind, "llm_model": model, "llm_base_url": base})
+
+
+def compare_golden(path: Path, assistant: Assistant, specs: Sequence[str], say: Say = print,
+                   split: str | None = None) -> dict[str, Any]:
+    """`evaluate_golden` once per backend (`backend_settings`), on the same index, retrieval and questions."""
+    chosen = {spec: backend_settings(assistant.settings, spec) for spec in dict.fromkeys(specs)}  # all checked first
+    results = {}
+    for spec, settings in chosen.items():
+        say(f"backend {spec}")
+        asker = Assistant(settings, store=assistant.store, embedder=assistant.embedder, selector=assistant.selector)
+        results[spec] = evaluate_golden(path, asker, say=say, split=split)
+    return {"data": str(path), **({"split": split} if split else {}), "backends": results}
+
+
 def _generated_figures(results: list[dict[str, Any]]) -> dict[str, Any]:
     """A generative backend's replies: the check's verdicts over all its sentences (answers it replaced by the
     extractive fallback count none), how often the fallback took over and why, the cuts, answer latency."""
