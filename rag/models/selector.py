@@ -21,7 +21,7 @@ from rag.onnx_model import session
 FOLDER = Path(__file__).parent / "selector"
 MAX_TOKENS = 128  # question and candidate together; the longer of the two is cut first (see the model card)
 # One thread: a candidate is a few dozen tokens, and under load the server's questions in flight keep the cores busy.
-# `rag bench load --clients 20 --questions 10` (seed index, 6 candidates a question, two cores): 22.5 and 23.7 req/s
+# `rag bench load --clients 20 --questions 10` (seed index, 6 candidates a question, two cores): 22.6 and 22.4 req/s
 # on one thread, 17.0 and 15.6 on two (onnxruntime's default, whose threads spin waiting for each other); one
 # question alone pays ~2 ms a candidate for it (35 against 23 ms for six).
 THREADS = 1

@@ -193,8 +193,7 @@ def backend_settings(settings: Settings, spec: str) -> Settings:
         raise RagError(f"--backend {spec!r}: give `extractive`, or openai:MODEL[@URL] or ollama:MODEL[@URL], "
                        "e.g. openai:qwen2.5-coder-1.5b@http://127.0.0.1:8080/v1")
     kind, model, url = found.groups()
-    base = url or (settings.llm_base_url if settings.llm == kind else None)
-    return settings.model_copy(update={"llm": kind, "llm_model": model, "llm_base_url": base})
+    return settings.model_copy(update={"llm": kind, "llm_model": model, "llm_base_url": url or settings.llm_base_url})
 
 
 def compare_golden(path: Path, assistant: Assistant, specs: Sequence[str], say: Say = print,
